@@ -1,0 +1,55 @@
+//! The command line: clap derive types only. Doc comments are the help text.
+
+use camino::Utf8PathBuf;
+use clap::{Parser, Subcommand};
+
+/// Build container images for Rust services from one declarative service.toml: the binary,
+/// runit services with svlogd logging, and Sensu checks.
+#[derive(Debug, Parser)]
+#[command(name = "buildkit-lite", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile the app, stage the build context and `docker build` it as <image>:<TAG>
+    Build {
+        /// The image tag, also the org.opencontainers.image.version label
+        tag: String,
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Print every command that would run, and run none
+        #[arg(long)]
+        dry_run: bool,
+        /// Pass --no-cache to docker build
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Write the build context (without the binary) for review, to --out DIR or stdout
+    Render {
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Write the files into DIR (atomically) instead of printing them
+        #[arg(long, value_name = "DIR")]
+        out: Option<Utf8PathBuf>,
+        /// Replace DIR even when it is not a previous render
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
+    /// Validate the manifest and report every problem
+    Check {
+        #[command(flatten)]
+        manifest: ManifestArg,
+    },
+    /// Print the JSON Schema of service.toml (for editors)
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManifestArg {
+    /// Path of the manifest
+    #[arg(short = 'f', long = "manifest", value_name = "PATH", default_value = "service.toml")]
+    pub path: Utf8PathBuf,
+}

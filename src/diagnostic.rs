@@ -1,0 +1,314 @@
+//! Positioned manifest problems: a key path (`checks.ping.ttl`), a line and column, the
+//! message, and the source line with a caret under the offending text.
+//!
+//! In: the manifest text, its parsed table (with spans), and either a byte span, a key path or
+//! a toml/serde error. Out: [`Diagnostic`] values that `error.rs` prints. Nothing here prints.
+
+use std::fmt;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// Where a value sits in the manifest, printed TOML-style: `services.web.command[2]`,
+/// `checks."a b".ttl`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPath(pub Vec<Segment>);
+
+impl KeyPath {
+    pub fn root() -> Self {
+        KeyPath(Vec::new())
+    }
+
+    /// This path with one more key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut p = self.clone();
+        p.0.push(Segment::Key(key.to_string()));
+        p
+    }
+
+    /// This path with one more array index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut p = self.clone();
+        p.0.push(Segment::Index(index));
+        p
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(top level)");
+        }
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Segment::Index(n) => write!(f, "[{n}]")?,
+                Segment::Key(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    let bare = !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    if bare {
+                        f.write_str(k)?;
+                    } else {
+                        // A TOML basic string, as the user would write the key.
+                        write!(f, "{}", serde_json::Value::String(k.clone()))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The manifest text with its line starts, to turn byte offsets into lines and columns.
+pub struct SourceMap<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> SourceMap<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceMap { text, line_starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let column = self.text[start..floor_char(self.text, offset)].chars().count() + 1;
+        (line + 1, column)
+    }
+
+    fn line_text(&self, line: usize) -> &'a str {
+        let start = self.line_starts[line - 1];
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |&next| next - 1);
+        self.text[start..end].trim_end_matches('\r')
+    }
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// One problem in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub line: usize,
+    pub column: usize,
+    pub key: KeyPath,
+    pub message: String,
+    /// The source line, for the caret display.
+    source_line: String,
+    /// How many characters the caret underlines.
+    width: usize,
+}
+
+impl Diagnostic {
+    pub fn at_span(map: &SourceMap, span: Range<usize>, key: KeyPath, message: String) -> Self {
+        let (line, column) = map.line_col(span.start);
+        let source_line = map.line_text(line).to_string();
+        let (end_line, end_col) = map.line_col(span.end);
+        let width = if end_line == line && end_col > column {
+            end_col - column
+        } else {
+            source_line.chars().count().saturating_sub(column - 1).max(1)
+        };
+        Diagnostic {
+            line,
+            column,
+            key,
+            message,
+            source_line,
+            width,
+        }
+    }
+
+    pub fn at_offset(map: &SourceMap, offset: usize, key: KeyPath, message: String) -> Self {
+        Self::at_span(map, offset..offset + 1, key, message)
+    }
+
+    /// A problem with the value at `key`: positioned at that value, or at the nearest
+    /// enclosing table that exists when the key is absent.
+    pub fn at_path(map: &SourceMap, root: &DeTable<'_>, key: KeyPath, message: String) -> Self {
+        let span = span_of(root, &key.0).unwrap_or(0..0);
+        Self::at_span(map, span, key, message)
+    }
+
+    /// A problem at `span`; the key path is found from the span.
+    pub fn from_span_in(
+        map: &SourceMap,
+        root: &DeTable<'_>,
+        span: Range<usize>,
+        message: String,
+    ) -> Self {
+        let mut key = KeyPath::root();
+        find_in_table(root, span.start, &mut key);
+        Self::at_span(map, span, key, message)
+    }
+
+    /// A toml syntax error or a serde error from deserializing one table.
+    pub fn from_toml(map: &SourceMap, root: Option<&DeTable<'_>>, err: &toml::de::Error) -> Self {
+        let span = err.span().unwrap_or(0..0);
+        let message = rewrite_serde_message(err.message());
+        match root {
+            Some(root) => Self::from_span_in(map, root, span, message),
+            None => Self::at_span(map, span, KeyPath::root(), message),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// `LINE:COL: KEY: MESSAGE` and the source line with a caret. The caller prefixes the
+    /// file name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}:{}: {}: {}", self.line, self.column, self.key, self.message)?;
+        let num = self.line.to_string();
+        let pad = " ".repeat(num.len());
+        let shown: String = self.source_line.chars().flat_map(char::escape_debug).collect();
+        let before: String = self
+            .source_line
+            .chars()
+            .take(self.column - 1)
+            .flat_map(char::escape_debug)
+            .collect();
+        let under: String = self
+            .source_line
+            .chars()
+            .skip(self.column - 1)
+            .take(self.width)
+            .flat_map(char::escape_debug)
+            .collect();
+        writeln!(f, "{pad} |")?;
+        writeln!(f, "{num} | {shown}")?;
+        write!(
+            f,
+            "{pad} | {}{}",
+            " ".repeat(before.chars().count()),
+            "^".repeat(under.chars().count().max(1))
+        )
+    }
+}
+
+/// Finds the key path of the innermost key or value at byte `offset`.
+fn find_in_table(table: &DeTable<'_>, offset: usize, path: &mut KeyPath) -> bool {
+    for (k, v) in table.iter() {
+        path.0.push(Segment::Key(k.get_ref().to_string()));
+        if k.span().contains(&offset) || find_in_value(v, offset, path) {
+            return true;
+        }
+        path.0.pop();
+    }
+    false
+}
+
+fn find_in_value(value: &Spanned<DeValue<'_>>, offset: usize, path: &mut KeyPath) -> bool {
+    match value.get_ref() {
+        DeValue::Table(t) => {
+            if find_in_table(t, offset, path) {
+                return true;
+            }
+        }
+        DeValue::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                path.0.push(Segment::Index(i));
+                if find_in_value(item, offset, path) {
+                    return true;
+                }
+                path.0.pop();
+            }
+        }
+        _ => {}
+    }
+    value.span().contains(&offset)
+}
+
+/// The span of the value at `path`, or of the deepest part of it that exists.
+fn span_of(table: &DeTable<'_>, path: &[Segment]) -> Option<Range<usize>> {
+    let (Segment::Key(first), rest) = path.split_first()? else {
+        return None;
+    };
+    let (key, value) = table.iter().find(|(k, _)| k.get_ref() == first)?;
+    span_in_value(value, rest).or_else(|| Some(key.span()))
+}
+
+fn span_in_value(value: &Spanned<DeValue<'_>>, rest: &[Segment]) -> Option<Range<usize>> {
+    let deeper = match (rest.first(), value.get_ref()) {
+        (None, _) => None,
+        (Some(Segment::Key(_)), DeValue::Table(t)) => span_of(t, rest),
+        (Some(Segment::Index(i)), DeValue::Array(a)) => a
+            .iter()
+            .nth(*i)
+            .and_then(|item| span_in_value(item, &rest[1..])),
+        _ => None,
+    };
+    deeper.or_else(|| {
+        let span = value.span();
+        (!span.is_empty()).then_some(span)
+    })
+}
+
+/// Serde's wording, in the manifest's terms, with a "did you mean" for unknown names.
+fn rewrite_serde_message(message: &str) -> String {
+    let names: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let bad = rest.split('`').next().unwrap_or_default();
+        return crate::manifest::unknown_key_message(bad, &names[1..]);
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let bad = rest.split('`').next().unwrap_or_default();
+        let known: Vec<String> = names[1..].iter().map(|n| format!("`{n}`")).collect();
+        let mut msg = format!("unknown value `{bad}`");
+        if let Some(best) = crate::manifest::did_you_mean(bad, &names[1..]) {
+            msg.push_str(&format!(", did you mean `{best}`?"));
+        }
+        msg.push_str(&format!(" (expected one of {})", known.join(", ")));
+        return msg;
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return format!("missing key `{}", rest.trim_end());
+    }
+    message.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_print_like_toml() {
+        let p = KeyPath::root().key("checks").key("a b").key("args").index(2);
+        assert_eq!(p.to_string(), "checks.\"a b\".args[2]");
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let map = SourceMap::new("a = 1\nbé = \"x\"\n");
+        assert_eq!(map.line_col(0), (1, 1));
+        assert_eq!(map.line_col(11), (2, 6));
+    }
+
+    #[test]
+    fn unknown_field_gets_did_you_mean() {
+        let m = rewrite_serde_message("unknown field `intervall`, expected one of `interval`, `ttl`");
+        assert!(m.contains("did you mean `interval`"), "{m}");
+    }
+}

@@ -1,0 +1,117 @@
+//! The one error type of buildkit-lite and its messages.
+//!
+//! Messages are lower-case, name the file or the command they are about, and do not repeat
+//! their cause: `main` prints `error: <message>` and then one `caused by: …` line per
+//! `source()`. Every variant means exit status 1.
+
+use std::fmt;
+use std::io;
+
+use camino::Utf8PathBuf;
+
+use crate::diagnostic::Diagnostic;
+
+#[derive(Debug)]
+pub enum Error {
+    /// The manifest could not be read.
+    Read { path: Utf8PathBuf, source: io::Error },
+    /// The manifest has problems; all of them are listed.
+    Invalid {
+        path: Utf8PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A file referenced by the manifest could not be read.
+    Input { path: Utf8PathBuf, source: io::Error },
+    /// A template failed to render: a bug in buildkit-lite, not in the manifest.
+    Template {
+        name: String,
+        source: minijinja::Error,
+    },
+    /// Writing the build context failed.
+    Write {
+        path: Utf8PathBuf,
+        source: io::Error,
+    },
+    /// `render --out` was pointed at a directory that is not a previous render.
+    NotARender { path: Utf8PathBuf },
+    /// A command line argument the parser could not check (`build TAG`).
+    Usage(String),
+    /// A step's program could not be started.
+    Spawn {
+        summary: String,
+        command: String,
+        source: io::Error,
+    },
+    /// A step ran and failed.
+    StepFailed {
+        summary: String,
+        command: String,
+        status: String,
+        /// The end of its output, when it was captured rather than streamed.
+        output: String,
+    },
+    /// Something the build needs is missing or wrong (with what to do about it).
+    Build(String),
+    /// The build was interrupted by a signal; children were stopped.
+    Interrupted,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Read { path, .. } => write!(f, "cannot read manifest {path}"),
+            Error::Invalid { path, diagnostics } => {
+                let n = diagnostics.len();
+                write!(
+                    f,
+                    "invalid manifest {path}: {n} problem{}",
+                    if n == 1 { "" } else { "s" }
+                )?;
+                for d in diagnostics {
+                    write!(f, "\n{path}:{d}")?;
+                }
+                Ok(())
+            }
+            Error::Input { path, .. } => write!(f, "cannot read {path}"),
+            Error::Template { name, .. } => {
+                write!(f, "template {name} failed to render (a bug in buildkit-lite)")
+            }
+            Error::Write { path, .. } => write!(f, "cannot write {path}"),
+            Error::NotARender { path } => write!(
+                f,
+                "{path} is not empty and is not a previous render: refusing to replace it (pass --force to replace it anyway)"
+            ),
+            Error::Usage(msg) => f.write_str(msg),
+            Error::Spawn {
+                summary, command, ..
+            } => write!(f, "could not {summary}: cannot run `{command}`"),
+            Error::StepFailed {
+                summary,
+                command,
+                status,
+                output,
+            } => {
+                write!(f, "could not {summary}: `{command}` {status}")?;
+                if !output.trim().is_empty() {
+                    write!(f, "\n{}", output.trim_end())?;
+                }
+                Ok(())
+            }
+            Error::Build(msg) => f.write_str(msg),
+            Error::Interrupted => f.write_str("interrupted: child processes stopped, no context left behind"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Read { source, .. }
+            | Error::Input { source, .. }
+            | Error::Write { source, .. }
+            | Error::Spawn { source, .. } => Some(source),
+            Error::Template { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! buildkit-lite: from one `service.toml` to a container image with runit services, svlogd
+//! logs and Sensu checks.
+//!
+//! The pipeline, one module a stage (every command runs a prefix of it):
+//! `manifest::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`.
+//! Library code returns values and errors; only `main.rs` prints.
+
+pub mod cli;
+pub mod diagnostic;
+pub mod error;
+pub mod manifest;
+pub mod plan;
+pub mod render;
+pub mod schema;
+pub mod shell;
+pub mod stage;
+pub mod validate;
+
+pub use error::Error;
+
+use camino::Utf8Path;
+
+/// Loads, validates and resolves the manifest at `path`: what every command starts with.
+pub fn plan(path: &Utf8Path) -> Result<plan::Plan, Error> {
+    let loaded = manifest::load(path)?;
+    Ok(plan::resolve(&loaded))
+}

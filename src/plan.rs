@@ -1,0 +1,318 @@
+//! The resolved build plan and the pure [`resolve`] that makes it from a valid manifest.
+//!
+//! Every default is applied and every decision is taken here: the image repository, the apt
+//! packages the image needs, the users to create, each service's argv and log directory,
+//! each check's Sensu definition and plugin. Templates see only a [`Plan`]: no `Option`s for
+//! them to default and no logic for them to hide. Nothing here touches the file system.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+use serde::Serialize;
+
+use crate::manifest::{Builder, Init, Loaded};
+use crate::shell::{self, Piece};
+use crate::validate;
+
+/// Where the init program of `init = "runit"` lives in the image.
+pub const INIT_PATH: &str = "/usr/local/sbin/buildkit-lite-init";
+/// Where Sensu check definitions go.
+pub const SENSU_CONF_DIR: &str = "/etc/sensu/conf.d";
+/// Where rendered and copied check plugins go.
+pub const SENSU_PLUGIN_DIR: &str = "/etc/sensu/plugins";
+/// Seconds the http plugin waits for an answer when the check sets no `timeout`.
+pub const HTTP_TIMEOUT: u64 = 10;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The manifest file, as given on the command line.
+    pub manifest_path: Utf8PathBuf,
+    /// The directory relative paths are resolved against.
+    pub manifest_dir: Utf8PathBuf,
+    pub app: AppPlan,
+    pub image: ImagePlan,
+    pub log: LogPlan,
+    pub services: Vec<ServicePlan>,
+    pub checks: Vec<CheckPlan>,
+    /// Users to create in the image when the base lacks them (sorted, never `root`).
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppPlan {
+    pub name: String,
+    pub binary: String,
+    pub target: String,
+    pub package: Option<String>,
+    pub features: Vec<String>,
+    pub profile: String,
+    /// The Cargo.toml to build.
+    pub cargo_manifest: Utf8PathBuf,
+    pub builder: Builder,
+    /// A file to stage instead of compiling.
+    pub prebuilt: Option<Utf8PathBuf>,
+    /// Absolute path of the binary in the image.
+    pub install_path: String,
+    /// Path of the binary in the build context (`root/…`).
+    pub context_path: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePlan {
+    /// The repository the image is tagged into.
+    pub repository: String,
+    pub base: String,
+    pub init: Init,
+    /// Whether the image's entrypoint is buildkit-lite's runit init.
+    pub runit_init: bool,
+    pub init_path: &'static str,
+    /// apt packages to install (the user's and what the image needs), sorted.
+    pub packages: Vec<String>,
+    /// Labels written into the Dockerfile (title, authors and the user's).
+    pub labels: BTreeMap<String, String>,
+    pub env: BTreeMap<String, String>,
+    pub expose: Vec<u16>,
+    pub stop_timeout: u64,
+    /// Seconds the init gives services to stop before it kills them.
+    pub grace: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogPlan {
+    pub user: String,
+    pub dir: String,
+    /// The log directory of every service with a log service, to create in the image.
+    pub dirs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    /// The argv: each word a list of literal and `${VAR}` pieces.
+    pub argv: Vec<Vec<Piece>>,
+    pub user: Option<String>,
+    /// Environment defaults, applied only where the environment lacks the variable.
+    pub env: Vec<EnvDefault>,
+    pub workdir: String,
+    /// The log service, when `log = true`.
+    pub log: Option<ServiceLog>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvDefault {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceLog {
+    /// `<log.dir>/<service>`.
+    pub dir: String,
+    /// Lines of svlogd's `config` file (`s…`, `n…`); empty for svlogd's defaults.
+    pub config: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckPlan {
+    pub name: String,
+    /// The check definition, with Sensu's own attribute names.
+    pub sensu: SensuCheck,
+    pub plugin: Option<Plugin>,
+}
+
+/// A Sensu Core 1.x check definition (the value under `checks.<name>`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SensuCheck {
+    pub command: String,
+    pub interval: u64,
+    pub subscribers: Vec<String>,
+    pub standalone: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handlers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<u64>,
+}
+
+/// A file installed into /etc/sensu/plugins/.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plugin {
+    /// File name in the plugin directory.
+    pub file: String,
+    pub source: PluginSource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum PluginSource {
+    /// Rendered from the http plugin template.
+    Http { url: String, timeout: u64 },
+    /// Copied from the user's tree.
+    Script { path: Utf8PathBuf },
+}
+
+/// Applies every default and takes every decision. `loaded` must have passed validation.
+pub fn resolve(loaded: &Loaded) -> Plan {
+    let m = &loaded.manifest;
+    let dir = &loaded.dir;
+    let install_path = m
+        .app
+        .install_path
+        .clone()
+        .unwrap_or_else(|| format!("/bin/{}", m.app.binary));
+    let app = AppPlan {
+        name: m.app.name.clone(),
+        binary: m.app.binary.clone(),
+        target: m.app.target.clone(),
+        package: m.app.package.clone(),
+        features: m.app.features.clone(),
+        profile: m.app.profile.clone(),
+        cargo_manifest: dir.join(m.app.cargo_manifest.as_deref().unwrap_or("Cargo.toml")),
+        builder: m.app.builder,
+        prebuilt: m.app.prebuilt.as_ref().map(|p| dir.join(p)),
+        context_path: format!("root{install_path}"),
+        install_path: install_path.clone(),
+    };
+
+    let services: Vec<ServicePlan> = m
+        .services
+        .iter()
+        .map(|(name, s)| {
+            let words = s.command.clone().unwrap_or_else(|| vec![install_path.clone()]);
+            ServicePlan {
+                name: name.clone(),
+                argv: words
+                    .iter()
+                    .map(|w| shell::parse_word(w).expect("validated command word"))
+                    .collect(),
+                user: s.user.clone().filter(|u| u != "root"),
+                env: s
+                    .env
+                    .iter()
+                    .map(|(k, v)| EnvDefault {
+                        name: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+                workdir: s.workdir.clone(),
+                log: s.log.then(|| ServiceLog {
+                    dir: format!("{}/{}", m.log.dir.trim_end_matches('/'), name),
+                    config: svlogd_config(m.log.max_size, m.log.keep),
+                }),
+            }
+        })
+        .collect();
+
+    let checks: Vec<CheckPlan> = m
+        .checks
+        .iter()
+        .map(|(name, c)| {
+            let plugin = validate::plugin_file(name, c).map(|file| Plugin {
+                source: match (&c.http, &c.script) {
+                    (Some(url), _) => PluginSource::Http {
+                        url: url.clone(),
+                        timeout: c.timeout.unwrap_or(HTTP_TIMEOUT),
+                    },
+                    (None, Some(script)) => PluginSource::Script {
+                        path: dir.join(script),
+                    },
+                    (None, None) => unreachable!("plugin_file is Some only for http and script"),
+                },
+                file,
+            });
+            let command = match (&c.command, &plugin) {
+                (Some(command), _) => command.clone(),
+                (None, Some(plugin)) => {
+                    let mut words = vec![shell::quote(&format!("{SENSU_PLUGIN_DIR}/{}", plugin.file))];
+                    words.extend(c.args.iter().flatten().map(|a| shell::quote(a)));
+                    words.join(" ")
+                }
+                (None, None) => unreachable!("validated: a check has one of http, command, script"),
+            };
+            CheckPlan {
+                name: name.clone(),
+                sensu: SensuCheck {
+                    command,
+                    interval: c.interval,
+                    subscribers: c.subscribers.clone(),
+                    standalone: c.standalone,
+                    timeout: c.timeout,
+                    ttl: c.ttl,
+                    handlers: c.handlers.clone(),
+                    occurrences: c.occurrences,
+                    refresh: c.refresh,
+                },
+                plugin,
+            }
+        })
+        .collect();
+
+    let runit_init = m.image.init == Init::Runit;
+    let mut packages: Vec<String> = m.image.packages.clone();
+    if runit_init {
+        packages.push("runit".into());
+    }
+    if m.checks.values().any(|c| c.http.is_some()) {
+        packages.extend(["curl".into(), "ca-certificates".into()]);
+    }
+    packages.sort();
+    packages.dedup();
+
+    let mut labels = BTreeMap::new();
+    labels.insert("org.opencontainers.image.title".to_string(), m.app.name.clone());
+    if let Some(maintainer) = &m.image.maintainer {
+        labels.insert("org.opencontainers.image.authors".to_string(), maintainer.clone());
+    }
+    labels.extend(m.image.labels.clone());
+
+    let mut users: Vec<String> = services.iter().filter_map(|s| s.user.clone()).collect();
+    if services.iter().any(|s| s.log.is_some()) {
+        users.push(m.log.user.clone());
+    }
+    users.retain(|u| u != "root");
+    users.sort();
+    users.dedup();
+
+    Plan {
+        manifest_path: loaded.path.clone(),
+        manifest_dir: dir.clone(),
+        image: ImagePlan {
+            repository: m.image.name.clone().unwrap_or_else(|| m.app.name.clone()),
+            base: m.image.base.clone(),
+            init: m.image.init,
+            runit_init,
+            init_path: INIT_PATH,
+            packages,
+            labels,
+            env: m.image.env.clone(),
+            expose: m.image.expose.clone(),
+            stop_timeout: m.image.stop_timeout,
+            grace: m.image.stop_timeout - 1,
+        },
+        log: LogPlan {
+            user: m.log.user.clone(),
+            dir: m.log.dir.clone(),
+            dirs: services.iter().filter_map(|s| s.log.as_ref().map(|l| l.dir.clone())).collect(),
+        },
+        app,
+        services,
+        checks,
+        users,
+    }
+}
+
+fn svlogd_config(max_size: Option<u64>, keep: Option<u64>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(s) = max_size {
+        lines.push(format!("s{s}"));
+    }
+    if let Some(n) = keep {
+        lines.push(format!("n{n}"));
+    }
+    lines
+}

@@ -1,0 +1,568 @@
+//! The manifest rules serde cannot express: names, in-image paths, target triples, Sensu's
+//! rules, exactly one check kind, at least one service, files that must exist, and the
+//! characters each value's destination (shell, Dockerfile, JSON) can carry.
+//!
+//! In: whatever tables of the manifest could be read, and the manifest's directory.
+//! Out: every [`Problem`], each with the key path it is about. Reads the file system only to
+//! see that referenced files exist; nothing here prints.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8Path;
+
+use crate::diagnostic::KeyPath;
+use crate::manifest::{App, Check, Image, Log, Partial, Service};
+use crate::shell;
+
+/// The target triples v1 builds and runs (linux/amd64).
+pub const SUPPORTED_TARGETS: &[&str] = &["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"];
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: KeyPath,
+    pub message: String,
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.0.push(Problem {
+            path,
+            message: message.into(),
+        });
+    }
+
+    /// Adds a problem when `check` returns one.
+    fn check(&mut self, path: KeyPath, check: Result<(), String>) {
+        if let Err(message) = check {
+            self.add(path, message);
+        }
+    }
+}
+
+/// Checks every rule on every table that was read.
+pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
+    let mut p = Problems(Vec::new());
+    let root = KeyPath::root();
+    if let Some(app) = &m.app {
+        validate_app(&mut p, &root.key("app"), app, dir);
+    }
+    if let Some(image) = &m.image {
+        validate_image(&mut p, &root.key("image"), image);
+    }
+    if let Some(log) = &m.log {
+        validate_log(&mut p, &root.key("log"), log);
+    }
+    if m.services.is_empty() && m.all_services_read {
+        p.add(
+            root.key("services"),
+            "at least one service is required: add a [services.NAME] table",
+        );
+    }
+    for (name, service) in &m.services {
+        validate_service(&mut p, &root.key("services"), name, service);
+    }
+    let mut plugin_files: BTreeMap<String, String> = BTreeMap::new();
+    for (name, check) in &m.checks {
+        let path = root.key("checks").key(name);
+        validate_check(&mut p, &path, name, check, dir);
+        if let Some(file) = plugin_file(name, check) {
+            if let Some(other) = plugin_files.insert(file.clone(), name.clone()) {
+                p.add(
+                    path,
+                    format!("its plugin /etc/sensu/plugins/{file} is also the plugin of check `{other}`: rename one of them"),
+                );
+            }
+        }
+    }
+    p.0
+}
+
+/// The file a check installs into /etc/sensu/plugins/, if any.
+pub fn plugin_file(name: &str, check: &Check) -> Option<String> {
+    if check.http.is_some() {
+        return Some(format!("http-{name}.sh"));
+    }
+    let script = check.script.as_deref()?;
+    Some(Utf8Path::new(script).file_name().unwrap_or(script).to_string())
+}
+
+fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
+    p.check(path.key("name"), repo_component(&app.name));
+    p.check(
+        path.key("binary"),
+        matches_set(&app.binary, "letters, digits, `_` and `-`", |c| {
+            c.is_ascii_alphanumeric() || c == '_' || c == '-'
+        }),
+    );
+    if !SUPPORTED_TARGETS.contains(&app.target.as_str()) {
+        p.add(
+            path.key("target"),
+            format!(
+                "unsupported target `{}`: buildkit-lite builds linux/amd64 images, for one of: {}",
+                app.target.escape_debug(),
+                SUPPORTED_TARGETS.join(", ")
+            ),
+        );
+    }
+    if let Some(package) = &app.package {
+        p.check(path.key("package"), cargo_name(package));
+    }
+    for (i, feature) in app.features.iter().enumerate() {
+        p.check(
+            path.key("features").index(i),
+            matches_set(feature, "letters, digits, `_`, `-`, `+`, `.` and `/`", |c| {
+                c.is_ascii_alphanumeric() || "_-+./".contains(c)
+            }),
+        );
+    }
+    p.check(path.key("profile"), cargo_name(&app.profile));
+    if let Some(prebuilt) = &app.prebuilt {
+        p.check(path.key("prebuilt"), local_file(dir, prebuilt, "prebuilt binary"));
+    } else {
+        let cargo_manifest = app.cargo_manifest.as_deref().unwrap_or("Cargo.toml");
+        let key = if app.cargo_manifest.is_some() {
+            path.key("cargo-manifest")
+        } else {
+            path.clone()
+        };
+        p.check(key, local_file(dir, cargo_manifest, "Cargo manifest"));
+    }
+    if let Some(install_path) = &app.install_path {
+        p.check(path.key("install-path"), image_path(install_path));
+    }
+}
+
+fn validate_image(p: &mut Problems, path: &KeyPath, image: &Image) {
+    if let Some(name) = &image.name {
+        p.check(path.key("name"), image_repository(name));
+    }
+    p.check(path.key("base"), image_reference(&image.base));
+    for (i, package) in image.packages.iter().enumerate() {
+        p.check(path.key("packages").index(i), apt_package(package));
+    }
+    if let Some(maintainer) = &image.maintainer {
+        p.check(path.key("maintainer"), one_line(maintainer));
+    }
+    for (key, value) in &image.labels {
+        let at = path.key("labels").key(key);
+        p.check(
+            at.clone(),
+            matches_set(key, "letters, digits, `.`, `-`, `_` and `/`", |c| {
+                c.is_ascii_alphanumeric() || "._-/".contains(c)
+            }),
+        );
+        p.check(at, one_line(value));
+    }
+    for (key, value) in &image.env {
+        let at = path.key("env").key(key);
+        p.check(at.clone(), var_name(key));
+        p.check(at, one_line(value));
+    }
+    for (i, port) in image.expose.iter().enumerate() {
+        if *port == 0 {
+            p.add(path.key("expose").index(i), "a port is from 1 to 65535");
+        }
+    }
+    if image.stop_timeout < 2 {
+        p.add(
+            path.key("stop-timeout"),
+            "must be at least 2 seconds (one for the services' graceful stop, one for the rest)",
+        );
+    }
+}
+
+fn validate_log(p: &mut Problems, path: &KeyPath, log: &Log) {
+    p.check(path.key("user"), user_name(&log.user));
+    p.check(path.key("dir"), image_path(&log.dir));
+    if log.max_size.is_some_and(|s| s < 2048) {
+        p.add(path.key("max-size"), "svlogd needs at least 2048 bytes per file");
+    }
+}
+
+fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &Service) {
+    let path = services.key(name);
+    let name_ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    if !name_ok {
+        p.add(
+            path.clone(),
+            format!(
+                "invalid service name {:?}: lower-case letters, digits, `_`, `-` and `.`, starting with a letter or digit, at most 64 characters",
+                name
+            ),
+        );
+    }
+    if let Some(command) = &service.command {
+        if command.is_empty() {
+            p.add(path.key("command"), "must hold at least the program to run");
+        }
+        for (i, word) in command.iter().enumerate() {
+            let at = path.key("command").index(i);
+            p.check(at.clone(), no_nul(word));
+            if let Err(e) = shell::parse_word(word) {
+                p.add(at.clone(), e);
+            }
+            if i == 0 && word.is_empty() {
+                p.add(at, "the program to run cannot be empty");
+            }
+        }
+    }
+    if let Some(user) = &service.user {
+        p.check(path.key("user"), user_name(user));
+    }
+    for (key, value) in &service.env {
+        let at = path.key("env").key(key);
+        p.check(at.clone(), var_name(key));
+        p.check(at, no_nul(value));
+    }
+    p.check(path.key("workdir"), no_nul(&service.workdir));
+    if !service.workdir.starts_with('/') {
+        p.add(path.key("workdir"), "must be an absolute path (start with `/`)");
+    }
+}
+
+fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, dir: &Utf8Path) {
+    let name_ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !name_ok {
+        p.add(
+            path.clone(),
+            format!("invalid check name {name:?}: Sensu allows letters, digits, `_`, `.` and `-` (and not `.` or `..`)"),
+        );
+    }
+    let kinds: Vec<&str> = [
+        ("http", check.http.is_some()),
+        ("command", check.command.is_some()),
+        ("script", check.script.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(k, _)| *k)
+    .collect();
+    match kinds.len() {
+        0 => p.add(path.clone(), "needs exactly one of `http`, `command` or `script`"),
+        1 => {}
+        _ => p.add(
+            path.key(kinds[1]),
+            format!("`{}` and `{}` both set: a check has exactly one of `http`, `command` or `script`", kinds[0], kinds[1]),
+        ),
+    }
+    if let Some(url) = &check.http {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.len() > "https://".len()
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            p.add(path.key("http"), "must be an http:// or https:// URL with no spaces or control characters");
+        }
+    }
+    if let Some(command) = &check.command {
+        p.check(path.key("command"), no_nul(command));
+        if command.trim().is_empty() {
+            p.add(path.key("command"), "cannot be empty");
+        }
+    }
+    if let Some(script) = &check.script {
+        p.check(path.key("script"), local_file(dir, script, "check script"));
+    }
+    if let Some(args) = &check.args {
+        if check.script.is_none() {
+            p.add(path.key("args"), "`args` goes with `script` only (write a `command` line instead)");
+        }
+        for (i, arg) in args.iter().enumerate() {
+            p.check(path.key("args").index(i), no_nul(arg));
+        }
+    }
+    let positive = [
+        ("interval", Some(check.interval)),
+        ("timeout", check.timeout),
+        ("occurrences", check.occurrences),
+        ("refresh", check.refresh),
+    ];
+    for (key, value) in positive {
+        if value == Some(0) {
+            p.add(path.key(key), "must be at least 1");
+        }
+    }
+    if let Some(ttl) = check.ttl {
+        if ttl <= check.interval {
+            p.add(
+                path.key("ttl"),
+                format!("ttl ({ttl}) must be greater than interval ({})", check.interval),
+            );
+        }
+    }
+    if !check.standalone && check.subscribers.is_empty() {
+        p.add(
+            path.key("subscribers"),
+            "a check with `standalone = false` needs at least one subscriber",
+        );
+    }
+    let lists = [("subscribers", Some(&check.subscribers)), ("handlers", check.handlers.as_ref())];
+    for (key, list) in lists {
+        for (i, item) in list.into_iter().flatten().enumerate() {
+            if item.is_empty() {
+                p.add(path.key(key).index(i), "cannot be empty");
+            }
+            p.check(path.key(key).index(i), one_line(item));
+        }
+    }
+}
+
+// ---- single-value rules, each returning the message for the user ----
+
+fn no_nul(s: &str) -> Result<(), String> {
+    if s.contains('\0') {
+        return Err("contains a NUL character, which no program argument or file can carry".into());
+    }
+    Ok(())
+}
+
+/// For values that land on one Dockerfile line (labels, ENV, maintainer) or in Sensu fields.
+fn one_line(s: &str) -> Result<(), String> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "contains the control character {:?}, which a Dockerfile line cannot carry",
+            c
+        )),
+        None => Ok(()),
+    }
+}
+
+fn matches_set(s: &str, what: &str, ok: impl Fn(char) -> bool) -> Result<(), String> {
+    if s.is_empty() || !s.chars().all(ok) {
+        return Err(format!("invalid value {:?}: use only {what}", s));
+    }
+    Ok(())
+}
+
+fn cargo_name(s: &str) -> Result<(), String> {
+    matches_set(s, "letters, digits, `_` and `-`", |c| {
+        c.is_ascii_alphanumeric() || c == '_' || c == '-'
+    })
+}
+
+fn var_name(s: &str) -> Result<(), String> {
+    if shell::is_var_name(s) {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid variable name {:?}: letters, digits and `_`, not starting with a digit",
+        s
+    ))
+}
+
+/// A user name `useradd` accepts on Debian (and `chpst -u` can use).
+fn user_name(s: &str) -> Result<(), String> {
+    let ok = s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid user name {:?}: lower-case letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters",
+        s
+    ))
+}
+
+/// An absolute in-image path that can stand unquoted in a Dockerfile: `/`-separated
+/// components of letters, digits, `.`, `_`, `-`, `+`, `@`, with no `.` or `..` component.
+fn image_path(s: &str) -> Result<(), String> {
+    if !s.starts_with('/') {
+        return Err(format!("{:?} is not an absolute path (start it with `/`)", s));
+    }
+    if s == "/" {
+        return Err("cannot be `/` itself".into());
+    }
+    for component in s[1..].split('/') {
+        let ok = !component.is_empty()
+            && component != "."
+            && component != ".."
+            && component
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-+@".contains(c));
+        if !ok {
+            return Err(format!(
+                "invalid in-image path {:?}: components of letters, digits, `.`, `_`, `-`, `+`, `@`, with no empty, `.` or `..` component",
+                s
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A file relative to the manifest's directory (or absolute) that must exist.
+fn local_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
+    no_nul(rel)?;
+    let path = dir.join(rel);
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(format!("{what} `{path}` does not exist or is not a file"))
+    }
+}
+
+fn is_component(s: &str) -> bool {
+    // Docker: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
+    let mut chars = s.chars().peekable();
+    let mut prev_alnum = false;
+    let mut run = String::new();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if !prev_alnum && !run.is_empty() {
+                let ok = run == "." || run == "_" || run == "__" || run.chars().all(|r| r == '-');
+                if !ok {
+                    return false;
+                }
+            }
+            run.clear();
+            prev_alnum = true;
+        } else if ".-_".contains(c) {
+            if run.is_empty() && !prev_alnum {
+                return false;
+            }
+            run.push(c);
+            prev_alnum = false;
+        } else {
+            return false;
+        }
+    }
+    prev_alnum
+}
+
+/// `app.name`: one repository path component with single separators, as the spec says.
+fn repo_component(s: &str) -> Result<(), String> {
+    let ok = is_component(s)
+        && !s.contains("__")
+        && !s.contains("--")
+        && !s.chars().next().is_some_and(|c| !c.is_ascii_alphanumeric());
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid name {:?}: lower-case letters and digits, with single `.`, `_` or `-` between them (it is the default image name)",
+        s
+    ))
+}
+
+/// `image.name`: `[host[:port]/]path/component`, no tag.
+fn image_repository(s: &str) -> Result<(), String> {
+    let err = || {
+        Err(format!(
+            "invalid image repository {:?}: [registry[:port]/]path with lower-case components (the tag comes from `build TAG`)",
+            s
+        ))
+    };
+    if s.is_empty() || s.len() > 255 {
+        return err();
+    }
+    let mut parts: Vec<&str> = s.split('/').collect();
+    if parts.len() > 1 {
+        let first = parts[0];
+        let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+        if is_host {
+            let (host, port) = first.split_once(':').unwrap_or((first, "1"));
+            let host_ok = !host.is_empty()
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            let port_ok = !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
+            if !host_ok || !port_ok {
+                return err();
+            }
+            parts.remove(0);
+        }
+    }
+    if parts.iter().all(|c| is_component(c)) {
+        Ok(())
+    } else {
+        err()
+    }
+}
+
+/// `image.base`: a repository with an optional `:tag` and `@sha256:…` digest.
+fn image_reference(s: &str) -> Result<(), String> {
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    let (repo, tag) = match rest.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (rest, None),
+    };
+    let tag_ok = tag.is_none_or(|t| {
+        !t.is_empty()
+            && t.len() <= 128
+            && !t.starts_with(['.', '-'])
+            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    });
+    let digest_ok = digest.is_none_or(|d| {
+        d.split_once(':').is_some_and(|(alg, hex)| {
+            !alg.is_empty()
+                && alg.chars().all(|c| c.is_ascii_alphanumeric())
+                && hex.len() >= 32
+                && hex.chars().all(|c| c.is_ascii_hexdigit())
+        })
+    });
+    if tag_ok && digest_ok && image_repository(repo).is_ok() {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid base image {:?}: expected REPOSITORY[:TAG][@DIGEST], such as debian:bookworm-slim",
+        s
+    ))
+}
+
+/// A Debian package name, optionally `=version`.
+fn apt_package(s: &str) -> Result<(), String> {
+    let (name, version) = match s.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (s, None),
+    };
+    let name_ok = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    let version_ok = version.is_none_or(|v| {
+        !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+    });
+    if name_ok && version_ok {
+        return Ok(());
+    }
+    Err(format!("invalid apt package {:?}: a Debian package name, optionally NAME=VERSION", s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names() {
+        assert!(image_repository("registry.example.com:5000/acme/app").is_ok());
+        assert!(image_repository("acme/healthcheck-app").is_ok());
+        assert!(image_repository("Acme/app").is_err());
+        assert!(image_repository("app:v1").is_err());
+        assert!(image_reference("debian:bookworm-slim").is_ok());
+        assert!(image_reference("localhost:5000/x/y:1.0").is_ok());
+        assert!(image_reference("debian:bookworm slim").is_err());
+        assert!(repo_component("healthcheck-app").is_ok());
+        assert!(repo_component("a__b").is_err());
+        assert!(repo_component("-a").is_err());
+    }
+
+    #[test]
+    fn paths_and_names() {
+        assert!(image_path("/bin/app").is_ok());
+        assert!(image_path("bin/app").is_err());
+        assert!(image_path("/bin/../etc").is_err());
+        assert!(image_path("/bin/a b").is_err());
+        assert!(user_name("syslog").is_ok());
+        assert!(user_name("Root").is_err());
+        assert!(apt_package("ca-certificates").is_ok());
+        assert!(apt_package("curl=7.88.1-10+deb12u5").is_ok());
+        assert!(apt_package("curl; rm -rf /").is_err());
+    }
+}
