@@ -50,6 +50,11 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ManifestArg {
     /// Path of the manifest
-    #[arg(short = 'f', long = "manifest", value_name = "PATH", default_value = "service.toml")]
+    #[arg(
+        short = 'f',
+        long = "manifest",
+        value_name = "PATH",
+        default_value = "service.toml"
+    )]
     pub path: Utf8PathBuf,
 }

@@ -55,7 +55,8 @@ impl fmt::Display for KeyPath {
                         f.write_str(".")?;
                     }
                     let bare = !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                     if bare {
                         f.write_str(k)?;
                     } else {
@@ -88,7 +89,10 @@ impl<'a> SourceMap<'a> {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self.text[start..floor_char(self.text, offset)].chars().count() + 1;
+        let column = self.text[start..floor_char(self.text, offset)]
+            .chars()
+            .count()
+            + 1;
         (line + 1, column)
     }
 
@@ -130,7 +134,11 @@ impl Diagnostic {
         let width = if end_line == line && end_col > column {
             end_col - column
         } else {
-            source_line.chars().count().saturating_sub(column - 1).max(1)
+            source_line
+                .chars()
+                .count()
+                .saturating_sub(column - 1)
+                .max(1)
         };
         Diagnostic {
             line,
@@ -180,22 +188,26 @@ impl fmt::Display for Diagnostic {
     /// `LINE:COL: KEY: MESSAGE` and the source line with a caret. The caller prefixes the
     /// file name.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}:{}: {}: {}", self.line, self.column, self.key, self.message)?;
+        writeln!(
+            f,
+            "{}:{}: {}: {}",
+            self.line, self.column, self.key, self.message
+        )?;
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
-        let shown: String = self.source_line.chars().flat_map(char::escape_debug).collect();
+        let shown: String = self.source_line.chars().flat_map(visible).collect();
         let before: String = self
             .source_line
             .chars()
             .take(self.column - 1)
-            .flat_map(char::escape_debug)
+            .flat_map(visible)
             .collect();
         let under: String = self
             .source_line
             .chars()
             .skip(self.column - 1)
             .take(self.width)
-            .flat_map(char::escape_debug)
+            .flat_map(visible)
             .collect();
         writeln!(f, "{pad} |")?;
         writeln!(f, "{num} | {shown}")?;
@@ -205,6 +217,28 @@ impl fmt::Display for Diagnostic {
             " ".repeat(before.chars().count()),
             "^".repeat(under.chars().count().max(1))
         )
+    }
+}
+
+/// The key of `table` (a table value) whose key or value holds byte `offset`.
+pub fn key_at(table: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
+    let mut path = KeyPath::root();
+    let DeValue::Table(t) = table.get_ref() else {
+        return None;
+    };
+    find_in_table(t, offset, &mut path);
+    match path.0.first() {
+        Some(Segment::Key(k)) => Some(k.clone()),
+        _ => None,
+    }
+}
+
+/// A character as shown in the source excerpt: control characters escaped, the rest as is.
+fn visible(c: char) -> Vec<char> {
+    if c.is_control() && c != '\t' {
+        c.escape_default().collect()
+    } else {
+        vec![c]
     }
 }
 
@@ -222,10 +256,8 @@ fn find_in_table(table: &DeTable<'_>, offset: usize, path: &mut KeyPath) -> bool
 
 fn find_in_value(value: &Spanned<DeValue<'_>>, offset: usize, path: &mut KeyPath) -> bool {
     match value.get_ref() {
-        DeValue::Table(t) => {
-            if find_in_table(t, offset, path) {
-                return true;
-            }
+        DeValue::Table(t) if find_in_table(t, offset, path) => {
+            return true;
         }
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
@@ -254,10 +286,9 @@ fn span_in_value(value: &Spanned<DeValue<'_>>, rest: &[Segment]) -> Option<Range
     let deeper = match (rest.first(), value.get_ref()) {
         (None, _) => None,
         (Some(Segment::Key(_)), DeValue::Table(t)) => span_of(t, rest),
-        (Some(Segment::Index(i)), DeValue::Array(a)) => a
-            .iter()
-            .nth(*i)
-            .and_then(|item| span_in_value(item, &rest[1..])),
+        (Some(Segment::Index(i)), DeValue::Array(a)) => {
+            a.get(*i).and_then(|item| span_in_value(item, &rest[1..]))
+        }
         _ => None,
     };
     deeper.or_else(|| {
@@ -295,7 +326,11 @@ mod tests {
 
     #[test]
     fn key_paths_print_like_toml() {
-        let p = KeyPath::root().key("checks").key("a b").key("args").index(2);
+        let p = KeyPath::root()
+            .key("checks")
+            .key("a b")
+            .key("args")
+            .index(2);
         assert_eq!(p.to_string(), "checks.\"a b\".args[2]");
     }
 
@@ -303,12 +338,13 @@ mod tests {
     fn line_and_column_count_characters() {
         let map = SourceMap::new("a = 1\nbé = \"x\"\n");
         assert_eq!(map.line_col(0), (1, 1));
-        assert_eq!(map.line_col(11), (2, 6));
+        assert_eq!(map.line_col(11), (2, 5));
     }
 
     #[test]
     fn unknown_field_gets_did_you_mean() {
-        let m = rewrite_serde_message("unknown field `intervall`, expected one of `interval`, `ttl`");
+        let m =
+            rewrite_serde_message("unknown field `intervall`, expected one of `interval`, `ttl`");
         assert!(m.contains("did you mean `interval`"), "{m}");
     }
 }

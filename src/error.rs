@@ -14,14 +14,20 @@ use crate::diagnostic::Diagnostic;
 #[derive(Debug)]
 pub enum Error {
     /// The manifest could not be read.
-    Read { path: Utf8PathBuf, source: io::Error },
+    Read {
+        path: Utf8PathBuf,
+        source: io::Error,
+    },
     /// The manifest has problems; all of them are listed.
     Invalid {
         path: Utf8PathBuf,
         diagnostics: Vec<Diagnostic>,
     },
     /// A file referenced by the manifest could not be read.
-    Input { path: Utf8PathBuf, source: io::Error },
+    Input {
+        path: Utf8PathBuf,
+        source: io::Error,
+    },
     /// A template failed to render: a bug in buildkit-lite, not in the manifest.
     Template {
         name: String,
@@ -74,7 +80,10 @@ impl fmt::Display for Error {
             }
             Error::Input { path, .. } => write!(f, "cannot read {path}"),
             Error::Template { name, .. } => {
-                write!(f, "template {name} failed to render (a bug in buildkit-lite)")
+                write!(
+                    f,
+                    "template {name} failed to render (a bug in buildkit-lite)"
+                )
             }
             Error::Write { path, .. } => write!(f, "cannot write {path}"),
             Error::NotARender { path } => write!(
@@ -98,7 +107,9 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Build(msg) => f.write_str(msg),
-            Error::Interrupted => f.write_str("interrupted: child processes stopped, no context left behind"),
+            Error::Interrupted => {
+                f.write_str("interrupted: child processes stopped, no context left behind")
+            }
         }
     }
 }

@@ -39,7 +39,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             );
         }
         Command::Schema => print!("{}", schema::json()),
-        Command::Render { manifest, out, force } => {
+        Command::Render {
+            manifest,
+            out,
+            force,
+        } => {
             let plan = buildkit_lite::plan(&manifest.path)?;
             let tree = render::render(&plan)?;
             match out {
@@ -48,7 +52,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                     let _ = stdout.write_all(render::listing(&tree).as_bytes());
                 }
                 Some(dir) => {
-                    let replace = if force { Replace::Force } else { Replace::OnlyRender };
+                    let replace = if force {
+                        Replace::Force
+                    } else {
+                        Replace::OnlyRender
+                    };
                     stage::write_tree(&tree, &dir, &manifest.path, replace)?;
                     println!("rendered {} files into {dir}", tree.len());
                 }

@@ -348,11 +348,20 @@ pub fn parse(text: &str, dir: &Utf8Path) -> (Option<Manifest>, Vec<Diagnostic>) 
     let mut diags = Vec::new();
     let partial = structure(&map, root, &mut diags);
     for problem in validate::validate(&partial, dir) {
-        diags.push(Diagnostic::at_path(&map, root, problem.path, problem.message));
+        diags.push(Diagnostic::at_path(
+            &map,
+            root,
+            problem.path,
+            problem.message,
+        ));
     }
     diags.sort_by_key(|d| (d.line, d.column));
     diags.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
-    let manifest = if diags.is_empty() { partial.into_manifest() } else { None };
+    let manifest = if diags.is_empty() {
+        partial.into_manifest()
+    } else {
+        None
+    };
     (manifest, diags)
 }
 
@@ -426,22 +435,51 @@ fn structure(map: &SourceMap, root: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -
     }
     if !have_app {
         let msg = "missing table [app] (with name, binary and target)".to_string();
-        diags.push(Diagnostic::at_offset(map, 0, KeyPath::root().key("app"), msg));
+        diags.push(Diagnostic::at_offset(
+            map,
+            0,
+            KeyPath::root().key("app"),
+            msg,
+        ));
     }
     partial
 }
 
-/// Deserializes one table, turning a serde error into a positioned diagnostic.
+/// Deserializes one table, turning each serde error into a positioned diagnostic.
+///
+/// Serde stops at the first problem, so after each one the offending key is taken out of a
+/// copy of the table and the rest is read again: every unknown key and wrong type in the
+/// table is reported, and what remains is still validated. Gives up (returns `None`) when
+/// the problem is not one key's (a missing required key).
 fn de_value<T: serde::de::DeserializeOwned>(
     map: &SourceMap,
     root: &DeTable<'_>,
     value: &Spanned<DeValue<'_>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    let de = toml::de::ValueDeserializer::from(value.clone());
-    T::deserialize(de)
-        .map_err(|e| diags.push(Diagnostic::from_toml(map, Some(root), &e)))
-        .ok()
+    let mut value = value.clone();
+    loop {
+        let de = toml::de::ValueDeserializer::from(value.clone());
+        let err = match T::deserialize(de) {
+            Ok(v) => return Some(v),
+            Err(err) => err,
+        };
+        diags.push(Diagnostic::from_toml(map, Some(root), &err));
+        let offset = err.span().map(|s| s.start)?;
+        let culprit = crate::diagnostic::key_at(&value, offset)?;
+        let DeValue::Table(table) = value.get_mut() else {
+            return None;
+        };
+        let before = table.len();
+        for (k, v) in std::mem::take(table) {
+            if k.get_ref() != culprit.as_str() {
+                table.insert(k, v);
+            }
+        }
+        if table.len() == before {
+            return None;
+        }
+    }
 }
 
 /// Deserializes each entry of a table of named tables (`[services.X]`, `[checks.X]`) on its
@@ -502,7 +540,9 @@ mod tests {
 
     fn problems(text: &str) -> Vec<String> {
         let (_, d) = parse(text, Utf8Path::new("."));
-        d.iter().map(|d| format!("{}:{} {} {}", d.line, d.column, d.key, d.message)).collect()
+        d.iter()
+            .map(|d| format!("{}:{} {} {}", d.line, d.column, d.key, d.message))
+            .collect()
     }
 
     const OK: &str = r#"
@@ -521,8 +561,14 @@ prebuilt = "Cargo.toml"
             + "command = [\"/bin/demo\"]\ncommnd = 2\n";
         let p = problems(&text);
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].contains("app.nmae") && p[0].contains("did you mean `name`"), "{p:?}");
-        assert!(p[1].contains("services.demo.commnd") && p[1].contains("did you mean `command`"), "{p:?}");
+        assert!(
+            p[0].contains("app.nmae") && p[0].contains("did you mean `name`"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].contains("services.demo.commnd") && p[1].contains("did you mean `command`"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -534,7 +580,10 @@ prebuilt = "Cargo.toml"
 
     #[test]
     fn did_you_mean_needs_a_close_name() {
-        assert_eq!(did_you_mean("intervall", &["interval", "ttl"]), Some("interval"));
+        assert_eq!(
+            did_you_mean("intervall", &["interval", "ttl"]),
+            Some("interval")
+        );
         assert_eq!(did_you_mean("zzz", &["interval", "ttl"]), None);
     }
 }

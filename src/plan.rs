@@ -183,7 +183,10 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         .services
         .iter()
         .map(|(name, s)| {
-            let words = s.command.clone().unwrap_or_else(|| vec![install_path.clone()]);
+            let words = s
+                .command
+                .clone()
+                .unwrap_or_else(|| vec![install_path.clone()]);
             ServicePlan {
                 name: name.clone(),
                 argv: words
@@ -228,7 +231,8 @@ pub fn resolve(loaded: &Loaded) -> Plan {
             let command = match (&c.command, &plugin) {
                 (Some(command), _) => command.clone(),
                 (None, Some(plugin)) => {
-                    let mut words = vec![shell::quote(&format!("{SENSU_PLUGIN_DIR}/{}", plugin.file))];
+                    let mut words =
+                        vec![shell::quote(&format!("{SENSU_PLUGIN_DIR}/{}", plugin.file))];
                     words.extend(c.args.iter().flatten().map(|a| shell::quote(a)));
                     words.join(" ")
                 }
@@ -264,9 +268,15 @@ pub fn resolve(loaded: &Loaded) -> Plan {
     packages.dedup();
 
     let mut labels = BTreeMap::new();
-    labels.insert("org.opencontainers.image.title".to_string(), m.app.name.clone());
+    labels.insert(
+        "org.opencontainers.image.title".to_string(),
+        m.app.name.clone(),
+    );
     if let Some(maintainer) = &m.image.maintainer {
-        labels.insert("org.opencontainers.image.authors".to_string(), maintainer.clone());
+        labels.insert(
+            "org.opencontainers.image.authors".to_string(),
+            maintainer.clone(),
+        );
     }
     labels.extend(m.image.labels.clone());
 
@@ -297,7 +307,10 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         log: LogPlan {
             user: m.log.user.clone(),
             dir: m.log.dir.clone(),
-            dirs: services.iter().filter_map(|s| s.log.as_ref().map(|l| l.dir.clone())).collect(),
+            dirs: services
+                .iter()
+                .filter_map(|s| s.log.as_ref().map(|l| l.dir.clone()))
+                .collect(),
         },
         app,
         services,

@@ -63,7 +63,9 @@ pub fn parse_word(w: &str) -> Result<Vec<Piece>, String> {
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
             let Some(end) = tail.find('}') else {
-                return Err(format!("`${{` without a closing `}}` in {w:?} (write `$${{` for a literal `${{`)"));
+                return Err(format!(
+                    "`${{` without a closing `}}` in {w:?} (write `$${{` for a literal `${{`)"
+                ));
             };
             let name = &tail[..end];
             if !is_var_name(name) {
@@ -107,7 +109,10 @@ mod tests {
             parse_word("--port=${PORT}").unwrap(),
             vec![Piece::Literal("--port=".into()), Piece::Var("PORT".into())]
         );
-        assert_eq!(parse_word("$${HOME} $x").unwrap(), vec![Piece::Literal("${HOME} $x".into())]);
+        assert_eq!(
+            parse_word("$${HOME} $x").unwrap(),
+            vec![Piece::Literal("${HOME} $x".into())]
+        );
         assert!(parse_word("${1x}").is_err());
         assert!(parse_word("${PORT").is_err());
         assert!(parse_word("${A:-b}").is_err());

@@ -25,7 +25,12 @@ pub enum Replace {
 }
 
 /// Writes `tree` into `dest` atomically. `manifest` is never inside what gets replaced.
-pub fn write_tree(tree: &FileTree, dest: &Utf8Path, manifest: &Utf8Path, replace: Replace) -> Result<(), Error> {
+pub fn write_tree(
+    tree: &FileTree,
+    dest: &Utf8Path,
+    manifest: &Utf8Path,
+    replace: Replace,
+) -> Result<(), Error> {
     let write_err = |path: &Utf8Path| {
         let path = path.to_owned();
         move |source| Error::Write { path, source }
@@ -38,7 +43,9 @@ pub fn write_tree(tree: &FileTree, dest: &Utf8Path, manifest: &Utf8Path, replace
             });
         }
         if replace == Replace::OnlyRender && !is_render_or_empty(dest) {
-            return Err(Error::NotARender { path: dest.to_owned() });
+            return Err(Error::NotARender {
+                path: dest.to_owned(),
+            });
         }
     }
     let name = dest.file_name().unwrap_or("context");
@@ -51,14 +58,17 @@ pub fn write_tree(tree: &FileTree, dest: &Utf8Path, manifest: &Utf8Path, replace
         .prefix(&format!(".{name}.tmp-"))
         .tempdir_in(&parent)
         .map_err(write_err(&parent))?;
-    let tmp_path = Utf8Path::from_path(tmp.path()).expect("a UTF-8 parent gives a UTF-8 temp path").to_owned();
+    let tmp_path = Utf8Path::from_path(tmp.path())
+        .expect("a UTF-8 parent gives a UTF-8 temp path")
+        .to_owned();
     for (rel, file) in tree {
         let path = tmp_path.join(rel);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(write_err(dir))?;
         }
         fs::write(&path, &file.contents).map_err(write_err(&path))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(file.mode)).map_err(write_err(&path))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(file.mode))
+            .map_err(write_err(&path))?;
     }
     set_dir_modes(&tmp_path).map_err(write_err(&tmp_path))?;
     swap_into_place(tmp.keep(), dest).map_err(write_err(dest))
@@ -98,7 +108,8 @@ fn set_dir_modes(dir: &Utf8Path) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
-            let path = Utf8PathBuf::from_path_buf(entry.path()).map_err(|_| io::Error::other("non-UTF-8 path"))?;
+            let path = Utf8PathBuf::from_path_buf(entry.path())
+                .map_err(|_| io::Error::other("non-UTF-8 path"))?;
             set_dir_modes(&path)?;
         }
     }
@@ -129,5 +140,55 @@ fn holds(dir: &Utf8Path, path: &Utf8Path) -> bool {
     match (dir.canonicalize_utf8(), path.canonicalize_utf8()) {
         (Ok(dir), Ok(path)) => path.starts_with(dir),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::File;
+
+    fn file(text: &str) -> File {
+        File {
+            contents: text.as_bytes().to_vec(),
+            mode: 0o644,
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_halfway_leaves_the_previous_tree_and_no_temporaries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = Utf8Path::from_path(tmp.path()).unwrap();
+        let dest = base.join("out");
+        let manifest = base.join("service.toml");
+        let good = FileTree::from([
+            (
+                "Dockerfile".into(),
+                file(&format!("{DOCKERFILE_HEADER}\nFROM x\n")),
+            ),
+            ("root/etc/a".into(), file("a\n")),
+        ]);
+        write_tree(&good, &dest, &manifest, Replace::OnlyRender).unwrap();
+
+        // `root` as a file and then `root/x` below it: the second write fails.
+        let broken = FileTree::from([
+            (
+                "Dockerfile".into(),
+                file(&format!("{DOCKERFILE_HEADER}\nFROM y\n")),
+            ),
+            ("root".into(), file("not a directory\n")),
+            ("root/x".into(), file("x\n")),
+        ]);
+        assert!(write_tree(&broken, &dest, &manifest, Replace::OnlyRender).is_err());
+        assert_eq!(
+            fs::read_to_string(dest.join("Dockerfile")).unwrap(),
+            format!("{DOCKERFILE_HEADER}\nFROM x\n")
+        );
+        assert_eq!(fs::read_to_string(dest.join("root/etc/a")).unwrap(), "a\n");
+        let names: Vec<String> = fs::read_dir(base)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["out"], "temporary directories left behind");
     }
 }

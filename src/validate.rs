@@ -68,13 +68,13 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     for (name, check) in &m.checks {
         let path = root.key("checks").key(name);
         validate_check(&mut p, &path, name, check, dir);
-        if let Some(file) = plugin_file(name, check) {
-            if let Some(other) = plugin_files.insert(file.clone(), name.clone()) {
-                p.add(
+        if let Some(file) = plugin_file(name, check)
+            && let Some(other) = plugin_files.insert(file.clone(), name.clone())
+        {
+            p.add(
                     path,
                     format!("its plugin /etc/sensu/plugins/{file} is also the plugin of check `{other}`: rename one of them"),
                 );
-            }
         }
     }
     p.0
@@ -86,7 +86,12 @@ pub fn plugin_file(name: &str, check: &Check) -> Option<String> {
         return Some(format!("http-{name}.sh"));
     }
     let script = check.script.as_deref()?;
-    Some(Utf8Path::new(script).file_name().unwrap_or(script).to_string())
+    Some(
+        Utf8Path::new(script)
+            .file_name()
+            .unwrap_or(script)
+            .to_string(),
+    )
 }
 
 fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
@@ -113,14 +118,19 @@ fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
     for (i, feature) in app.features.iter().enumerate() {
         p.check(
             path.key("features").index(i),
-            matches_set(feature, "letters, digits, `_`, `-`, `+`, `.` and `/`", |c| {
-                c.is_ascii_alphanumeric() || "_-+./".contains(c)
-            }),
+            matches_set(
+                feature,
+                "letters, digits, `_`, `-`, `+`, `.` and `/`",
+                |c| c.is_ascii_alphanumeric() || "_-+./".contains(c),
+            ),
         );
     }
     p.check(path.key("profile"), cargo_name(&app.profile));
     if let Some(prebuilt) = &app.prebuilt {
-        p.check(path.key("prebuilt"), local_file(dir, prebuilt, "prebuilt binary"));
+        p.check(
+            path.key("prebuilt"),
+            local_file(dir, prebuilt, "prebuilt binary"),
+        );
     } else {
         let cargo_manifest = app.cargo_manifest.as_deref().unwrap_or("Cargo.toml");
         let key = if app.cargo_manifest.is_some() {
@@ -178,7 +188,10 @@ fn validate_log(p: &mut Problems, path: &KeyPath, log: &Log) {
     p.check(path.key("user"), user_name(&log.user));
     p.check(path.key("dir"), image_path(&log.dir));
     if log.max_size.is_some_and(|s| s < 2048) {
-        p.add(path.key("max-size"), "svlogd needs at least 2048 bytes per file");
+        p.add(
+            path.key("max-size"),
+            "svlogd needs at least 2048 bytes per file",
+        );
     }
 }
 
@@ -186,7 +199,9 @@ fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &
     let path = services.key(name);
     let name_ok = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
     if !name_ok {
         p.add(
             path.clone(),
@@ -221,7 +236,10 @@ fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &
     }
     p.check(path.key("workdir"), no_nul(&service.workdir));
     if !service.workdir.starts_with('/') {
-        p.add(path.key("workdir"), "must be an absolute path (start with `/`)");
+        p.add(
+            path.key("workdir"),
+            "must be an absolute path (start with `/`)",
+        );
     }
 }
 
@@ -229,7 +247,9 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
     let name_ok = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !name_ok {
         p.add(
             path.clone(),
@@ -246,11 +266,17 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
     .map(|(k, _)| *k)
     .collect();
     match kinds.len() {
-        0 => p.add(path.clone(), "needs exactly one of `http`, `command` or `script`"),
+        0 => p.add(
+            path.clone(),
+            "needs exactly one of `http`, `command` or `script`",
+        ),
         1 => {}
         _ => p.add(
             path.key(kinds[1]),
-            format!("`{}` and `{}` both set: a check has exactly one of `http`, `command` or `script`", kinds[0], kinds[1]),
+            format!(
+                "`{}` and `{}` both set: a check has exactly one of `http`, `command` or `script`",
+                kinds[0], kinds[1]
+            ),
         ),
     }
     if let Some(url) = &check.http {
@@ -258,7 +284,10 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
             && url.len() > "https://".len()
             && !url.chars().any(|c| c.is_whitespace() || c.is_control());
         if !ok {
-            p.add(path.key("http"), "must be an http:// or https:// URL with no spaces or control characters");
+            p.add(
+                path.key("http"),
+                "must be an http:// or https:// URL with no spaces or control characters",
+            );
         }
     }
     if let Some(command) = &check.command {
@@ -272,7 +301,10 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
     }
     if let Some(args) = &check.args {
         if check.script.is_none() {
-            p.add(path.key("args"), "`args` goes with `script` only (write a `command` line instead)");
+            p.add(
+                path.key("args"),
+                "`args` goes with `script` only (write a `command` line instead)",
+            );
         }
         for (i, arg) in args.iter().enumerate() {
             p.check(path.key("args").index(i), no_nul(arg));
@@ -289,13 +321,16 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
             p.add(path.key(key), "must be at least 1");
         }
     }
-    if let Some(ttl) = check.ttl {
-        if ttl <= check.interval {
-            p.add(
-                path.key("ttl"),
-                format!("ttl ({ttl}) must be greater than interval ({})", check.interval),
-            );
-        }
+    if let Some(ttl) = check.ttl
+        && ttl <= check.interval
+    {
+        p.add(
+            path.key("ttl"),
+            format!(
+                "ttl ({ttl}) must be greater than interval ({})",
+                check.interval
+            ),
+        );
     }
     if !check.standalone && check.subscribers.is_empty() {
         p.add(
@@ -303,7 +338,10 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
             "a check with `standalone = false` needs at least one subscriber",
         );
     }
-    let lists = [("subscribers", Some(&check.subscribers)), ("handlers", check.handlers.as_ref())];
+    let lists = [
+        ("subscribers", Some(&check.subscribers)),
+        ("handlers", check.handlers.as_ref()),
+    ];
     for (key, list) in lists {
         for (i, item) in list.into_iter().flatten().enumerate() {
             if item.is_empty() {
@@ -361,7 +399,8 @@ fn var_name(s: &str) -> Result<(), String> {
 fn user_name(s: &str) -> Result<(), String> {
     let ok = s.len() <= 32
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if ok {
         return Ok(());
     }
@@ -375,7 +414,10 @@ fn user_name(s: &str) -> Result<(), String> {
 /// components of letters, digits, `.`, `_`, `-`, `+`, `@`, with no `.` or `..` component.
 fn image_path(s: &str) -> Result<(), String> {
     if !s.starts_with('/') {
-        return Err(format!("{:?} is not an absolute path (start it with `/`)", s));
+        return Err(format!(
+            "{:?} is not an absolute path (start it with `/`)",
+            s
+        ));
     }
     if s == "/" {
         return Err("cannot be `/` itself".into());
@@ -410,10 +452,9 @@ fn local_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
 
 fn is_component(s: &str) -> bool {
     // Docker: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
-    let mut chars = s.chars().peekable();
     let mut prev_alnum = false;
     let mut run = String::new();
-    while let Some(c) = chars.next() {
+    for c in s.chars() {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             if !prev_alnum && !run.is_empty() {
                 let ok = run == "." || run == "_" || run == "__" || run.chars().all(|r| r == '-');
@@ -441,7 +482,7 @@ fn repo_component(s: &str) -> Result<(), String> {
     let ok = is_component(s)
         && !s.contains("__")
         && !s.contains("--")
-        && !s.chars().next().is_some_and(|c| !c.is_ascii_alphanumeric());
+        && s.chars().next().is_none_or(|c| c.is_ascii_alphanumeric());
     if ok {
         return Ok(());
     }
@@ -469,7 +510,9 @@ fn image_repository(s: &str) -> Result<(), String> {
         if is_host {
             let (host, port) = first.split_once(':').unwrap_or((first, "1"));
             let host_ok = !host.is_empty()
-                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
             let port_ok = !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
             if !host_ok || !port_ok {
                 return err();
@@ -498,7 +541,8 @@ fn image_reference(s: &str) -> Result<(), String> {
         !t.is_empty()
             && t.len() <= 128
             && !t.starts_with(['.', '-'])
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
     });
     let digest_ok = digest.is_none_or(|d| {
         d.split_once(':').is_some_and(|(alg, hex)| {
@@ -525,14 +569,21 @@ fn apt_package(s: &str) -> Result<(), String> {
     };
     let name_ok = name.len() >= 2
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
     let version_ok = version.is_none_or(|v| {
-        !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+        !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
     });
     if name_ok && version_ok {
         return Ok(());
     }
-    Err(format!("invalid apt package {:?}: a Debian package name, optionally NAME=VERSION", s))
+    Err(format!(
+        "invalid apt package {:?}: a Debian package name, optionally NAME=VERSION",
+        s
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,291 @@
+//! The command line as a user meets it: help, `check` on examples and broken manifests,
+//! `schema`, and `render` to stdout and to a directory.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+#[test]
+fn help_lists_every_command_with_a_line_of_help() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let help = stdout(&o);
+    for command in ["build", "render", "check", "schema"] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .unwrap_or_else(|| panic!("no `{command}` line in:\n{help}"));
+        assert!(
+            line.split_whitespace().count() > 2,
+            "`{command}` has no help text: {line}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(run(&["build"]).status.code(), Some(2));
+}
+
+#[test]
+fn check_accepts_every_example() {
+    assert!(examples().len() >= 3);
+    for name in examples() {
+        let o = run(&["check", "-f", &example_manifest(name.as_str())]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        assert!(stdout(&o).contains(": ok"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn check_reports_every_broken_fixture_with_file_line_column_and_key() {
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 25, "only {} fixtures", fixtures.len());
+    for path in fixtures {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let o = run(&["check", "-f", &rel]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{rel} should fail with 1:\n{err}");
+        assert!(!err.contains("panicked"), "{rel}: {err}");
+        // Every problem line names the file, line and column: `FILE:LINE:COL: KEY: MESSAGE`.
+        let positioned = err
+            .lines()
+            .filter(|l| l.starts_with(&format!("{rel}:")))
+            .filter(|l| {
+                let mut parts = l[rel.len() + 1..].splitn(3, ':');
+                let line = parts.next().unwrap_or("");
+                let col = parts.next().unwrap_or("");
+                line.parse::<usize>().is_ok() && col.parse::<usize>().is_ok()
+            })
+            .count();
+        assert!(positioned >= 1, "{rel}: no FILE:LINE:COL line in:\n{err}");
+        let expects = directives(&path, "expect");
+        assert!(!expects.is_empty(), "{rel} has no `# expect:` line");
+        for expect in expects {
+            assert!(
+                err.contains(&expect),
+                "{rel}: expected {expect:?} in:\n{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_manifest_with_three_problems_reports_all_three() {
+    let o = run(&["check", "-f", "tests/fixtures/three-problems.toml"]);
+    let err = stderr(&o);
+    assert!(err.contains("3 problems"), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("tests/fixtures/three-problems.toml:"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].contains(":15:8: services.web.user: invalid user name"),
+        "{err}"
+    );
+    assert!(
+        lines[1].contains(":16:1: services.web.logg: unknown key `logg`, did you mean `log`?"),
+        "{err}"
+    );
+    assert!(
+        lines[2].contains(":21:7: checks.ping.ttl: ttl (10) must be greater than interval (30)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_show_the_source_line_with_a_caret() {
+    let o = run(&["check", "-f", "tests/fixtures/ttl-not-greater.toml"]);
+    let err = stderr(&o);
+    assert!(err.contains("15 | ttl = 60\n   |       ^^"), "{err}");
+}
+
+#[test]
+fn a_missing_manifest_is_a_clear_error() {
+    let o = run(&["check", "-f", "no/such/service.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("error: cannot read manifest no/such/service.toml"),
+        "{err}"
+    );
+    assert!(err.contains("caused by: No such file"), "{err}");
+}
+
+#[test]
+fn schema_prints_the_committed_file() {
+    let o = run(&["schema"]);
+    assert!(o.status.success());
+    let committed = std::fs::read_to_string(root().join("schema/service.schema.json")).unwrap();
+    assert!(
+        stdout(&o) == committed,
+        "schema/service.schema.json is stale: regenerate it with\n    cargo run -- schema > schema/service.schema.json"
+    );
+}
+
+#[test]
+fn render_prints_every_file_with_a_path_and_mode_header() {
+    let o = run(&["render", "-f", "examples/healthcheck-app/service.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for header in [
+        "==> Dockerfile (mode 0644) <==",
+        "==> root/etc/sv/healthcheck-app/run (mode 0755) <==",
+        "==> root/etc/sv/healthcheck-app/log/run (mode 0755) <==",
+        "==> root/etc/sensu/conf.d/custom_ping.json (mode 0644) <==",
+        "==> root/etc/sensu/plugins/http-custom_ping.sh (mode 0755) <==",
+        "==> root/etc/sensu/plugins/sv-running.sh (mode 0755) <==",
+        "==> root/usr/local/sbin/buildkit-lite-init (mode 0755) <==",
+    ] {
+        assert!(
+            out.lines().any(|l| l == header),
+            "missing {header:?} in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn render_out_writes_the_context_tree_with_its_modes_and_no_binary() {
+    let tmp = render_example("healthcheck-app");
+    let ctx = tmp.path().join("ctx");
+    let files: Vec<String> = files_below(&ctx)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "Dockerfile",
+            "root/etc/sensu/conf.d/app_running.json",
+            "root/etc/sensu/conf.d/custom_ping.json",
+            "root/etc/sensu/plugins/http-custom_ping.sh",
+            "root/etc/sensu/plugins/sv-running.sh",
+            "root/etc/sv/healthcheck-app/log/run",
+            "root/etc/sv/healthcheck-app/run",
+            "root/usr/local/sbin/buildkit-lite-init",
+        ]
+    );
+    let mode = |p: &str| std::fs::metadata(ctx.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("Dockerfile"), 0o644);
+    assert_eq!(mode("root/etc/sv/healthcheck-app/run"), 0o755);
+    assert_eq!(mode("root/etc/sv/healthcheck-app/log/run"), 0o755);
+    assert_eq!(mode("root/etc/sensu/conf.d/custom_ping.json"), 0o644);
+    assert_eq!(mode("root/etc/sensu/plugins/http-custom_ping.sh"), 0o755);
+    assert_eq!(mode("root/etc/sensu/plugins/sv-running.sh"), 0o755);
+    assert_eq!(mode("root/etc/sv"), 0o755);
+}
+
+#[test]
+fn render_replaces_a_previous_render_but_refuses_other_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_s = out.to_str().unwrap();
+    let manifest = "examples/minimal/service.toml";
+    // Into a new directory, then again over the previous render.
+    assert!(
+        run(&["render", "-f", manifest, "--out", out_s])
+            .status
+            .success()
+    );
+    assert!(
+        run(&["render", "-f", manifest, "--out", out_s])
+            .status
+            .success()
+    );
+
+    // A directory of the user's is refused, and left as it was.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "precious").unwrap();
+    let o = run(&["render", "-f", manifest, "--out", mine.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is not a previous render"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "precious"
+    );
+
+    // --force replaces it.
+    let o = run(&[
+        "render",
+        "-f",
+        manifest,
+        "--out",
+        mine.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!mine.join("notes.txt").exists());
+    assert!(mine.join("Dockerfile").is_file());
+
+    // No temporary directories are left beside the output.
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn render_never_replaces_the_directory_holding_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = root().join("examples/minimal/service.toml");
+    std::fs::copy(&src, tmp.path().join("service.toml")).unwrap();
+    std::fs::write(
+        tmp.path().join("Cargo.toml"),
+        "[package]\nname = \"minimal\"\n",
+    )
+    .unwrap();
+    let o = cmd()
+        .current_dir(tmp.path())
+        .args(["render", "--out", ".", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds the manifest"), "{}", stderr(&o));
+    assert!(tmp.path().join("service.toml").is_file());
+}
+
+#[test]
+fn a_failed_render_leaves_the_previous_one_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_s = out.to_str().unwrap();
+    assert!(
+        run(&[
+            "render",
+            "-f",
+            "examples/minimal/service.toml",
+            "--out",
+            out_s
+        ])
+        .status
+        .success()
+    );
+    let before = std::fs::read(out.join("Dockerfile")).unwrap();
+    let o = run(&[
+        "render",
+        "-f",
+        "tests/fixtures/three-problems.toml",
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(out.join("Dockerfile")).unwrap(), before);
+}
