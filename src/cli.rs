@@ -17,6 +17,7 @@ pub enum Command {
     /// Compile the app, stage the build context and `docker build` it as <image>:<TAG>
     Build {
         /// The image tag, also the org.opencontainers.image.version label
+        #[arg(value_parser = parse_tag)]
         tag: String,
         #[command(flatten)]
         manifest: ManifestArg,
@@ -57,4 +58,10 @@ pub struct ManifestArg {
         default_value = "service.toml"
     )]
     pub path: Utf8PathBuf,
+}
+
+/// A Docker tag, checked while parsing so that a bad one is a usage error (exit 2).
+fn parse_tag(tag: &str) -> Result<String, String> {
+    crate::docker::validate_tag(tag).map_err(|e| e.to_string())?;
+    Ok(tag.to_string())
 }

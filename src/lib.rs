@@ -5,9 +5,13 @@
 //! `manifest::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`.
 //! Library code returns values and errors; only `main.rs` prints.
 
+pub mod build;
 pub mod cli;
+pub mod compile;
 pub mod diagnostic;
+pub mod docker;
 pub mod error;
+pub mod exec;
 pub mod manifest;
 pub mod plan;
 pub mod render;

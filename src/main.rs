@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use buildkit_lite::build::{self, Event};
 use buildkit_lite::cli::{Cli, Command};
 use buildkit_lite::stage::{self, Replace};
-use buildkit_lite::{Error, render, schema};
+use buildkit_lite::{Error, exec, render, schema};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -62,8 +63,29 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Build { .. } => {
-            return Err(Error::Build("build is not implemented yet".into()));
+        Command::Build {
+            tag,
+            manifest,
+            dry_run,
+            no_cache,
+        } => {
+            let plan = buildkit_lite::plan(&manifest.path)?;
+            // Ctrl-C or SIGTERM: stop the running child; the build then fails as interrupted.
+            let _ = ctrlc::set_handler(exec::interrupt);
+            let opts = build::Options {
+                tag,
+                dry_run,
+                no_cache,
+            };
+            let built = build::build(&plan, &opts, &mut |event| match event {
+                Event::Step(step) if dry_run => eprintln!("would {}:\n    {step}", step.summary),
+                Event::Step(step) => eprintln!("==> {}\n    {step}", step.summary),
+                Event::Note(note) => eprintln!("==> {note}"),
+            })?;
+            if let Some(built) = built {
+                println!("built {}", built.reference);
+                println!("image id {}", built.image_id);
+            }
         }
     }
     Ok(())

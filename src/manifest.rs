@@ -101,6 +101,18 @@ pub enum Builder {
     Zigbuild,
 }
 
+impl Builder {
+    /// The name as the manifest writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builder::Auto => "auto",
+            Builder::Cargo => "cargo",
+            Builder::Cross => "cross",
+            Builder::Zigbuild => "zigbuild",
+        }
+    }
+}
+
 /// `[image]`: the image around the binary.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

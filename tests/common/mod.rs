@@ -115,3 +115,4 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+pub mod docker;

@@ -1,0 +1,241 @@
+//! Subprocesses as data: a [`Step`] says what it is for and what it runs; it prints itself
+//! for `--dry-run` and runs in one place, with its output streamed through or captured.
+//!
+//! Interrupts: [`interrupt`] (called from the SIGINT/SIGTERM handler `main` installs) kills
+//! the running child and makes every later step fail with [`Error::Interrupted`], so that
+//! the build stops without leaving orphans or a half-written context. Nothing here prints.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use camino::Utf8PathBuf;
+
+use crate::error::Error;
+use crate::shell;
+
+/// One command the tool runs, with the reason it runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What the step is for, as the end of "could not …": "compile the app with cargo".
+    pub summary: String,
+    pub program: String,
+    pub args: Vec<String>,
+    /// Extra environment variables for the child (the rest is inherited).
+    pub env: Vec<(String, String)>,
+    /// The directory it runs in; the tool's own when `None`.
+    pub cwd: Option<Utf8PathBuf>,
+}
+
+impl Step {
+    pub fn new(summary: impl Into<String>, program: impl Into<String>) -> Self {
+        Step {
+            summary: summary.into(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<Utf8PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The command line alone, shell-quoted, with its environment (no directory).
+    pub fn command_line(&self) -> String {
+        let mut words: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell::quote(v)))
+            .collect();
+        words.push(shell::quote(&self.program));
+        words.extend(self.args.iter().map(|a| shell::quote(a)));
+        words.join(" ")
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut e = duct::cmd(&self.program, &self.args);
+        for (k, v) in &self.env {
+            e = e.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            e = e.dir(dir.as_std_path());
+        }
+        // Its own process group, so that an interrupt stops the child and all it started
+        // (cargo's rustc and build scripts), not just the child.
+        e.before_spawn(|cmd| {
+            std::os::unix::process::CommandExt::process_group(cmd, 0);
+            Ok(())
+        })
+    }
+
+    /// Runs the step with its output streamed through to the tool's own stdout and stderr.
+    pub fn run(&self) -> Result<(), Error> {
+        self.run_expression(self.expression().unchecked())
+            .map(|_| ())
+    }
+
+    /// Runs the step and returns its stdout; its stderr is kept for the error message.
+    pub fn output(&self) -> Result<String, Error> {
+        let out = self.run_expression(
+            self.expression()
+                .stdout_capture()
+                .stderr_capture()
+                .unchecked(),
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn run_expression(&self, expression: duct::Expression) -> Result<std::process::Output, Error> {
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
+        let handle = expression.start().map_err(|source| Error::Spawn {
+            summary: self.summary.clone(),
+            command: self.command_line(),
+            source,
+        })?;
+        let handle = Arc::new(handle);
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.clone());
+        let result = handle.wait().cloned();
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
+        let output = result.map_err(|source| Error::Spawn {
+            summary: self.summary.clone(),
+            command: self.command_line(),
+            source,
+        })?;
+        if output.status.success() {
+            return Ok(output);
+        }
+        let status = match output.status.code() {
+            Some(code) => format!("exited with status {code}"),
+            None => "was killed by a signal".to_string(),
+        };
+        Err(Error::StepFailed {
+            summary: self.summary.clone(),
+            command: self.command_line(),
+            status,
+            output: tail(&String::from_utf8_lossy(&output.stderr), 20),
+        })
+    }
+}
+
+impl fmt::Display for Step {
+    /// `[in DIR: ]COMMAND`, as `--dry-run` prints it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(dir) = &self.cwd {
+            write!(f, "cd {} && ", shell::quote(dir.as_str()))?;
+        }
+        f.write_str(&self.command_line())
+    }
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static RUNNING: Mutex<Option<Arc<duct::Handle>>> = Mutex::new(None);
+
+/// Stops the running child and its process group (SIGTERM, then SIGKILL after two
+/// seconds), and makes every later step fail as interrupted. Called from the signal
+/// handler's thread.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let Some(handle) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        return;
+    };
+    let signal_groups = |signal: &str| {
+        for pid in handle.pids() {
+            let _ = std::process::Command::new("kill")
+                .args([signal, "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    };
+    signal_groups("-TERM");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if matches!(handle.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    signal_groups("-KILL");
+    let _ = handle.kill();
+}
+
+/// Whether an interrupt arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_print_as_shell_command_lines() {
+        let s = Step::new("say hello", "echo")
+            .args(["hello world", "it's"])
+            .env("A", "b c")
+            .cwd("/tmp/x y");
+        assert_eq!(
+            s.to_string(),
+            r#"cd '/tmp/x y' && A='b c' echo 'hello world' 'it'"'"'s'"#
+        );
+    }
+
+    #[test]
+    fn a_failed_step_names_its_purpose_command_and_status() {
+        let err = Step::new("fail on purpose", "sh")
+            .args(["-c", "echo oops >&2; exit 3"])
+            .output()
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("could not fail on purpose: `sh -c"),
+            "{msg}"
+        );
+        assert!(msg.contains("exited with status 3"), "{msg}");
+        assert!(msg.contains("oops"), "{msg}");
+    }
+
+    #[test]
+    fn a_missing_program_names_the_program() {
+        let err = Step::new("run a ghost", "no-such-program-here")
+            .output()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot run `no-such-program-here`"),
+            "{err}"
+        );
+    }
+}

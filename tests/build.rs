@@ -1,0 +1,333 @@
+//! `build` as a command: the builders (cargo, cross, zigbuild, auto), `--dry-run`, the
+//! errors of a broken app, a daemon that does not answer and a wrong binary, the git
+//! revision label, and an interrupt in the middle of a compile.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::docker::*;
+use common::*;
+
+/// Switches a copy of `minimal` to another target and builder.
+fn minimal_with(target: &str, builder: &str) -> Project {
+    let p = Project::copy_of("minimal");
+    p.edit_manifest(|t| {
+        t.replace("x86_64-unknown-linux-musl", target)
+            .replace("target = ", &format!("builder = \"{builder}\"\ntarget = "))
+    });
+    p
+}
+
+/// Runs the image's binary-backed service and waits for its first log line.
+fn assert_runs(image: &Image) {
+    let c = Container::start(image, &[]);
+    c.wait_until_up(Duration::from_secs(10));
+    let start = Instant::now();
+    while !c
+        .sh("grep -q 'hello from' /var/log/minimal/current")
+        .status
+        .success()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the binary did not log"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn auto_picks_cargo_on_this_host_and_says_so() {
+    if !docker_ready() {
+        return;
+    }
+    let p = Project::copy_of("minimal");
+    let (image, out) = build_image(&p, "minimal");
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "==> builder: cargo (auto: this Linux x86_64 host links for x86_64-unknown-linux-musl"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin minimal"), "{err}");
+    assert!(
+        stdout(&out).contains("image id sha256:"),
+        "{}",
+        stdout(&out)
+    );
+    assert_runs(&image);
+}
+
+#[test]
+fn cross_builds_for_real_with_a_local_image() {
+    if !docker_ready() {
+        return;
+    }
+    require_tool("cross");
+    let cross_image = "buildkit-lite-cross:x86_64-unknown-linux-gnu";
+    assert!(
+        docker(&["image", "inspect", cross_image]).status.success(),
+        "{cross_image} is missing: `.ci/setup` builds it"
+    );
+    let p = minimal_with("x86_64-unknown-linux-gnu", "cross");
+    let tag = unique("cross");
+    let out = p.build_with_env(
+        &tag,
+        &[],
+        &[("CROSS_TARGET_X86_64_UNKNOWN_LINUX_GNU_IMAGE", cross_image)],
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let image = Image(format!("minimal:{tag}"));
+    assert!(
+        stderr(&out)
+            .contains("cross build --manifest-path Cargo.toml --target x86_64-unknown-linux-gnu"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        p.dir
+            .join("target/x86_64-unknown-linux-gnu/release/minimal")
+            .is_file()
+    );
+    assert_runs(&image);
+}
+
+#[test]
+fn zigbuild_builds_for_real() {
+    if !docker_ready() {
+        return;
+    }
+    let p = minimal_with("x86_64-unknown-linux-musl", "zigbuild");
+    let tag = unique("zig");
+    let out = p.build(&tag, &[]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let image = Image(format!("minimal:{tag}"));
+    assert!(
+        stderr(&out).contains(
+            "cargo zigbuild --manifest-path Cargo.toml --target x86_64-unknown-linux-musl"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_runs(&image);
+}
+
+#[test]
+fn dry_run_prints_every_command_and_runs_none() {
+    let p = Project::copy_of("minimal");
+    let tag = unique("dry");
+    let out = p.build(&tag, &["--dry-run", "--no-cache"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for command in [
+        "docker version --format",
+        "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin minimal",
+        "cargo metadata --format-version 1 --no-deps --manifest-path",
+        &format!(
+            "docker build --tag minimal:{tag} --label org.opencontainers.image.title=minimal --label org.opencontainers.image.version={tag} --no-cache"
+        ),
+    ] {
+        assert!(err.contains(command), "dry run lacks `{command}`:\n{err}");
+    }
+    assert!(
+        !p.dir.join("target").exists(),
+        "a dry run compiled or staged something"
+    );
+    if docker_ready() {
+        assert!(
+            !docker(&["image", "inspect", &format!("minimal:{tag}")])
+                .status
+                .success()
+        );
+    }
+}
+
+#[test]
+fn a_compile_error_is_reported_with_its_step_command_and_status_and_leaves_no_context() {
+    if !docker_ready() {
+        return;
+    }
+    let p = Project::copy_of("minimal");
+    std::fs::write(
+        p.dir.join("src/main.rs"),
+        "fn main() { this is not rust }\n",
+    )
+    .unwrap();
+    let out = p.build("v1", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: could not compile the app with cargo: `cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin minimal` exited with status 101"),
+        "{err}"
+    );
+    assert!(!p.context("minimal").exists());
+    assert!(!p.dir.join("target/buildkit-lite").exists());
+}
+
+#[test]
+fn a_daemon_that_does_not_answer_is_reported_before_compiling() {
+    let p = Project::copy_of("minimal");
+    let tmp = tempfile::tempdir().unwrap();
+    let host = format!("unix://{}", tmp.path().join("no-daemon.sock").display());
+    let out = p.build_with_env("v1", &[], &[("DOCKER_HOST", &host)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: could not reach the Docker engine"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`docker version --format '{{.Server.Version}}'` exited with status 1"),
+        "{err}"
+    );
+    assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
+    assert!(
+        !p.dir.join("target").exists(),
+        "it compiled or staged before checking the engine"
+    );
+}
+
+#[test]
+fn docker_not_installed_is_a_clear_error() {
+    let p = Project::copy_of("minimal");
+    let out = p.build_with_env("v1", &[], &[("PATH", "/nonexistent")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: could not reach the Docker engine"),
+        "{err}"
+    );
+    assert!(err.contains("cannot run `docker version"), "{err}");
+}
+
+#[test]
+fn a_prebuilt_binary_of_the_wrong_kind_is_refused() {
+    let p = Project::copy_of("minimal");
+    std::fs::write(p.dir.join("app.sh"), "#!/bin/sh\necho not a binary\n").unwrap();
+    p.edit_manifest(|t| t.replace("target = ", "prebuilt = \"app.sh\"\ntarget = "));
+    let out = p.build("v1", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    if docker_ready() {
+        assert!(
+            err.contains("app.sh is a script, not an ELF executable for x86_64-unknown-linux-musl"),
+            "{err}"
+        );
+        assert!(!p.context("minimal").exists());
+    }
+}
+
+#[test]
+fn an_invalid_tag_is_refused() {
+    let p = Project::copy_of("minimal");
+    let out = p.build("bad:tag", &[]);
+    assert_eq!(out.status.code(), Some(2), "a bad tag is a usage error");
+    assert!(stderr(&out).contains("invalid tag"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_manifest_in_a_git_checkout_gets_the_revision_label() {
+    if !docker_ready() {
+        return;
+    }
+    let p = Project::copy_of("minimal");
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(&p.dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "x",
+    ]);
+    let head = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let (image, _) = build_image(&p, "minimal");
+    assert_eq!(image.label("org.opencontainers.image.revision"), head);
+}
+
+#[test]
+fn an_interrupt_stops_the_compile_and_leaves_no_context() {
+    if !docker_ready() {
+        return;
+    }
+    let p = Project::copy_of("minimal");
+    // A build script that takes a minute: the interrupt lands in the middle of it.
+    std::fs::write(
+        p.dir.join("build.rs"),
+        "fn main() { std::thread::sleep(std::time::Duration::from_secs(60)); }\n",
+    )
+    .unwrap();
+    let child = cmd()
+        .current_dir(&p.dir)
+        .args(["build", "v1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the build script runs.
+    let marker = p.dir.to_string_lossy().into_owned();
+    let start = Instant::now();
+    loop {
+        let ps = Command::new("sh")
+            .args([
+                "-c",
+                "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done",
+            ])
+            .output()
+            .unwrap();
+        if stdout(&ps)
+            .lines()
+            .any(|l| l.contains(&marker) && l.contains("build-script-build"))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the build script never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let stopped = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = stopped.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("error: interrupted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?} to stop");
+    std::thread::sleep(Duration::from_millis(500));
+    let ps = Command::new("sh")
+        .args([
+            "-c",
+            "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done",
+        ])
+        .output()
+        .unwrap();
+    let left: Vec<String> = stdout(&ps)
+        .lines()
+        .filter(|l| l.contains(&marker))
+        .map(String::from)
+        .collect();
+    assert!(left.is_empty(), "processes left running: {left:#?}");
+    assert!(!p.context("minimal").exists());
+}

@@ -1,0 +1,305 @@
+//! Helpers for the tests that build and run real images: a Docker engine is required (the
+//! tests fail when `CI` is set and there is none; elsewhere they say so and stop), project
+//! copies in temporary directories, and containers and images removed when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{cmd, root, stderr, stdout};
+
+/// True when a Docker engine answers. With `CI` set, a missing engine fails the test;
+/// elsewhere the test prints why it stops and returns early.
+pub fn docker_ready() -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let base = ok
+        && Command::new("docker")
+            .args(["image", "inspect", "debian:bookworm-slim"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ok && base {
+        return true;
+    }
+    let why = if ok {
+        "the local debian:bookworm-slim image is missing"
+    } else {
+        "no Docker engine answers"
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and {why}: `.ci/setup` must provide it (Docker tests never skip in CI)");
+    }
+    eprintln!("SKIPPED (not CI): {why}; run `.ci/setup` to run this test");
+    false
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+/// A name no other test (or test run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A copy of `examples/NAME` (without build output) in a temporary directory.
+pub struct Project {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl Project {
+    pub fn copy_of(example: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(example);
+        copy_dir(&root().join("examples").join(example), &dir);
+        Project { tmp, dir }
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join("service.toml")
+    }
+
+    /// Rewrites service.toml with `edit`.
+    pub fn edit_manifest(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(self.manifest()).unwrap();
+        std::fs::write(self.manifest(), edit(text)).unwrap();
+    }
+
+    /// `buildkit-lite build TAG -f <copy>/service.toml EXTRA…`, from the copy's directory.
+    pub fn build(&self, tag: &str, extra: &[&str]) -> Output {
+        self.build_with_env(tag, extra, &[])
+    }
+
+    pub fn build_with_env(&self, tag: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        cmd()
+            .current_dir(&self.dir)
+            .args(["build", tag, "-f", "service.toml"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    pub fn context(&self, app: &str) -> PathBuf {
+        self.dir
+            .join("target/buildkit-lite")
+            .join(app)
+            .join("context")
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == "Cargo.lock" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if src.is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Builds a project and returns the image, removed when dropped.
+pub fn build_image(project: &Project, repository: &str) -> (Image, Output) {
+    let tag = unique("test");
+    let out = project.build(&tag, &[]);
+    assert!(
+        out.status.success(),
+        "build failed:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let reference = format!("{repository}:{tag}");
+    assert!(
+        stdout(&out).contains(&format!("built {reference}")),
+        "{}",
+        stdout(&out)
+    );
+    (Image(reference), out)
+}
+
+/// An image reference, removed when dropped.
+pub struct Image(pub String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", &self.0]);
+    }
+}
+
+impl Image {
+    pub fn label(&self, name: &str) -> String {
+        let o = docker(&[
+            "image",
+            "inspect",
+            "-f",
+            &format!("{{{{index .Config.Labels {name:?}}}}}"),
+            &self.0,
+        ]);
+        stdout(&o).trim_end_matches('\n').to_string()
+    }
+
+    pub fn inspect(&self, format: &str) -> String {
+        stdout(&docker(&["image", "inspect", "-f", format, &self.0]))
+            .trim()
+            .to_string()
+    }
+}
+
+/// A running container, removed when dropped.
+pub struct Container {
+    pub name: String,
+}
+
+impl Container {
+    pub fn start(image: &Image, docker_args: &[&str]) -> Self {
+        let name = unique("bkl-test");
+        let o = Command::new("docker")
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                "buildkit-lite-test=1",
+            ])
+            .args(docker_args)
+            .arg(&image.0)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "docker run: {}", stderr(&o));
+        Container { name }
+    }
+
+    /// Runs `sh -c SCRIPT` in the container.
+    pub fn sh(&self, script: &str) -> Output {
+        docker(&["exec", &self.name, "sh", "-c", script])
+    }
+
+    /// Runs `sh -c SCRIPT` and returns its stdout; panics when it fails.
+    pub fn sh_ok(&self, script: &str) -> String {
+        let o = self.sh(script);
+        assert!(
+            o.status.success(),
+            "`{script}` failed: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    /// Waits until every service and log service reports `run:` (panics after `limit`).
+    pub fn wait_until_up(&self, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let o = self.sh("sv status /etc/service/*");
+            let text = stdout(&o);
+            let all_up = o.status.success()
+                && !text.is_empty()
+                && text
+                    .lines()
+                    .all(|l| l.starts_with("run:") && !l.contains("; down: log"));
+            if all_up {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "services not up within {limit:?}:\n{text}{}",
+                stderr(&o)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `USER|COMMAND LINE` of every process in the container, read from /proc.
+    pub fn processes(&self) -> Vec<(String, String)> {
+        let out = self.sh_ok(
+            r#"for p in /proc/[0-9]*; do c=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue; [ -n "$c" ] && printf '%s|%s\n' "$(stat -c %U "$p")" "$c"; done; true"#,
+        );
+        out.lines()
+            .filter_map(|l| l.split_once('|'))
+            .map(|(u, c)| (u.to_string(), c.trim().to_string()))
+            .collect()
+    }
+
+    /// The user running the process whose command line starts with `prefix`.
+    pub fn user_of(&self, prefix: &str) -> String {
+        let procs = self.processes();
+        procs
+            .iter()
+            .find(|(_, c)| c.starts_with(prefix))
+            .map(|(u, _)| u.clone())
+            .unwrap_or_else(|| panic!("no process `{prefix}…` in {procs:#?}"))
+    }
+
+    /// Stops the container; returns how long `docker stop` took and the exit code.
+    pub fn stop(&self, timeout: u64) -> (Duration, i64) {
+        let start = Instant::now();
+        let o = docker(&["stop", "-t", &timeout.to_string(), &self.name]);
+        let took = start.elapsed();
+        assert!(o.status.success(), "docker stop: {}", stderr(&o));
+        let code = stdout(&docker(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}}",
+            &self.name,
+        ]))
+        .trim()
+        .parse()
+        .unwrap();
+        (took, code)
+    }
+
+    /// Reads a file out of the (possibly stopped) container with `docker cp`.
+    pub fn read_file(&self, path: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("file");
+        let o = docker(&[
+            "cp",
+            &format!("{}:{path}", self.name),
+            dest.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "docker cp {path}: {}", stderr(&o));
+        std::fs::read_to_string(dest).unwrap()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+    }
+}
+
+/// For each `Step N/M : INSTRUCTION` of a legacy-builder log, whether it came from the cache.
+pub fn steps_cached(build_log: &str) -> Vec<(String, bool)> {
+    let mut steps: Vec<(String, bool)> = Vec::new();
+    for line in build_log.lines() {
+        if let Some(rest) = line.strip_prefix("Step ") {
+            let instruction = rest.split_once(" : ").map_or(rest, |(_, i)| i);
+            steps.push((instruction.to_string(), false));
+        } else if line.contains("Using cache")
+            && let Some(last) = steps.last_mut()
+        {
+            last.1 = true;
+        }
+    }
+    steps
+}

@@ -1,0 +1,429 @@
+//! The images `build` makes, built with a real Docker engine, run, and looked into:
+//! services and their users, log files, Sensu checks, environment, graceful stop, orphans,
+//! labels, the staged context, and the layer cache.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::docker::*;
+use common::*;
+
+/// Runs every Sensu check command of the container with `sh -c`, as Sensu does.
+fn check_commands(c: &Container) -> Vec<(String, String)> {
+    let names = c.sh_ok("ls /etc/sensu/conf.d");
+    names
+        .lines()
+        .map(|file| {
+            let json: serde_json::Value =
+                serde_json::from_str(&c.sh_ok(&format!("cat /etc/sensu/conf.d/{file}"))).unwrap();
+            let (name, check) = json["checks"].as_object().unwrap().iter().next().unwrap();
+            (name.clone(), check["command"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn healthcheck_app_image_runs_logs_checks_and_stops_gracefully() {
+    if !docker_ready() {
+        return;
+    }
+    let project = Project::copy_of("healthcheck-app");
+    let (image, _) = build_image(&project, "healthcheck-app");
+    let c = Container::start(&image, &[]);
+
+    // 1. Every service up within 10 s, as its user; 2. the log service as the log user.
+    let up = c.wait_until_up(Duration::from_secs(10));
+    eprintln!("services up after {up:?}");
+    assert_eq!(c.user_of("/bin/healthcheckapp"), "app");
+    assert_eq!(c.user_of("svlogd"), "syslog");
+    assert_eq!(c.user_of("runsvdir"), "root");
+    let procs = c.processes();
+    assert_eq!(
+        procs
+            .iter()
+            .filter(|(_, cmd)| cmd.starts_with("runsv "))
+            .count(),
+        1,
+        "only our service: {procs:#?}"
+    );
+
+    // 3. Every check passes while the app is healthy.
+    let checks = check_commands(&c);
+    assert_eq!(checks.len(), 2);
+    // The app answers once it listens; give it a moment after `run:`.
+    let start = Instant::now();
+    while !c
+        .sh("/etc/sensu/plugins/http-custom_ping.sh")
+        .status
+        .success()
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (name, command) in &checks {
+        let o = c.sh(command);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "check {name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert_eq!(
+            stdout(&o).lines().count(),
+            1,
+            "one line of output: {}",
+            stdout(&o)
+        );
+    }
+    // WARNING (1) on a non-2xx answer: the app answers 503 in maintenance.
+    c.sh_ok("touch /tmp/maintenance");
+    let o = c.sh("/etc/sensu/plugins/http-custom_ping.sh");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("WARNING"), "{}", stdout(&o));
+    c.sh_ok("rm /tmp/maintenance");
+    // CRITICAL (2) once the app is stopped.
+    c.sh_ok("sv down /etc/service/healthcheck-app");
+    let o = c.sh("/etc/sensu/plugins/http-custom_ping.sh");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("CRITICAL"), "{}", stdout(&o));
+    let o = c.sh("/etc/sensu/plugins/sv-running.sh healthcheck-app");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    c.sh_ok("sv up /etc/service/healthcheck-app");
+    c.wait_until_up(Duration::from_secs(10));
+
+    // 2. The log: <dir>/<service>/current, owned by the log user, in a 0700 directory,
+    //    with the service's stdout and stderr lines.
+    let stat = c.sh_ok("stat -c '%U %a' /var/log/healthcheck-app /var/log/healthcheck-app/current");
+    let mut lines = stat.lines();
+    assert_eq!(lines.next(), Some("syslog 700"));
+    assert!(lines.next().unwrap().starts_with("syslog "));
+    let log = c.sh_ok("cat /var/log/healthcheck-app/current");
+    assert!(
+        log.contains("healthcheck-app: listening on port 8080 (stderr)"),
+        "{log}"
+    );
+    assert!(log.contains("healthcheck-app: ready (stdout)"), "{log}");
+
+    // 5. docker stop: the service gets SIGTERM, the container exits 0 within stop-timeout.
+    let (took, code) = c.stop(10);
+    eprintln!("docker stop took {took:?}");
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    let log = c.read_file("/var/log/healthcheck-app/current");
+    assert!(
+        log.contains("healthcheck-app: SIGTERM received, shutting down"),
+        "{log}"
+    );
+
+    // 8. Labels, and a context with the Dockerfile, root/ and the binary only.
+    assert_eq!(
+        image.label("org.opencontainers.image.title"),
+        "healthcheck-app"
+    );
+    assert_eq!(
+        image.label("org.opencontainers.image.version"),
+        image.0.rsplit(':').next().unwrap()
+    );
+    assert_eq!(
+        image.label("org.opencontainers.image.authors"),
+        "Maintenance Martha <martha@example.com>"
+    );
+    let context = project.context("healthcheck-app");
+    let mut top: Vec<String> = std::fs::read_dir(&context)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["Dockerfile", "root"]);
+    let files: Vec<String> = files_below(&context)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.contains(&"root/bin/healthcheckapp".to_string()),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().all(|f| f == "Dockerfile"
+            || f.starts_with("root/etc/")
+            || f.starts_with("root/usr/local/sbin/")
+            || f == "root/bin/healthcheckapp"),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn env_defaults_apply_and_the_container_environment_wins() {
+    if !docker_ready() {
+        return;
+    }
+    let project = Project::copy_of("healthcheck-app");
+    let (image, _) = build_image(&project, "healthcheck-app");
+    // The default PORT=8080 applies: `${PORT}` in the command became 8080.
+    let c = Container::start(&image, &[]);
+    c.wait_until_up(Duration::from_secs(10));
+    let procs = c.processes();
+    assert!(
+        procs
+            .iter()
+            .any(|(_, cmd)| cmd == "/bin/healthcheckapp --port 8080"),
+        "{procs:#?}"
+    );
+    // `docker run -e PORT=9090` wins: the app listens there, the argv says so.
+    let c2 = Container::start(&image, &["-e", "PORT=9090"]);
+    c2.wait_until_up(Duration::from_secs(10));
+    let procs = c2.processes();
+    assert!(
+        procs
+            .iter()
+            .any(|(_, cmd)| cmd == "/bin/healthcheckapp --port 9090"),
+        "{procs:#?}"
+    );
+}
+
+#[test]
+fn multi_service_image_runs_every_service_as_its_user_and_reaps_orphans() {
+    if !docker_ready() {
+        return;
+    }
+    let project = Project::copy_of("multi-service");
+    let (image, _) = build_image(&project, "acme/multi-service");
+    let c = Container::start(&image, &["-e", "GREETING=set by docker run"]);
+    c.wait_until_up(Duration::from_secs(10));
+
+    // 1. Each service as its configured user; 2. every log service as the log user.
+    assert_eq!(c.user_of("/usr/local/bin/multiapp serve"), "api");
+    assert_eq!(c.user_of("/usr/local/bin/multiapp work"), "worker");
+    assert_eq!(c.user_of("/bin/sh -c trap"), "nobody");
+    assert_eq!(c.user_of("/bin/sh -c while"), "root");
+    let procs = c.processes();
+    let svlogd: Vec<_> = procs
+        .iter()
+        .filter(|(_, cmd)| cmd.starts_with("svlogd"))
+        .collect();
+    assert_eq!(svlogd.len(), 4, "{procs:#?}");
+    assert!(svlogd.iter().all(|(u, _)| u == "logger"), "{svlogd:#?}");
+    for service in ["api", "worker", "ticker", "spawner"] {
+        let dir = format!("/var/log/services/{service}");
+        assert_eq!(
+            c.sh_ok(&format!("stat -c '%U %a' {dir}")).trim(),
+            "logger 700"
+        );
+        // svlogd's rotation settings from [log].
+        assert_eq!(c.sh_ok(&format!("cat {dir}/config")), "s100000\nn5\n");
+    }
+
+    // 4. Env defaults, `docker run -e` over them, and image env reaching services.
+    let start = Instant::now();
+    let env = loop {
+        let o = c.sh("curl -s http://127.0.0.1:8081/env");
+        if o.status.success() && !o.stdout.is_empty() {
+            break stdout(&o);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "api does not answer"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        env,
+        "GREETING=set by docker run\nAPP_ENV=production\nPORT=8081\n"
+    );
+    // 3. Checks pass while healthy.
+    for (name, command) in check_commands(&c) {
+        let o = c.sh(&command);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "check {name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+
+    // 6. The spawner leaves a detached job every 3 s; after several, no zombie remains.
+    std::thread::sleep(Duration::from_secs(8));
+    let spawned = c.sh_ok("cat /var/log/services/spawner/current");
+    assert!(
+        spawned.matches("spawner: detached job done").count() >= 2,
+        "{spawned}"
+    );
+    let zombies = c.sh_ok("grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status 2>/dev/null; true");
+    assert!(
+        zombies.trim().is_empty(),
+        "zombies: {zombies}\n{:#?}",
+        c.processes()
+    );
+
+    // 5. docker stop: every service gets SIGTERM and logs it; exit 0 within stop-timeout.
+    let (took, code) = c.stop(10);
+    eprintln!("docker stop took {took:?}");
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    for (service, line) in [
+        ("api", "api: SIGTERM received, shutting down"),
+        ("worker", "worker: SIGTERM received, finishing"),
+        ("ticker", "ticker: SIGTERM received"),
+    ] {
+        let log = c.read_file(&format!("/var/log/services/{service}/current"));
+        assert!(log.contains(line), "{service}: {log}");
+    }
+}
+
+#[test]
+fn init_inherit_uses_the_base_images_runit() {
+    if !docker_ready() {
+        return;
+    }
+    // A base that already runs runit on /etc/service, as Datica's and phusion's do.
+    let base = Image(format!("{}:base", unique("bkl-runit-base")));
+    let dockerfile = "FROM debian:bookworm-slim\n\
+        RUN apt-get update && apt-get install -y --no-install-recommends runit && rm -rf /var/lib/apt/lists/* && rm -f /etc/service/default-syslog\n\
+        CMD [\"runsvdir\", \"-P\", \"/etc/service\"]\n";
+    let o = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "printf '%s' '{dockerfile}' | docker build -q -t {} -",
+                base.0
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let project = Project::copy_of("minimal");
+    let base_ref = base.0.clone();
+    project.edit_manifest(|t| format!("{t}\n[image]\nbase = \"{base_ref}\"\ninit = \"inherit\"\n"));
+    let (image, _) = build_image(&project, "minimal");
+    let dockerfile =
+        std::fs::read_to_string(project.context("minimal").join("Dockerfile")).unwrap();
+    assert!(
+        !dockerfile
+            .lines()
+            .any(|l| l.starts_with("CMD") || l.starts_with("ENTRYPOINT")),
+        "{dockerfile}"
+    );
+    assert_eq!(
+        image.inspect("{{json .Config.Cmd}}"),
+        r#"["runsvdir","-P","/etc/service"]"#
+    );
+
+    let c = Container::start(&image, &[]);
+    c.wait_until_up(Duration::from_secs(10));
+    assert_eq!(c.user_of("/bin/minimal"), "root");
+    assert_eq!(c.user_of("svlogd"), "syslog");
+    let start = Instant::now();
+    while !c
+        .sh("grep -q 'hello from' /var/log/minimal/current")
+        .status
+        .success()
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "no log line");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_rebuild_is_all_cache_and_an_app_change_rebuilds_only_from_the_binary() {
+    if !docker_ready() {
+        return;
+    }
+    let project = Project::copy_of("minimal");
+    let tag = unique("cache");
+    let image = Image(format!("minimal:{tag}"));
+    let timed = |what: &str| {
+        let start = Instant::now();
+        let o = project.build(&tag, &[]);
+        assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
+        (stdout(&o), start.elapsed())
+    };
+    let (_, first) = timed("first build");
+    let (log, second) = timed("second build");
+    let steps = steps_cached(&log);
+    assert!(steps.len() > 5, "{log}");
+    for (instruction, cached) in &steps[1..] {
+        assert!(
+            *cached,
+            "rebuilt with nothing changed: {instruction}\n{log}"
+        );
+    }
+    eprintln!(
+        "benchmark: first build {:.2}s, unchanged rebuild {:.2}s, ratio {:.3}",
+        first.as_secs_f64(),
+        second.as_secs_f64(),
+        second.as_secs_f64() / first.as_secs_f64()
+    );
+
+    // Change the app: the layers before the binary stay cached, the binary's is rebuilt.
+    let main = project.dir.join("src/main.rs");
+    let code = std::fs::read_to_string(&main)
+        .unwrap()
+        .replace("heartbeat {beat}", "heartbeat #{beat}");
+    std::fs::write(&main, code).unwrap();
+    let (log, third) = timed("build after a code change");
+    eprintln!(
+        "benchmark: rebuild after a code change {:.2}s",
+        third.as_secs_f64()
+    );
+    let steps = steps_cached(&log);
+    let binary = steps
+        .iter()
+        .position(|(i, _)| i.starts_with("COPY root/bin/minimal"))
+        .expect("the binary's COPY");
+    for (instruction, cached) in &steps[1..binary] {
+        assert!(
+            *cached,
+            "rebuilt though only the app changed: {instruction}\n{log}"
+        );
+    }
+    assert!(!steps[binary].1, "the new binary was not copied:\n{log}");
+    assert!(
+        steps
+            .iter()
+            .any(|(i, c)| i.starts_with("RUN apt-get") && *c)
+    );
+    assert!(steps.iter().any(|(i, c)| i.contains("useradd") && *c));
+    drop(image);
+}
+
+#[test]
+fn hostile_labels_and_env_reach_the_image_literally() {
+    if !docker_ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hostile");
+    std::fs::create_dir_all(dir.join("checks")).unwrap();
+    for f in ["service.toml", "checks/echo-args.sh"] {
+        std::fs::copy(root().join("tests/fixtures/hostile").join(f), dir.join(f)).unwrap();
+    }
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(dir.join("service.toml")).unwrap()).unwrap();
+    let tag = unique("hostile");
+    let o = cmd()
+        .current_dir(&dir)
+        .args(["build", &tag])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let image = Image(format!("hostile:{tag}"));
+    let want = manifest["image"]["labels"]["org.example.hostile"]
+        .as_str()
+        .unwrap();
+    assert_eq!(image.label("org.example.hostile"), want);
+    assert_eq!(
+        image.label("org.opencontainers.image.authors"),
+        manifest["image"]["maintainer"].as_str().unwrap()
+    );
+    let env = image.inspect("{{json .Config.Env}}");
+    let env: Vec<String> = serde_json::from_str(&env).unwrap();
+    let want_env = format!(
+        "IMAGE_HOSTILE={}",
+        manifest["image"]["env"]["IMAGE_HOSTILE"].as_str().unwrap()
+    );
+    assert!(env.contains(&want_env), "{env:?}");
+}
