@@ -335,11 +335,17 @@ fn a_rebuild_is_all_cache_and_an_app_change_rebuilds_only_from_the_binary() {
     let project = Project::copy_of("minimal");
     let tag = unique("cache");
     let image = Image(format!("minimal:{tag}"));
+    // Every image ID the builds made, removed at the end (the first becomes untagged).
+    let ids = std::cell::RefCell::new(Vec::new());
     let timed = |what: &str| {
         let start = Instant::now();
         let o = project.build(&tag, &[]);
         assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
-        (stdout(&o), start.elapsed())
+        let out = stdout(&o);
+        if let Some(id) = out.lines().find_map(|l| l.strip_prefix("image id ")) {
+            ids.borrow_mut().push(Image(id.to_string()));
+        }
+        (out, start.elapsed())
     };
     let (_, first) = timed("first build");
     let (log, second) = timed("second build");
