@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 use common::docker::*;
 use common::*;
 
+/// The command line of every process on this machine, one a line.
+fn process_lines() -> Vec<String> {
+    let ps = Command::new("sh")
+        .args([
+            "-c",
+            "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done",
+        ])
+        .output()
+        .unwrap();
+    stdout(&ps).lines().map(String::from).collect()
+}
+
 /// Switches a copy of `minimal` to another target and builder.
 fn minimal_with(target: &str, builder: &str) -> Project {
     let p = Project::copy_of("minimal");
@@ -191,6 +203,36 @@ fn a_daemon_that_does_not_answer_is_reported_before_compiling() {
 }
 
 #[test]
+fn the_docker_context_is_honoured() {
+    // A context (in a private docker config) whose engine is a socket nobody listens on:
+    // the build must go there, and fail there, instead of using the default engine.
+    let config = tempfile::tempdir().unwrap();
+    let config_dir = config.path().to_str().unwrap();
+    let host = format!("host=unix://{}/dead.sock", config_dir);
+    let o = Command::new("docker")
+        .args(["context", "create", "bkl-dead", "--docker", &host])
+        .env("DOCKER_CONFIG", config_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = Project::copy_of("minimal");
+    let out = p.build_with_env(
+        "v1",
+        &[],
+        &[
+            ("DOCKER_CONFIG", config_dir),
+            ("DOCKER_CONTEXT", "bkl-dead"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("dead.sock"),
+        "the context's engine was not used: {err}"
+    );
+}
+
+#[test]
 fn docker_not_installed_is_a_clear_error() {
     let p = Project::copy_of("minimal");
     let out = p.build_with_env("v1", &[], &[("PATH", "/nonexistent")]);
@@ -282,15 +324,8 @@ fn an_interrupt_stops_the_compile_and_leaves_no_context() {
     let marker = p.dir.to_string_lossy().into_owned();
     let start = Instant::now();
     loop {
-        let ps = Command::new("sh")
-            .args([
-                "-c",
-                "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done",
-            ])
-            .output()
-            .unwrap();
-        if stdout(&ps)
-            .lines()
+        if process_lines()
+            .iter()
             .any(|l| l.contains(&marker) && l.contains("build-script-build"))
         {
             break;
@@ -316,17 +351,9 @@ fn an_interrupt_stops_the_compile_and_leaves_no_context() {
     );
     assert!(took < Duration::from_secs(10), "took {took:?} to stop");
     std::thread::sleep(Duration::from_millis(500));
-    let ps = Command::new("sh")
-        .args([
-            "-c",
-            "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done",
-        ])
-        .output()
-        .unwrap();
-    let left: Vec<String> = stdout(&ps)
-        .lines()
+    let left: Vec<String> = process_lines()
+        .into_iter()
         .filter(|l| l.contains(&marker))
-        .map(String::from)
         .collect();
     assert!(left.is_empty(), "processes left running: {left:#?}");
     assert!(!p.context("minimal").exists());

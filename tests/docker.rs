@@ -48,6 +48,19 @@ fn healthcheck_app_image_runs_logs_checks_and_stops_gracefully() {
         "only our service: {procs:#?}"
     );
 
+    // What lands in the image (spec §2): modes, owners, the /etc/service link.
+    let listing = c.sh_ok(
+        "stat -c '%n %U %a' /bin/healthcheckapp /etc/sv/healthcheck-app/run /etc/sv/healthcheck-app/log/run \
+         /etc/sensu/conf.d/custom_ping.json /etc/sensu/plugins/http-custom_ping.sh /etc/sensu/plugins/sv-running.sh; \
+         readlink /etc/service/healthcheck-app; readlink /bin",
+    );
+    assert_eq!(
+        listing,
+        "/bin/healthcheckapp root 755\n/etc/sv/healthcheck-app/run root 755\n/etc/sv/healthcheck-app/log/run root 755\n\
+         /etc/sensu/conf.d/custom_ping.json root 644\n/etc/sensu/plugins/http-custom_ping.sh root 755\n\
+         /etc/sensu/plugins/sv-running.sh root 755\n/etc/sv/healthcheck-app\nusr/bin\n"
+    );
+
     // 3. Every check passes while the app is healthy.
     let checks = check_commands(&c);
     assert_eq!(checks.len(), 2);
@@ -164,23 +177,11 @@ fn env_defaults_apply_and_the_container_environment_wins() {
     // The default PORT=8080 applies: `${PORT}` in the command became 8080.
     let c = Container::start(&image, &[]);
     c.wait_until_up(Duration::from_secs(10));
-    let procs = c.processes();
-    assert!(
-        procs
-            .iter()
-            .any(|(_, cmd)| cmd == "/bin/healthcheckapp --port 8080"),
-        "{procs:#?}"
-    );
+    c.assert_running("/bin/healthcheckapp --port 8080");
     // `docker run -e PORT=9090` wins: the app listens there, the argv says so.
     let c2 = Container::start(&image, &["-e", "PORT=9090"]);
     c2.wait_until_up(Duration::from_secs(10));
-    let procs = c2.processes();
-    assert!(
-        procs
-            .iter()
-            .any(|(_, cmd)| cmd == "/bin/healthcheckapp --port 9090"),
-        "{procs:#?}"
-    );
+    c2.assert_running("/bin/healthcheckapp --port 9090");
 }
 
 #[test]

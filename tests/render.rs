@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use serde_json::Value;
@@ -68,8 +67,7 @@ fn generated_text_files_end_with_a_newline_and_use_lf() {
 }
 
 /// Runs shellcheck on every `#!/bin/sh` file of a rendered context.
-pub fn shellcheck_context(ctx: &Path) {
-    require_tool("shellcheck");
+fn shellcheck_context(ctx: &Path) {
     let scripts: Vec<_> = files_below(ctx)
         .into_iter()
         .filter(|f| {
@@ -80,39 +78,8 @@ pub fn shellcheck_context(ctx: &Path) {
         .collect();
     assert!(!scripts.is_empty());
     for f in scripts {
-        let o = Command::new("shellcheck")
-            .arg(ctx.join(&f))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success() && o.stdout.is_empty(),
-            "shellcheck {}:\n{}",
-            f.display(),
-            stdout(&o)
-        );
+        shellcheck(&ctx.join(f));
     }
-}
-
-/// Runs hadolint on a rendered Dockerfile: nothing at warning level or above but DL3008.
-pub fn hadolint_context(ctx: &Path) {
-    require_tool("hadolint");
-    let o = Command::new("hadolint")
-        .args([
-            "--no-color",
-            "--ignore",
-            "DL3008",
-            "--failure-threshold",
-            "warning",
-        ])
-        .arg(ctx.join("Dockerfile"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "hadolint:\n{}{}",
-        stdout(&o),
-        stderr(&o)
-    );
 }
 
 #[test]
@@ -125,12 +92,12 @@ fn generated_scripts_pass_shellcheck() {
 #[test]
 fn generated_dockerfiles_pass_hadolint() {
     for name in examples() {
-        hadolint_context(&render_example(&name).path().join("ctx"));
+        hadolint(&render_example(&name).path().join("ctx/Dockerfile"));
     }
 }
 
 /// Checks a Sensu (Core 1.x) check definition file against Sensu's own rules.
-pub fn check_sensu_file(path: &Path) {
+fn check_sensu_file(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
     let doc: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

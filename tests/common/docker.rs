@@ -250,6 +250,15 @@ impl Container {
             .unwrap_or_else(|| panic!("no process `{prefix}…` in {procs:#?}"))
     }
 
+    /// Asserts that a process with exactly this command line runs.
+    pub fn assert_running(&self, command_line: &str) {
+        let procs = self.processes();
+        assert!(
+            procs.iter().any(|(_, c)| c == command_line),
+            "no `{command_line}` in {procs:#?}"
+        );
+    }
+
     /// Stops the container; returns how long `docker stop` took and the exit code.
     pub fn stop(&self, timeout: u64) -> (Duration, i64) {
         let start = Instant::now();

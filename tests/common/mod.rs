@@ -83,6 +83,41 @@ pub fn require_tool(name: &str) {
     );
 }
 
+/// Runs shellcheck on one script: no finding at any level.
+pub fn shellcheck(path: &Path) {
+    require_tool("shellcheck");
+    let o = Command::new("shellcheck").arg(path).output().unwrap();
+    assert!(
+        o.status.success() && o.stdout.is_empty(),
+        "shellcheck {}:\n{}",
+        path.display(),
+        stdout(&o)
+    );
+}
+
+/// Runs hadolint on a Dockerfile: nothing at warning level or above but DL3008.
+pub fn hadolint(path: &Path) {
+    require_tool("hadolint");
+    let o = Command::new("hadolint")
+        .args([
+            "--no-color",
+            "--ignore",
+            "DL3008",
+            "--failure-threshold",
+            "warning",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "hadolint {}:\n{}{}",
+        path.display(),
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
 /// Renders an example into a fresh temporary directory and returns it.
 pub fn render_example(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
