@@ -146,7 +146,7 @@ pub struct Image {
     /// less one, SIGKILL. Match it with `docker stop -t` / `docker run --stop-timeout` when
     /// it is above Docker's default of 10.
     #[serde(default = "default_stop_timeout")]
-    #[schemars(range(min = 2))]
+    #[schemars(range(min = 1))]
     pub stop_timeout: u64,
 }
 

@@ -302,7 +302,9 @@ pub fn resolve(loaded: &Loaded) -> Plan {
             env: m.image.env.clone(),
             expose: m.image.expose.clone(),
             stop_timeout: m.image.stop_timeout,
-            grace: m.image.stop_timeout - 1,
+            // A second is kept for the log services and the init itself (at least one for
+            // the services, so a stop-timeout of 1 may run a little over).
+            grace: m.image.stop_timeout.saturating_sub(1).max(1),
         },
         log: LogPlan {
             user: m.log.user.clone(),

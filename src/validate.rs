@@ -176,11 +176,8 @@ fn validate_image(p: &mut Problems, path: &KeyPath, image: &Image) {
             p.add(path.key("expose").index(i), "a port is from 1 to 65535");
         }
     }
-    if image.stop_timeout < 2 {
-        p.add(
-            path.key("stop-timeout"),
-            "must be at least 2 seconds (one for the services' graceful stop, one for the rest)",
-        );
+    if image.stop_timeout == 0 {
+        p.add(path.key("stop-timeout"), "must be at least 1 second");
     }
 }
 

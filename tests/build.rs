@@ -203,6 +203,25 @@ fn a_daemon_that_does_not_answer_is_reported_before_compiling() {
 }
 
 #[test]
+fn a_failed_docker_build_is_reported_with_its_step_command_and_status() {
+    if !docker_ready() {
+        return;
+    }
+    let p = Project::copy_of("minimal");
+    p.edit_manifest(|t| format!("{t}\n[image]\npackages = [\"no-such-package-buildkit-lite\"]\n"));
+    let out = p.build(&unique("broken"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: could not build the image with docker: `docker build --tag minimal:"),
+        "{err}"
+    );
+    assert!(err.contains("exited with status 1"), "{err}");
+    // The context that was sent is complete (it is what docker failed on).
+    assert!(p.context("minimal").join("root/bin/minimal").is_file());
+}
+
+#[test]
 fn the_docker_context_is_honoured() {
     // A context (in a private docker config) whose engine is a socket nobody listens on:
     // the build must go there, and fail there, instead of using the default engine.
