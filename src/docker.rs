@@ -76,7 +76,9 @@ pub fn build_step(
     if no_cache {
         step = step.arg("--no-cache");
     }
-    step.args(["--iidfile", iidfile.as_str()])
+    // A failed step's container is removed too: a failed build leaves nothing behind.
+    step.arg("--force-rm")
+        .args(["--iidfile", iidfile.as_str()])
         .arg(context.as_str())
 }
 

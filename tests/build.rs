@@ -216,9 +216,24 @@ fn a_failed_docker_build_is_reported_with_its_step_command_and_status() {
         err.contains("error: could not build the image with docker: `docker build --tag minimal:"),
         "{err}"
     );
-    assert!(err.contains("exited with status 1"), "{err}");
-    // The context that was sent is complete (it is what docker failed on).
+    // docker exits with the failed RUN's status (apt-get's 100).
+    assert!(err.contains("` exited with status 100"), "{err}");
+    // The context that was sent is complete (it is what docker failed on), and the
+    // failed step's container is gone.
     assert!(p.context("minimal").join("root/bin/minimal").is_file());
+    let left = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "status=exited",
+        "--filter",
+        "ancestor=debian:bookworm-slim",
+    ]);
+    assert!(
+        stdout(&left).trim().is_empty(),
+        "containers left: {}",
+        stdout(&left)
+    );
 }
 
 #[test]
