@@ -68,8 +68,8 @@ pub fn build(
     let binary = match &plan.app.prebuilt {
         Some(path) => path.clone(),
         None => {
-            let host = compile::probe_host(&plan.app.target);
-            let choice = compile::choose(plan.app.builder, &plan.app.target, &host)?;
+            let target = &plan.app.target;
+            let choice = compile::choose(plan.app.builder, target, || compile::probe_host(target))?;
             report(Event::Note(format!(
                 "builder: {} ({})",
                 choice.builder.name(),

@@ -38,41 +38,54 @@ pub struct Choice {
 }
 
 /// Decides the builder. A builder named in the manifest is used as is (its own errors
-/// say what is missing); `auto` follows the rule of the module docs.
-pub fn choose(wanted: Builder, target: &str, host: &HostFacts) -> Result<Choice, Error> {
+/// say what is missing); only `auto` asks `probe` about the host, and follows the rule of
+/// the module docs.
+pub fn choose(
+    wanted: Builder,
+    target: &str,
+    probe: impl FnOnce() -> HostFacts,
+) -> Result<Choice, Error> {
     let choice = |builder, reason: &str| {
         Ok(Choice {
             builder,
             reason: reason.to_string(),
         })
     };
-    match wanted {
-        Builder::Cargo => choice(Builder::Cargo, "builder = \"cargo\" in the manifest"),
-        Builder::Cross => choice(Builder::Cross, "builder = \"cross\" in the manifest"),
-        Builder::Zigbuild => choice(Builder::Zigbuild, "builder = \"zigbuild\" in the manifest"),
-        Builder::Auto if host.linux_x86_64 && host.target_installed => choice(
+    let host = match wanted {
+        Builder::Cargo => return choice(Builder::Cargo, "builder = \"cargo\" in the manifest"),
+        Builder::Cross => return choice(Builder::Cross, "builder = \"cross\" in the manifest"),
+        Builder::Zigbuild => {
+            return choice(Builder::Zigbuild, "builder = \"zigbuild\" in the manifest");
+        }
+        Builder::Auto => probe(),
+    };
+    if host.linux_x86_64 && host.target_installed {
+        choice(
             Builder::Cargo,
             &format!(
                 "auto: this Linux x86_64 host links for {target} and has its standard library"
             ),
-        ),
-        Builder::Auto if host.cross && host.container_engine => choice(
+        )
+    } else if host.cross && host.container_engine {
+        choice(
             Builder::Cross,
             &format!(
                 "auto: cargo cannot build {target} here; cross and a container engine are present"
             ),
-        ),
-        Builder::Auto if host.zigbuild => choice(
+        )
+    } else if host.zigbuild {
+        choice(
             Builder::Zigbuild,
             &format!(
                 "auto: cargo cannot build {target} here and cross has no container engine; cargo-zigbuild is present"
             ),
-        ),
-        Builder::Auto => Err(Error::Build(format!(
+        )
+    } else {
+        Err(Error::Build(format!(
             "no way to compile for {target} on this host: on Linux x86_64 run `rustup target add {target}`; \
              elsewhere install cross (`cargo install cross`) and Docker, or cargo-zigbuild (`cargo install cargo-zigbuild` and `pip install ziglang`); \
              or set `prebuilt` in [app]"
-        ))),
+        )))
     }
 }
 
@@ -298,7 +311,7 @@ mod tests {
             zigbuild: true,
         };
         assert_eq!(
-            choose(Builder::Auto, t, &all).unwrap().builder,
+            choose(Builder::Auto, t, || all.clone()).unwrap().builder,
             Builder::Cargo
         );
         let no_target = HostFacts {
@@ -306,7 +319,9 @@ mod tests {
             ..all.clone()
         };
         assert_eq!(
-            choose(Builder::Auto, t, &no_target).unwrap().builder,
+            choose(Builder::Auto, t, || no_target.clone())
+                .unwrap()
+                .builder,
             Builder::Cross
         );
         let no_engine = HostFacts {
@@ -314,17 +329,23 @@ mod tests {
             ..no_target.clone()
         };
         assert_eq!(
-            choose(Builder::Auto, t, &no_engine).unwrap().builder,
+            choose(Builder::Auto, t, || no_engine.clone())
+                .unwrap()
+                .builder,
             Builder::Zigbuild
         );
         let nothing = HostFacts::default();
-        let err = choose(Builder::Auto, t, &nothing).unwrap_err().to_string();
+        let err = choose(Builder::Auto, t, || nothing.clone())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("rustup target add x86_64-unknown-linux-musl"),
             "{err}"
         );
         assert_eq!(
-            choose(Builder::Cross, t, &nothing).unwrap().builder,
+            choose(Builder::Cross, t, || nothing.clone())
+                .unwrap()
+                .builder,
             Builder::Cross
         );
     }

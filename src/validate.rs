@@ -476,10 +476,8 @@ fn is_component(s: &str) -> bool {
 
 /// `app.name`: one repository path component with single separators, as the spec says.
 fn repo_component(s: &str) -> Result<(), String> {
-    let ok = is_component(s)
-        && !s.contains("__")
-        && !s.contains("--")
-        && s.chars().next().is_none_or(|c| c.is_ascii_alphanumeric());
+    // is_component already requires letters or digits at both ends.
+    let ok = is_component(s) && !s.contains("__") && !s.contains("--");
     if ok {
         return Ok(());
     }
