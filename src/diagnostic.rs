@@ -113,15 +113,83 @@ fn floor_char(text: &str, mut i: usize) -> usize {
     i
 }
 
-/// One problem in a manifest.
+/// Characters of a source line shown around the caret; longer lines are cut to a window.
+const EXCERPT_CHARS: usize = 100;
+/// Characters kept before the caret when a long line is cut.
+const EXCERPT_BEFORE: usize = 40;
+
+/// A problem located by a byte span, made into a [`Diagnostic`] (line, column, excerpt) only
+/// when it is shown: a manifest with 100,000 problems costs 100,000 of these, not 100,000
+/// copies of its longest line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub span: Range<usize>,
+    /// The key path; found from the span when `None`.
+    pub key: Option<KeyPath>,
+    pub message: String,
+}
+
+impl Located {
+    pub fn at_span(span: Range<usize>, key: KeyPath, message: String) -> Self {
+        Located {
+            span,
+            key: Some(key),
+            message,
+        }
+    }
+
+    /// A problem with the value at `key`: positioned at that value, or at the nearest
+    /// enclosing table that exists when the key is absent.
+    pub fn at_path(root: &DeTable<'_>, key: KeyPath, message: String) -> Self {
+        let span = span_of(root, &key.0).unwrap_or(0..0);
+        Self::at_span(span, key, message)
+    }
+
+    /// A toml syntax error or a serde error from deserializing one table; its key path is
+    /// found from its span.
+    pub fn from_toml(err: &toml::de::Error) -> Self {
+        Located {
+            span: err.span().unwrap_or(0..0),
+            key: None,
+            message: rewrite_serde_message(err.message()),
+        }
+    }
+
+    /// A problem at `span` whose key path is found from the span.
+    pub fn at_unknown_key(span: Range<usize>, message: String) -> Self {
+        Located {
+            span,
+            key: None,
+            message,
+        }
+    }
+
+    /// The line, column, key path and excerpt, for showing.
+    pub fn resolve(self, map: &SourceMap, root: Option<&DeTable<'_>>) -> Diagnostic {
+        let key = match (self.key, root) {
+            (Some(key), _) => key,
+            (None, Some(root)) => {
+                let mut key = KeyPath::root();
+                find_in_table(root, self.span.start, &mut key);
+                key
+            }
+            (None, None) => KeyPath::root(),
+        };
+        Diagnostic::at_span(map, self.span, key, self.message)
+    }
+}
+
+/// One problem in a manifest, positioned for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub line: usize,
     pub column: usize,
     pub key: KeyPath,
     pub message: String,
-    /// The source line, for the caret display.
-    source_line: String,
+    /// The source line, or a window of it around the caret, for the caret display.
+    excerpt: String,
+    /// Characters of `excerpt` before the caret.
+    caret_at: usize,
     /// How many characters the caret underlines.
     width: usize,
 }
@@ -129,58 +197,46 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn at_span(map: &SourceMap, span: Range<usize>, key: KeyPath, message: String) -> Self {
         let (line, column) = map.line_col(span.start);
-        let source_line = map.line_text(line).to_string();
+        let text = map.line_text(line);
         let (end_line, end_col) = map.line_col(span.end);
         let width = if end_line == line && end_col > column {
             end_col - column
         } else {
-            source_line
-                .chars()
-                .count()
-                .saturating_sub(column - 1)
-                .max(1)
+            text.chars().count().saturating_sub(column - 1).max(1)
         };
+        let (excerpt, caret_at, width) = excerpt(text, column - 1, width);
         Diagnostic {
             line,
             column,
             key,
             message,
-            source_line,
+            excerpt,
+            caret_at,
             width,
         }
     }
+}
 
-    pub fn at_offset(map: &SourceMap, offset: usize, key: KeyPath, message: String) -> Self {
-        Self::at_span(map, offset..offset + 1, key, message)
+/// The part of `line` shown under the message: all of it when short, else a window of
+/// [`EXCERPT_CHARS`] around the caret with `…` where it was cut. Returns the excerpt, the
+/// caret's character position in it, and the caret's width within it.
+fn excerpt(line: &str, caret: usize, width: usize) -> (String, usize, usize) {
+    let total = line.chars().count();
+    if total <= EXCERPT_CHARS {
+        return (line.to_string(), caret, width);
     }
-
-    /// A problem with the value at `key`: positioned at that value, or at the nearest
-    /// enclosing table that exists when the key is absent.
-    pub fn at_path(map: &SourceMap, root: &DeTable<'_>, key: KeyPath, message: String) -> Self {
-        let span = span_of(root, &key.0).unwrap_or(0..0);
-        Self::at_span(map, span, key, message)
+    let start = caret.saturating_sub(EXCERPT_BEFORE);
+    let mut shown: String = line.chars().skip(start).take(EXCERPT_CHARS).collect();
+    let cut_after = start + EXCERPT_CHARS < total;
+    let caret_in = caret - start;
+    let width = width.min(EXCERPT_CHARS.saturating_sub(caret_in)).max(1);
+    if cut_after {
+        shown.push('…');
     }
-
-    /// A problem at `span`; the key path is found from the span.
-    pub fn from_span_in(
-        map: &SourceMap,
-        root: &DeTable<'_>,
-        span: Range<usize>,
-        message: String,
-    ) -> Self {
-        let mut key = KeyPath::root();
-        find_in_table(root, span.start, &mut key);
-        Self::at_span(map, span, key, message)
-    }
-
-    /// A toml syntax error or a serde error from deserializing one table.
-    pub fn from_toml(map: &SourceMap, root: Option<&DeTable<'_>>, err: &toml::de::Error) -> Self {
-        let span = err.span().unwrap_or(0..0);
-        let message = rewrite_serde_message(err.message());
-        match root {
-            Some(root) => Self::from_span_in(map, root, span, message),
-            None => Self::at_span(map, span, KeyPath::root(), message),
-        }
+    if start > 0 {
+        (format!("…{shown}"), caret_in + 1, width)
+    } else {
+        (shown, caret_in, width)
     }
 }
 
@@ -195,28 +251,28 @@ impl fmt::Display for Diagnostic {
         )?;
         let num = self.line.to_string();
         let pad = " ".repeat(num.len());
-        let shown: String = self.source_line.chars().flat_map(visible).collect();
+        let shown: String = self.excerpt.chars().flat_map(visible).collect();
+        // Under each character before the caret, the same width of blank: a tab stays a
+        // tab, so the caret lines up however the terminal sets its tab stops.
         let before: String = self
-            .source_line
+            .excerpt
             .chars()
-            .take(self.column - 1)
-            .flat_map(visible)
+            .take(self.caret_at)
+            .flat_map(|c| {
+                let blank = if c == '\t' { '\t' } else { ' ' };
+                std::iter::repeat_n(blank, visible(c).len())
+            })
             .collect();
-        let under: String = self
-            .source_line
+        let under: usize = self
+            .excerpt
             .chars()
-            .skip(self.column - 1)
+            .skip(self.caret_at)
             .take(self.width)
-            .flat_map(visible)
-            .collect();
+            .map(|c| visible(c).len())
+            .sum();
         writeln!(f, "{pad} |")?;
         writeln!(f, "{num} | {shown}")?;
-        write!(
-            f,
-            "{pad} | {}{}",
-            " ".repeat(before.chars().count()),
-            "^".repeat(under.chars().count().max(1))
-        )
+        write!(f, "{pad} | {before}{}", "^".repeat(under.max(1)))
     }
 }
 
@@ -278,7 +334,7 @@ fn span_of(table: &DeTable<'_>, path: &[Segment]) -> Option<Range<usize>> {
     let (Segment::Key(first), rest) = path.split_first()? else {
         return None;
     };
-    let (key, value) = table.iter().find(|(k, _)| k.get_ref() == first)?;
+    let (key, value) = table.get_key_value(first.as_str())?;
     span_in_value(value, rest).or_else(|| Some(key.span()))
 }
 
@@ -302,13 +358,13 @@ fn rewrite_serde_message(message: &str) -> String {
     let names: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let bad = rest.split('`').next().unwrap_or_default();
-        return crate::manifest::unknown_key_message(bad, &names[1..]);
+        return crate::suggest::unknown_key_message(bad, &names[1..]);
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let bad = rest.split('`').next().unwrap_or_default();
         let known: Vec<String> = names[1..].iter().map(|n| format!("`{n}`")).collect();
         let mut msg = format!("unknown value `{bad}`");
-        if let Some(best) = crate::manifest::did_you_mean(bad, &names[1..]) {
+        if let Some(best) = crate::suggest::did_you_mean(bad, &names[1..]) {
             msg.push_str(&format!(", did you mean `{best}`?"));
         }
         msg.push_str(&format!(" (expected one of {})", known.join(", ")));
@@ -346,5 +402,36 @@ mod tests {
         let m =
             rewrite_serde_message("unknown field `intervall`, expected one of `interval`, `ttl`");
         assert!(m.contains("did you mean `interval`"), "{m}");
+    }
+
+    fn shown(text: &str, span: Range<usize>) -> String {
+        let map = SourceMap::new(text);
+        Diagnostic::at_span(&map, span, KeyPath::root().key("k"), "m".into()).to_string()
+    }
+
+    #[test]
+    fn the_caret_lines_up_after_a_tab() {
+        let text = "\tk = \"x\"\n";
+        assert_eq!(
+            shown(text, 5..8),
+            "1:6: k: m\n  |\n1 | \tk = \"x\"\n  | \t    ^^^"
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_around_the_caret() {
+        let text = format!("k = [{}\"bad\"]\n", "1, ".repeat(1000));
+        let at = text.find("\"bad").unwrap();
+        let out = shown(&text, at..at + 5);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[2].starts_with("1 | …") && lines[2].ends_with("\"bad\"]"),
+            "{out}"
+        );
+        assert!(lines[2].chars().count() < 110, "{out}");
+        let caret = lines[3].chars().position(|c| c == '^').unwrap();
+        let under: String = lines[2].chars().skip(caret).take(5).collect();
+        assert_eq!(under, "\"bad\"", "{out}");
+        assert_eq!(lines[3].matches('^').count(), 5);
     }
 }

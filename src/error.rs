@@ -9,7 +9,7 @@ use std::io;
 
 use camino::Utf8PathBuf;
 
-use crate::diagnostic::Diagnostic;
+use crate::manifest::Problems;
 
 #[derive(Debug)]
 pub enum Error {
@@ -21,7 +21,7 @@ pub enum Error {
     /// The manifest has problems; all of them are listed.
     Invalid {
         path: Utf8PathBuf,
-        diagnostics: Vec<Diagnostic>,
+        problems: Problems,
     },
     /// A file referenced by the manifest could not be read.
     Input {
@@ -66,15 +66,20 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Read { path, .. } => write!(f, "cannot read manifest {path}"),
-            Error::Invalid { path, diagnostics } => {
-                let n = diagnostics.len();
-                write!(
-                    f,
-                    "invalid manifest {path}: {n} problem{}",
-                    if n == 1 { "" } else { "s" }
-                )?;
-                for d in diagnostics {
+            Error::Invalid { path, problems } => {
+                let n = problems.total();
+                write!(f, "invalid manifest {path}: {n} problem{}", plural(n))?;
+                for d in &problems.diagnostics {
                     write!(f, "\n{path}:{d}")?;
+                }
+                let more = problems.omitted;
+                if more > 0 {
+                    write!(
+                        f,
+                        "\n… and {more} more problem{} (the first {} are shown: fix them and check again)",
+                        plural(more),
+                        problems.diagnostics.len()
+                    )?;
                 }
                 Ok(())
             }
@@ -112,6 +117,10 @@ impl fmt::Display for Error {
             }
         }
     }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 impl std::error::Error for Error {

@@ -18,6 +18,7 @@ pub mod render;
 pub mod schema;
 pub mod shell;
 pub mod stage;
+pub mod suggest;
 pub mod validate;
 
 pub use error::Error;

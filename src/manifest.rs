@@ -14,7 +14,10 @@
 //! The same types generate `schema/service.schema.json` (see `schema.rs`), so the editor and
 //! the command line agree on what a manifest is. Nothing here prints.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use schemars::JsonSchema;
@@ -22,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diagnostic::{Diagnostic, KeyPath, SourceMap};
+use crate::diagnostic::{Diagnostic, KeyPath, Located, SourceMap};
 use crate::error::Error;
-use crate::validate;
+use crate::{suggest, validate};
 
 /// A `service.toml`: the app to build, the image to make, its services and its checks.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -300,6 +303,13 @@ impl Default for Log {
 /// The top-level tables, in the order the spec lists them.
 const TABLES: &[&str] = &["app", "image", "log", "services", "checks"];
 
+/// The largest manifest read (1 MiB): far above any real one, and a bound on the memory and
+/// time that loading can take, whatever the file.
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// How many problems are shown in full; the rest are only counted.
+pub const MAX_SHOWN_PROBLEMS: usize = 50;
+
 /// A manifest that loaded and validated, with where it came from.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -310,34 +320,107 @@ pub struct Loaded {
     pub dir: Utf8PathBuf,
 }
 
+/// Why a manifest is invalid: the first [`MAX_SHOWN_PROBLEMS`] problems in source order,
+/// each positioned, and how many more there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    pub diagnostics: Vec<Diagnostic>,
+    pub omitted: usize,
+}
+
+impl Problems {
+    /// Sorts the problems by position, drops repeats, and positions the first few.
+    fn new(mut found: Vec<Located>, map: &SourceMap, root: Option<&DeTable<'_>>) -> Self {
+        found.sort_by_key(|l| l.span.start);
+        found.dedup_by(|a, b| a.span.start == b.span.start && a.message == b.message);
+        let omitted = found.len().saturating_sub(MAX_SHOWN_PROBLEMS);
+        found.truncate(MAX_SHOWN_PROBLEMS);
+        Problems {
+            diagnostics: found.into_iter().map(|l| l.resolve(map, root)).collect(),
+            omitted,
+        }
+    }
+
+    /// Every problem, shown or not.
+    pub fn total(&self) -> usize {
+        self.diagnostics.len() + self.omitted
+    }
+}
+
 /// Reads, parses and validates the manifest at `path`.
 pub fn load(path: &Utf8Path) -> Result<Loaded, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::Invalid {
-        path: path.to_owned(),
-        diagnostics: vec![Diagnostic::at_offset(
-            &SourceMap::new(""),
-            e.utf8_error().valid_up_to(),
-            KeyPath::root(),
-            "the file is not valid UTF-8".into(),
-        )],
-    })?;
+    let bytes = read_bounded(path)?;
     let dir = manifest_dir(path);
-    let (manifest, diagnostics) = parse(&text, &dir);
-    match manifest {
-        Some(manifest) if diagnostics.is_empty() => Ok(Loaded {
+    match parse_bytes(&bytes, &dir) {
+        Ok(manifest) => Ok(Loaded {
             manifest,
             path: path.to_owned(),
             dir,
         }),
-        _ => Err(Error::Invalid {
+        Err(problems) => Err(Error::Invalid {
             path: path.to_owned(),
-            diagnostics,
+            problems,
         }),
     }
+}
+
+/// The bytes of a manifest file: a regular file of at most [`MAX_MANIFEST_BYTES`], read
+/// through that limit (so `/dev/zero` or a file that keeps growing costs nothing) and
+/// opened without blocking (so a FIFO cannot hang the tool).
+fn read_bounded(path: &Utf8Path) -> Result<Vec<u8>, Error> {
+    let refuse = |source: io::Error| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let too_large = || {
+        refuse(io::Error::other(format!(
+            "it is larger than {} MiB, the most a manifest may be (is it the right file?)",
+            MAX_MANIFEST_BYTES / (1024 * 1024)
+        )))
+    };
+    let meta = std::fs::metadata(path).map_err(refuse)?;
+    if !meta.is_file() {
+        return Err(refuse(not_regular(&meta)));
+    }
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(too_large());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(refuse)?;
+    // The path may have changed between the two looks: trust the open file.
+    let meta = file.metadata().map_err(refuse)?;
+    if !meta.is_file() {
+        return Err(refuse(not_regular(&meta)));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(refuse)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Why a file that is not a regular file is refused, naming what it is.
+pub fn not_regular(meta: &std::fs::Metadata) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    io::Error::other(format!("it is {what}, not a regular file"))
 }
 
 /// The directory that holds the manifest (`.` for a bare file name).
@@ -348,33 +431,52 @@ pub fn manifest_dir(path: &Utf8Path) -> Utf8PathBuf {
     }
 }
 
+/// Parses and validates the bytes of a manifest; invalid UTF-8 is a problem at the line
+/// and column of the first bad byte.
+pub fn parse_bytes(bytes: &[u8], dir: &Utf8Path) -> Result<Manifest, Problems> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, dir),
+        Err(e) => {
+            // Up to the bad byte, the lossy text has the same bytes: the same offsets.
+            let text = String::from_utf8_lossy(bytes);
+            let at = e.valid_up_to();
+            let found = vec![Located::at_span(
+                at..at + char::REPLACEMENT_CHARACTER.len_utf8(),
+                KeyPath::root(),
+                "the file is not valid UTF-8 (save it as UTF-8)".into(),
+            )];
+            Err(Problems::new(found, &SourceMap::new(&text), None))
+        }
+    }
+}
+
 /// Parses and validates manifest text; relative file paths are checked against `dir`.
-/// Returns the manifest when it is valid, and every problem found.
-pub fn parse(text: &str, dir: &Utf8Path) -> (Option<Manifest>, Vec<Diagnostic>) {
-    let map = SourceMap::new(text);
-    let root = match DeTable::parse(text) {
+/// Returns the manifest when it is valid, else every problem found.
+///
+/// CRLF line ends are read as LF first, so that a manifest saved on Windows means what it
+/// says: TOML lets a parser normalise the newlines of multi-line strings, and a shell
+/// service must not get `echo one\r`. Lines and columns are unchanged by it.
+pub fn parse(text: &str, dir: &Utf8Path) -> Result<Manifest, Problems> {
+    let text = if text.contains("\r\n") {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    };
+    let map = SourceMap::new(&text);
+    let root = match DeTable::parse(&text) {
         Ok(root) => root,
-        Err(e) => return (None, vec![Diagnostic::from_toml(&map, None, &e)]),
+        Err(e) => return Err(Problems::new(vec![Located::from_toml(&e)], &map, None)),
     };
     let root = root.get_ref();
-    let mut diags = Vec::new();
-    let partial = structure(&map, root, &mut diags);
+    let mut found = Vec::new();
+    let partial = structure(root, &mut found);
     for problem in validate::validate(&partial, dir) {
-        diags.push(Diagnostic::at_path(
-            &map,
-            root,
-            problem.path,
-            problem.message,
-        ));
+        found.push(Located::at_path(root, problem.path, problem.message));
     }
-    diags.sort_by_key(|d| (d.line, d.column));
-    diags.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
-    let manifest = if diags.is_empty() {
-        partial.into_manifest()
-    } else {
-        None
-    };
-    (manifest, diags)
+    match partial.into_manifest() {
+        Some(manifest) if found.is_empty() => Ok(manifest),
+        _ => Err(Problems::new(found, &map, Some(root))),
+    }
 }
 
 /// What pass 1 could read: every table that deserialized. Validation runs on all of it, so
@@ -403,7 +505,7 @@ impl Partial {
 }
 
 /// Pass 1: deserializes each table on its own, collecting every structural problem.
-fn structure(map: &SourceMap, root: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -> Partial {
+fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
     let mut partial = Partial {
         image: Some(Image::default()),
         log: Some(Log::default()),
@@ -415,13 +517,13 @@ fn structure(map: &SourceMap, root: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -
         let name: &str = key.get_ref();
         let path = KeyPath::root().key(name);
         if !TABLES.contains(&name) {
-            let msg = unknown_key_message(name, TABLES);
-            diags.push(Diagnostic::at_span(map, key.span(), path, msg));
+            let msg = suggest::unknown_key_message(name, TABLES);
+            found.push(Located::at_span(key.span(), path, msg));
             continue;
         }
         if !value.get_ref().is_table() {
             let msg = format!("expected a table, found {}", value.get_ref().type_str());
-            diags.push(Diagnostic::at_span(map, value.span(), path, msg));
+            found.push(Located::at_span(value.span(), path, msg));
             if name == "app" {
                 have_app = true;
             }
@@ -433,41 +535,36 @@ fn structure(map: &SourceMap, root: &DeTable<'_>, diags: &mut Vec<Diagnostic>) -
         match name {
             "app" => {
                 have_app = true;
-                partial.app = de_value(map, root, value, diags);
+                partial.app = de_value(value, found);
             }
-            "image" => partial.image = de_value(map, root, value, diags),
-            "log" => partial.log = de_value(map, root, value, diags),
+            "image" => partial.image = de_value(value, found),
+            "log" => partial.log = de_value(value, found),
             "services" => {
-                let (entries, all) = de_entries(map, root, value, diags);
+                let (entries, all) = de_entries(&path, value, found);
                 partial.services = entries;
                 partial.all_services_read = all;
             }
-            _ => partial.checks = de_entries(map, root, value, diags).0,
+            _ => partial.checks = de_entries(&path, value, found).0,
         }
     }
     if !have_app {
         let msg = "missing table [app] (with name, binary and target)".to_string();
-        diags.push(Diagnostic::at_offset(
-            map,
-            0,
-            KeyPath::root().key("app"),
-            msg,
-        ));
+        found.push(Located::at_span(0..1, KeyPath::root().key("app"), msg));
     }
     partial
 }
 
-/// Deserializes one table, turning each serde error into a positioned diagnostic.
+/// Deserializes one table, turning each serde error into a located problem.
 ///
-/// Serde stops at the first problem, so after each one the offending key is taken out of a
-/// copy of the table and the rest is read again: every unknown key and wrong type in the
-/// table is reported, and what remains is still validated. Gives up (returns `None`) when
-/// the problem is not one key's (a missing required key).
+/// Serde stops at the first problem, so the table is read again without the keys at fault
+/// until it deserializes: every unknown key and wrong type in the table is reported, and
+/// what remains is still validated. All unknown keys go in one pass (serde names the known
+/// ones), so the cost stays linear however many there are; the other retries are bounded
+/// by the number of known keys. Gives up (returns `None`) when the problem is not one
+/// key's (a missing required key).
 fn de_value<T: serde::de::DeserializeOwned>(
-    map: &SourceMap,
-    root: &DeTable<'_>,
     value: &Spanned<DeValue<'_>>,
-    diags: &mut Vec<Diagnostic>,
+    found: &mut Vec<Located>,
 ) -> Option<T> {
     let mut value = value.clone();
     loop {
@@ -476,15 +573,32 @@ fn de_value<T: serde::de::DeserializeOwned>(
             Ok(v) => return Some(v),
             Err(err) => err,
         };
-        diags.push(Diagnostic::from_toml(map, Some(root), &err));
-        let offset = err.span().map(|s| s.start)?;
-        let culprit = crate::diagnostic::key_at(&value, offset)?;
+        let culprit = err
+            .span()
+            .and_then(|s| crate::diagnostic::key_at(&value, s.start));
         let DeValue::Table(table) = value.get_mut() else {
+            found.push(Located::from_toml(&err));
             return None;
         };
         let before = table.len();
+        let known = known_fields(err.message());
+        if known.is_none() {
+            found.push(Located::from_toml(&err));
+        }
         for (k, v) in std::mem::take(table) {
-            if k.get_ref() != culprit.as_str() {
+            let keep = match &known {
+                // Every unknown key of the table at once.
+                Some(known) => {
+                    let ok = known.contains(&k.get_ref().as_ref());
+                    if !ok {
+                        let msg = suggest::unknown_key_message(k.get_ref(), known);
+                        found.push(Located::at_unknown_key(k.span(), msg));
+                    }
+                    ok
+                }
+                None => culprit.as_deref() != Some(k.get_ref().as_ref()),
+            };
+            if keep {
                 table.insert(k, v);
             }
         }
@@ -494,13 +608,18 @@ fn de_value<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The fields serde expected, when `message` is its "unknown field" error.
+fn known_fields(message: &str) -> Option<Vec<&str>> {
+    message.strip_prefix("unknown field `")?;
+    Some(message.split('`').skip(1).step_by(2).skip(1).collect())
+}
+
 /// Deserializes each entry of a table of named tables (`[services.X]`, `[checks.X]`) on its
 /// own. Returns the entries that were read, and whether all were.
 fn de_entries<T: serde::de::DeserializeOwned>(
-    map: &SourceMap,
-    root: &DeTable<'_>,
+    path: &KeyPath,
     value: &Spanned<DeValue<'_>>,
-    diags: &mut Vec<Diagnostic>,
+    found: &mut Vec<Located>,
 ) -> (BTreeMap<String, T>, bool) {
     let mut out = BTreeMap::new();
     let mut all = true;
@@ -509,10 +628,10 @@ fn de_entries<T: serde::de::DeserializeOwned>(
     };
     for (key, entry) in table.iter() {
         let read = if entry.get_ref().is_table() {
-            de_value::<T>(map, root, entry, diags)
+            de_value::<T>(entry, found)
         } else {
             let msg = format!("expected a table, found {}", entry.get_ref().type_str());
-            diags.push(Diagnostic::from_span_in(map, root, entry.span(), msg));
+            found.push(Located::at_span(entry.span(), path.key(key.get_ref()), msg));
             None
         };
         match read {
@@ -525,34 +644,14 @@ fn de_entries<T: serde::de::DeserializeOwned>(
     (out, all)
 }
 
-/// "unknown key `x`", with a "did you mean" when a known key is close (clap's own rule).
-pub fn unknown_key_message(bad: &str, known: &[&str]) -> String {
-    let mut msg = format!("unknown key `{bad}`");
-    if let Some(best) = did_you_mean(bad, known) {
-        msg.push_str(&format!(", did you mean `{best}`?"));
-    }
-    let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-    msg.push_str(&format!(" (expected one of {})", list.join(", ")));
-    msg
-}
-
-/// The known name closest to `bad`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(bad: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (strsim::jaro(bad, k), *k))
-        .filter(|(score, _)| *score > 0.7)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn problems(text: &str) -> Vec<String> {
-        let (_, d) = parse(text, Utf8Path::new("."));
-        d.iter()
+        let d = parse(text, Utf8Path::new(".")).err().map(|p| p.diagnostics);
+        d.unwrap_or_default()
+            .iter()
             .map(|d| format!("{}:{} {} {}", d.line, d.column, d.key, d.message))
             .collect()
     }
@@ -588,14 +687,5 @@ prebuilt = "Cargo.toml"
         let p = problems("[app\nname = 1");
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("1:"), "{p:?}");
-    }
-
-    #[test]
-    fn did_you_mean_needs_a_close_name() {
-        assert_eq!(
-            did_you_mean("intervall", &["interval", "ttl"]),
-            Some("interval")
-        );
-        assert_eq!(did_you_mean("zzz", &["interval", "ttl"]), None);
     }
 }
