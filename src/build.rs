@@ -15,6 +15,7 @@ use crate::docker;
 use crate::error::Error;
 use crate::exec::{self, Step};
 use crate::plan::Plan;
+use crate::project;
 use crate::render::{self, File};
 use crate::stage::{self, Replace};
 
@@ -111,11 +112,14 @@ pub fn build(
         return Ok(None);
     }
 
-    compile::check_binary(&binary, &plan.app.target)?;
-    let contents = std::fs::read(&binary).map_err(|source| Error::Input {
-        path: binary.clone(),
-        source,
-    })?;
+    let contents = match &plan.app.prebuilt {
+        Some(prebuilt) => project::read(&plan.manifest_dir, prebuilt, "prebuilt binary")?,
+        None => std::fs::read(&binary).map_err(|source| Error::Input {
+            path: binary.clone(),
+            source,
+        })?,
+    };
+    compile::check_binary(&binary, &contents, &plan.app.target)?;
     tree.insert(
         plan.app.context_path.clone().into(),
         File {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod exec;
 pub mod manifest;
 pub mod plan;
+pub mod project;
 pub mod render;
 pub mod schema;
 pub mod shell;

@@ -6,12 +6,13 @@
 //! plain word unless it goes through an explicit filter (`sh` for shell, `dq` for a
 //! Dockerfile string, `tojson` for exec form). Sensu JSON is written by serde_json.
 //! Templates are embedded in the binary; the output is byte-identical for the same plan.
-//! Reads only the files a plan names (check scripts); never writes or prints.
+//! Reads only the files a plan names (check scripts, inside the project: `project.rs`);
+//! never writes or prints.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use minijinja::value::{Serde, Value};
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
@@ -109,7 +110,9 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
                 };
                 render_one(&env, "sensu/http-plugin.sh.j2", &ctx)?
             }
-            PluginSource::Script { path } => read_script(path)?,
+            PluginSource::Script { path } => {
+                crate::project::read(&plan.manifest_dir, path, "check script")?
+            }
         };
         add(path, contents, 0o755);
     }
@@ -159,13 +162,6 @@ fn render_one(env: &Environment<'static>, name: &str, ctx: &Context) -> Result<V
         .and_then(|t| t.render(Serde(ctx)))
         .map_err(template_error)?;
     Ok(text.into_bytes())
-}
-
-fn read_script(path: &Utf8Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Input {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// The environment: embedded templates, strict undefined, and the quoting rules.

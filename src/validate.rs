@@ -1,6 +1,7 @@
 //! The manifest rules serde cannot express: names, in-image paths, target triples, Sensu's
 //! rules, exactly one check kind, at least one service, files that must exist, and the
-//! characters each value's destination (shell, Dockerfile, JSON) can carry.
+//! characters each value's destination (shell, Dockerfile, JSON) can carry, and that files
+//! copied into the image stay inside the project.
 //!
 //! In: whatever tables of the manifest could be read, and the manifest's directory.
 //! Out: every [`Problem`], each with the key path it is about. Reads the file system only to
@@ -129,7 +130,7 @@ fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
     if let Some(prebuilt) = &app.prebuilt {
         p.check(
             path.key("prebuilt"),
-            local_file(dir, prebuilt, "prebuilt binary"),
+            project_file(dir, prebuilt, "prebuilt binary"),
         );
     } else {
         let cargo_manifest = app.cargo_manifest.as_deref().unwrap_or("Cargo.toml");
@@ -294,7 +295,10 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
         }
     }
     if let Some(script) = &check.script {
-        p.check(path.key("script"), local_file(dir, script, "check script"));
+        p.check(
+            path.key("script"),
+            project_file(dir, script, "check script"),
+        );
     }
     if let Some(args) = &check.args {
         if check.script.is_none() {
@@ -436,7 +440,14 @@ fn image_path(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A file relative to the manifest's directory (or absolute) that must exist.
+/// A file copied into the image: a regular file inside the project (see `project.rs`).
+fn project_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
+    no_nul(rel)?;
+    crate::project::resolve(dir, rel, what).map(|_| ())
+}
+
+/// A file relative to the manifest's directory (or absolute) that must exist. For files
+/// that are only read by a tool (the Cargo.toml cargo builds), not copied into the image.
 fn local_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
     no_nul(rel)?;
     let path = dir.join(rel);

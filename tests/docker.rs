@@ -408,6 +408,8 @@ fn hostile_labels_and_env_reach_the_image_literally() {
     for f in ["service.toml", "checks/echo-args.sh"] {
         std::fs::copy(root().join("tests/fixtures/hostile").join(f), dir.join(f)).unwrap();
     }
+    // A real program as the prebuilt binary, inside the project as the rule wants.
+    std::fs::copy("/bin/true", dir.join("app.bin")).unwrap();
     let manifest: toml::Value =
         toml::from_str(&std::fs::read_to_string(dir.join("service.toml")).unwrap()).unwrap();
     let tag = unique("hostile");

@@ -1,0 +1,105 @@
+//! What a manifest may reach on the host: regular files inside the project, and nothing
+//! else. The project is the directory that holds `service.toml`, after symlinks are resolved.
+//!
+//! A manifest may come from code its user did not write (a pull request in CI), so every
+//! file it names to be copied into the image (a check's `script`, `prebuilt`) must resolve,
+//! symlinks followed, to a regular file inside the project: not `/etc/shadow`, not
+//! `../../x`, not a symlink that leads out, not a FIFO, a device or a file of /proc. The rule
+//! is checked when the manifest is validated ([`resolve`]) and again on the file actually
+//! opened when it is read ([`read`]). Nothing here prints.
+
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use camino::Utf8Path;
+
+use crate::error::Error;
+
+/// The canonical path of the project file `rel` (relative to `dir`, or absolute), or why
+/// it may not go into the image. `what` names the file for the user ("check script").
+pub fn resolve(dir: &Utf8Path, rel: &str, what: &str) -> Result<PathBuf, String> {
+    inside(dir, &dir.join(rel), what)
+}
+
+/// The canonical path of `path` (already joined to `dir`), if it is a regular file inside
+/// the project `dir`.
+fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String> {
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
+    let real = path
+        .canonicalize()
+        .map_err(|_| format!("{what} `{path}` does not exist or is not a file"))?;
+    if !real.starts_with(&root) {
+        return Err(format!(
+            "{what} `{path}` is outside the project (it resolves to {}): only files inside {} can go into the image",
+            real.display(),
+            root.display()
+        ));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{path}`: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{what} `{path}` is not a regular file ({})",
+            crate::manifest::not_regular(&meta)
+        ));
+    }
+    Ok(real)
+}
+
+/// Reads the project file at `path` (as the plan has it: joined to `dir`), checking the rule of [`resolve`] again
+/// on what is opened: the tree may have changed since validation.
+pub fn read(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<u8>, Error> {
+    let input_error = |source: io::Error| Error::Input {
+        path: path.to_owned(),
+        source,
+    };
+    let real = inside(dir, path, what).map_err(|e| input_error(io::Error::other(e)))?;
+    let mut file = open_regular(&real).map_err(input_error)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(input_error)?;
+    Ok(bytes)
+}
+
+/// Opens a regular file without following a final symlink and without blocking on a FIFO,
+/// and checks the opened file is regular.
+fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(crate::manifest::not_regular(&meta));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_inside_the_project_resolve() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = Utf8Path::from_path(tmp.path()).unwrap();
+        let dir = base.join("proj");
+        std::fs::create_dir_all(dir.join("checks")).unwrap();
+        std::fs::write(dir.join("checks/ok.sh"), "").unwrap();
+        std::fs::write(base.join("secret"), "").unwrap();
+        std::os::unix::fs::symlink("../secret", dir.join("out")).unwrap();
+        std::os::unix::fs::symlink("checks/ok.sh", dir.join("in")).unwrap();
+        let ok = |rel: &str| resolve(&dir, rel, "file");
+        assert!(ok("checks/ok.sh").is_ok());
+        assert!(ok("checks/../checks/ok.sh").is_ok());
+        assert!(ok("in").is_ok(), "a link that stays inside is fine");
+        for outside in ["../secret", "out", "/etc/passwd", "/proc/self/environ"] {
+            let err = ok(outside).unwrap_err();
+            assert!(err.contains("is outside the project"), "{outside}: {err}");
+        }
+        assert!(ok("checks").unwrap_err().contains("it is a directory"));
+        assert!(ok("nope").unwrap_err().contains("does not exist"));
+    }
+}
