@@ -3,12 +3,14 @@
 //! Order: tag check → render (a template error costs milliseconds, not a compile) → is
 //! there a Docker engine → compile (or take `prebuilt`) → is the binary an ELF executable
 //! for the target → stage the context atomically under
-//! `<manifest dir>/target/buildkit-lite/<app>/context` → `docker build`.
+//! `<manifest dir>/target/buildkit-lite/<app>/context` → `docker build`. From the compile to
+//! the image ID, the build holds the lock of that directory: two builds of one app take
+//! turns. An interrupt removes the staged context.
 //! Every command is a [`Step`] reported through `report` before it runs; with `dry_run`
 //! only read-only probes run (to choose the `auto` builder and read the git revision)
 //! and every other step is reported and not run. Nothing here prints.
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 
 use crate::compile;
 use crate::docker;
@@ -17,7 +19,7 @@ use crate::exec::{self, Step};
 use crate::plan::Plan;
 use crate::project;
 use crate::render::{self, File};
-use crate::stage::{self, Replace};
+use crate::stage::{self, BuildDir, Replace};
 
 pub struct Options {
     pub tag: String,
@@ -43,13 +45,11 @@ pub struct Built {
     pub context: Utf8PathBuf,
 }
 
-/// Where `build` stages the context of `plan`: a directory the tool owns, which also holds
-/// `image-id`, the ID docker wrote for the last build (beside the context, not in it).
+/// Where `build` stages the context of `plan`: in a directory the tool owns, which also
+/// holds `image-id`, the ID docker wrote for the last build, and the lock two builds of the
+/// app take turns on (see [`BuildDir`]).
 pub fn context_dir(plan: &Plan) -> Utf8PathBuf {
-    plan.manifest_dir
-        .join("target/buildkit-lite")
-        .join(&plan.app.name)
-        .join("context")
+    BuildDir::path(&plan.manifest_dir, &plan.app.name).join("context")
 }
 
 /// Runs the build. Returns `None` for a dry run.
@@ -62,9 +62,19 @@ pub fn build(
     let mut tree = render::render(plan)?;
     let engine = docker::engine_step();
     report(Event::Step(&engine));
-    if !opts.dry_run {
+    // Two builds of one app take turns from here to the image ID (one compile, one
+    // context, one image-id file at a time).
+    let build_dir = if opts.dry_run {
+        None
+    } else {
         engine.output()?;
-    }
+        let app = &plan.app.name;
+        Some(BuildDir::create(&plan.manifest_dir, app, || {
+            report(Event::Note(format!(
+                "waiting for another build of {app} to finish"
+            )))
+        })?)
+    };
 
     let binary = match &plan.app.prebuilt {
         Some(path) => path.clone(),
@@ -104,13 +114,13 @@ pub fn build(
         revision.as_deref(),
         opts.no_cache,
     );
-    if opts.dry_run {
+    let Some(build_dir) = build_dir else {
         report(Event::Note(format!(
             "stage the build context (with {binary}) into {context}"
         )));
         report(Event::Step(&docker_build));
         return Ok(None);
-    }
+    };
 
     let contents = match &plan.app.prebuilt {
         Some(prebuilt) => project::read(&plan.manifest_dir, prebuilt, "prebuilt binary")?,
@@ -127,45 +137,42 @@ pub fn build(
             mode: 0o755,
         },
     );
-    remove_stale_temporaries(&context);
-    report(Event::Note(format!(
-        "staging the build context into {context}"
-    )));
-    stage::write_tree(&tree, &context, &plan.manifest_path, Replace::Force)?;
-    if exec::interrupted() {
-        return Err(Error::Interrupted);
+    let image_id = stage_and_build(plan, &tree, &build_dir, &docker_build, report);
+    if let Err(Error::Interrupted) = image_id {
+        // Interrupted: the context goes too, as the message says.
+        let _ = std::fs::remove_dir_all(build_dir.context());
     }
-
-    report(Event::Step(&docker_build));
-    let _ = std::fs::remove_file(&iidfile);
-    docker_build.run()?;
-    let image_id = std::fs::read_to_string(&iidfile)
-        .map_err(|source| Error::Input {
-            path: iidfile.clone(),
-            source,
-        })?
-        .trim()
-        .to_string();
     Ok(Some(Built {
         reference: format!("{}:{}", plan.image.repository, opts.tag),
-        image_id,
+        image_id: image_id?,
         context,
     }))
 }
 
-/// Temporary directories a killed run left beside the context (the tool owns that
-/// directory, so nothing else lives there).
-fn remove_stale_temporaries(context: &Utf8Path) {
-    let (Some(parent), Some(name)) = (context.parent(), context.file_name()) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    let prefix = format!(".{name}.tmp-");
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
+/// Stages the context into the (locked) build directory and runs `docker build` on it.
+/// Returns the image ID docker wrote.
+fn stage_and_build(
+    plan: &Plan,
+    tree: &render::FileTree,
+    build_dir: &BuildDir,
+    docker_build: &Step,
+    report: &mut dyn FnMut(Event),
+) -> Result<String, Error> {
+    let context = build_dir.context();
+    report(Event::Note(format!(
+        "staging the build context into {context}"
+    )));
+    stage::write_tree(tree, &context, &plan.manifest_path, Replace::Force)?;
+    if exec::interrupted() {
+        return Err(Error::Interrupted);
     }
+    report(Event::Step(docker_build));
+    let iidfile = build_dir.image_id_file();
+    let _ = std::fs::remove_file(&iidfile);
+    docker_build.run()?;
+    let image_id = std::fs::read_to_string(&iidfile).map_err(|source| Error::Input {
+        path: iidfile.clone(),
+        source,
+    })?;
+    Ok(image_id.trim().to_string())
 }

@@ -112,9 +112,9 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Build(msg) => f.write_str(msg),
-            Error::Interrupted => {
-                f.write_str("interrupted: child processes stopped, no context left behind")
-            }
+            Error::Interrupted => f.write_str(
+                "interrupted: child processes stopped, nothing half-written left behind",
+            ),
         }
     }
 }

@@ -53,6 +53,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                     let _ = stdout.write_all(render::listing(&tree).as_bytes());
                 }
                 Some(dir) => {
+                    // Ctrl-C or SIGTERM: stop between files; the temporary goes away.
+                    let _ = ctrlc::set_handler(exec::interrupt);
                     let replace = if force {
                         Replace::Force
                     } else {

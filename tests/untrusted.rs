@@ -171,8 +171,474 @@ fn a_shared_library_is_not_taken_for_a_program() {
     assert!(!p.context("minimal").exists());
 }
 
-/// Keeps `Path` in use for helpers added below.
-#[allow(dead_code)]
-fn exists(p: &Path) -> bool {
-    p.exists()
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A directory outside the project with files of its own, as a victim of staging.
+fn victim(base: &Path) -> PathBuf {
+    let victim = base.join("victim");
+    std::fs::create_dir_all(victim.join("context")).unwrap();
+    std::fs::write(victim.join("context/keep"), "precious").unwrap();
+    std::fs::write(victim.join("image-id"), "precious").unwrap();
+    victim
+}
+
+fn assert_victim_intact(victim: &Path) {
+    assert_eq!(read(&victim.join("context/keep")), "precious");
+    assert_eq!(read(&victim.join("image-id")), "precious");
+    let names: Vec<_> = std::fs::read_dir(victim)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "something was written into the victim: {names:?}"
+    );
+}
+
+#[test]
+fn staging_never_writes_or_deletes_through_a_symlink_that_leaves_the_project() {
+    if !docker_ready() {
+        return;
+    }
+    // The case: target/buildkit-lite/<app> leads out; then target itself.
+    for link in ["target/buildkit-lite/minimal", "target"] {
+        let p = Project::copy_of("minimal");
+        let victim = victim(p.tmp.path());
+        let at = p.dir.join(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        symlink(&victim, &at).unwrap();
+        let o = p.build(&unique("escape"), &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("error: cannot write {link}"))
+                || err.contains(&format!("error: cannot write ./{link}")),
+            "{err}"
+        );
+        assert!(
+            err.contains("is a symbolic link that leads out of the project"),
+            "{err}"
+        );
+        assert_victim_intact(&victim);
+    }
+}
+
+#[test]
+fn a_target_directory_linked_inside_the_project_still_builds() {
+    if !docker_ready() {
+        return;
+    }
+    let p = Project::copy_of("minimal");
+    std::fs::create_dir(p.dir.join("build-out")).unwrap();
+    symlink("build-out", p.dir.join("target")).unwrap();
+    let (_image, _) = build_image(&p, "minimal");
+    assert!(
+        p.dir
+            .join("build-out/buildkit-lite/minimal/context/Dockerfile")
+            .is_file()
+    );
+}
+
+#[test]
+fn force_never_replaces_the_directory_of_a_symlinked_manifest_or_of_its_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(proj.join("src")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(proj.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(proj.join("Cargo.toml"), "[package]\nname = \"minimal\"\n").unwrap();
+    std::fs::copy(
+        root().join("examples/minimal/service.toml"),
+        elsewhere.join("service.toml"),
+    )
+    .unwrap();
+    symlink(elsewhere.join("service.toml"), proj.join("service.toml")).unwrap();
+    let manifest = proj.join("service.toml");
+    // The link's directory, the target's directory, and directories holding either.
+    for out in [&proj, &elsewhere, &tmp.path().to_path_buf()] {
+        let o = cmd()
+            .args([
+                "render",
+                "-f",
+                manifest.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--force",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}: {}",
+            out.display(),
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("it holds the manifest itself"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(read(&proj.join("src/main.rs")), "fn main() {}\n");
+        assert!(elsewhere.join("service.toml").is_file());
+    }
+    // Nor the current directory, nor one that holds it.
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(work.join("sub")).unwrap();
+    std::fs::write(work.join("sub/notes"), "mine").unwrap();
+    for out in [".", ".."] {
+        let o = cmd()
+            .current_dir(work.join("sub"))
+            .args([
+                "render",
+                "-f",
+                manifest.to_str().unwrap(),
+                "--out",
+                out,
+                "--force",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{out}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("it holds the current directory"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(read(&work.join("sub/notes")), "mine");
+    }
+}
+
+#[test]
+fn force_replaces_directories_only_never_a_file_or_a_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = root().join("examples/minimal/service.toml");
+    let app = tmp.path().join("app");
+    std::fs::copy("/bin/true", &app).unwrap();
+    let before = std::fs::read(&app).unwrap();
+    let o = cmd()
+        .args([
+            "render",
+            "-f",
+            manifest.to_str().unwrap(),
+            "--out",
+            app.to_str().unwrap(),
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "it is a file, not a directory: only a directory is ever replaced (even with --force)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&app).unwrap(), before);
+
+    let victim = victim(tmp.path());
+    let link = tmp.path().join("link");
+    symlink(&victim, &link).unwrap();
+    let o = cmd()
+        .args([
+            "render",
+            "-f",
+            manifest.to_str().unwrap(),
+            "--out",
+            link.to_str().unwrap(),
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("it is a symbolic link"),
+        "{}",
+        stderr(&o)
+    );
+    assert_victim_intact(&victim);
+}
+
+/// Entries of `dir` whose names start with `.`: temporaries.
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn a_render_removes_what_killed_renders_left_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for stale in [".out.tmp-AbC123", ".out.tmp-XyZ789.old"] {
+        std::fs::create_dir_all(tmp.path().join(stale).join("root/etc")).unwrap();
+        std::fs::write(
+            tmp.path().join(stale).join("root/etc/big"),
+            "x".repeat(4096),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(tmp.path().join(".other.tmp-1")).unwrap();
+    let o = run(&[
+        "render",
+        "-f",
+        "examples/minimal/service.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(temporaries(tmp.path()), [".other.tmp-1"]);
+}
+
+/// A copy of minimal whose check script is `mib` MiB, so that writing the context takes a
+/// while: long enough to land a signal in the middle of it.
+fn slow_to_stage(mib: u64) -> Project {
+    let p = minimal_plus(&script_check("big.sh"));
+    let f = std::fs::File::create(p.dir.join("big.sh")).unwrap();
+    f.set_len(mib * 1024 * 1024).unwrap();
+    p
+}
+
+/// Starts `buildkit-lite ARGS` in `p`, waits until a temporary named `prefix…` appears in
+/// `dir`, then sends `signal`. Returns whether the signal was sent, and the output.
+fn signal_while_writing(
+    p: &Project,
+    args: &[&str],
+    dir: &Path,
+    prefix: &str,
+    signal: &str,
+) -> (bool, Output) {
+    let mut child = cmd()
+        .current_dir(&p.dir)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let writing = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            })
+            .unwrap_or(false);
+        if writing {
+            Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap();
+            return (true, child.wait_with_output().unwrap());
+        }
+        if child.try_wait().unwrap().is_some()
+            || start.elapsed() > std::time::Duration::from_secs(300)
+        {
+            let _ = child.kill();
+            return (false, child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn an_interrupted_render_leaves_the_previous_one_and_no_temporary() {
+    // A signal may land after the swap (the run then simply finished): the rule is that
+    // `out` is always whole, the old render or the new one, never missing or half-written.
+    // Each signal is tried until one lands while the new tree is being written.
+    for signal in ["-INT", "-TERM", "-KILL"] {
+        let mut landed = false;
+        for _attempt in 0..5 {
+            let p = slow_to_stage(256);
+            let base = p.tmp.path();
+            let out = base.join("out");
+            let out_s = out.to_str().unwrap();
+            std::fs::write(p.dir.join("big.sh"), "#!/bin/sh\n").unwrap();
+            let o = run_in(&p, &["render", "-f", "service.toml", "--out", out_s]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let previous = read(&out.join("Dockerfile"));
+            std::fs::File::create(p.dir.join("big.sh"))
+                .unwrap()
+                .set_len(256 << 20)
+                .unwrap();
+
+            let args = ["render", "-f", "service.toml", "--out", out_s];
+            let (sent, o) = signal_while_writing(&p, &args, base, ".out.tmp-", signal);
+            assert!(sent, "no temporary appeared: {}", stderr(&o));
+            assert_eq!(read(&out.join("Dockerfile")), previous, "{signal}");
+            let big = std::fs::metadata(out.join("root/etc/sensu/plugins/big.sh"))
+                .unwrap()
+                .len();
+            if big == 256 << 20 {
+                assert_eq!(
+                    o.status.code(),
+                    if signal == "-KILL" { None } else { Some(0) }
+                );
+                continue; // too late: the new render was already in place
+            }
+            assert_eq!(big, 10, "{signal}: neither the old render nor the new one");
+            landed = true;
+            if signal == "-KILL" {
+                // Nothing can clean up after SIGKILL; the next render does.
+                let o = run_in(&p, &["render", "-f", "service.toml", "--out", out_s]);
+                assert!(o.status.success(), "{}", stderr(&o));
+            } else {
+                assert_eq!(o.status.code(), Some(1), "{signal}: {}", stderr(&o));
+                assert!(stderr(&o).contains("error: interrupted"), "{}", stderr(&o));
+            }
+            assert!(
+                temporaries(base).is_empty(),
+                "{signal}: {:?}",
+                temporaries(base)
+            );
+            break;
+        }
+        assert!(landed, "{signal} never landed while the render was writing");
+    }
+}
+
+#[test]
+fn an_interrupted_build_leaves_no_context_as_it_says() {
+    if !docker_ready() {
+        return;
+    }
+    let p = slow_to_stage(256);
+    let app_dir = p.dir.join("target/buildkit-lite/minimal");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let (sent, o) = signal_while_writing(
+        &p,
+        &["build", &unique("int")],
+        &app_dir,
+        ".context.tmp-",
+        "-INT",
+    );
+    assert!(sent, "the build ended before staging: {}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "error: interrupted: child processes stopped, nothing half-written left behind"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !app_dir.join("context").exists(),
+        "a context was left behind"
+    );
+    assert!(
+        temporaries(&app_dir).is_empty(),
+        "{:?}",
+        temporaries(&app_dir)
+    );
+}
+
+#[test]
+fn two_builds_of_one_project_take_turns_and_each_reports_its_own_image() {
+    if !docker_ready() {
+        return;
+    }
+    let p = Project::copy_of("minimal");
+    let tags = [unique("turn-a"), unique("turn-b")];
+    let _images: Vec<Image> = tags.iter().map(|t| Image(format!("minimal:{t}"))).collect();
+    let children: Vec<_> = tags
+        .iter()
+        .map(|tag| {
+            cmd()
+                .current_dir(&p.dir)
+                .args(["build", tag])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let mut waited = 0;
+    for (tag, o) in tags.iter().zip(&outputs) {
+        assert!(o.status.success(), "{tag}: {}\n{}", stdout(o), stderr(o));
+        let printed = stdout(o)
+            .lines()
+            .find_map(|l| l.strip_prefix("image id ").map(str::to_string))
+            .unwrap();
+        let reference = format!("minimal:{tag}");
+        let real = stdout(&docker(&["image", "inspect", "-f", "{{.Id}}", &reference]));
+        assert_eq!(printed, real.trim(), "{tag} printed another build's image");
+        let version = docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"org.opencontainers.image.version\"}}",
+            &reference,
+        ]);
+        assert_eq!(stdout(&version).trim(), tag);
+        if stderr(o).contains("==> waiting for another build of minimal to finish") {
+            waited += 1;
+        }
+    }
+    assert_eq!(waited, 1, "exactly one build waited for the other");
+}
+
+#[test]
+fn concurrent_renders_into_one_directory_all_succeed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for round in 0..10 {
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                cmd()
+                    .args([
+                        "render",
+                        "-f",
+                        "examples/multi-service/service.toml",
+                        "--out",
+                        out.to_str().unwrap(),
+                    ])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        }
+        assert!(out.join("Dockerfile").is_file());
+        assert!(temporaries(tmp.path()).is_empty());
+    }
+}
+
+#[test]
+fn a_current_directory_that_is_not_utf8_is_no_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let odd = tmp.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::create_dir(&odd).unwrap();
+    let copy = Project::copy_of("minimal");
+    for f in ["service.toml", "Cargo.toml"] {
+        std::fs::copy(copy.dir.join(f), odd.join(f)).unwrap();
+    }
+    std::fs::create_dir(odd.join("src")).unwrap();
+    std::fs::copy(copy.dir.join("src/main.rs"), odd.join("src/main.rs")).unwrap();
+    for args in [
+        &["check"][..],
+        &["render"],
+        &["render", "--out", "out"],
+        &["render", "--out", "out", "--force"],
+        &["build", "v1", "--dry-run"],
+    ] {
+        let o = cmd().current_dir(&odd).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+    assert!(odd.join("out/Dockerfile").is_file());
 }
