@@ -11,7 +11,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
-use crate::exec::Step;
+use crate::exec::{Step, path_arg};
 use crate::manifest::Builder;
 use crate::plan::AppPlan;
 
@@ -122,7 +122,7 @@ pub fn metadata_step(app: &AppPlan) -> Step {
             "--no-deps",
             "--manifest-path",
         ])
-        .arg(app.cargo_manifest.as_str())
+        .arg(path_arg(&app.cargo_manifest))
 }
 
 /// The compile step for the chosen builder: `cargo build`, `cross build` or
@@ -144,7 +144,7 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path) -> S
         .unwrap_or(&app.cargo_manifest);
     let mut step = Step::new(summary, program)
         .args(first.iter().copied())
-        .args(["--manifest-path", cargo_manifest.as_str()])
+        .args(["--manifest-path".to_string(), path_arg(cargo_manifest)])
         .args([
             "--target",
             &app.target,

@@ -7,7 +7,7 @@
 use camino::Utf8Path;
 
 use crate::error::Error;
-use crate::exec::Step;
+use crate::exec::{Step, path_arg};
 use crate::plan::Plan;
 
 /// Checks a Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -38,13 +38,10 @@ pub fn engine_step() -> Step {
 
 /// The commit of the manifest's git checkout, for the revision label.
 pub fn revision_step(manifest_dir: &Utf8Path) -> Step {
-    Step::new("read the git revision of the manifest's checkout", "git").args([
-        "-C",
-        manifest_dir.as_str(),
-        "rev-parse",
-        "--verify",
-        "HEAD",
-    ])
+    Step::new("read the git revision of the manifest's checkout", "git")
+        .arg("-C")
+        .arg(path_arg(manifest_dir))
+        .args(["rev-parse", "--verify", "HEAD"])
 }
 
 /// `docker build` of a staged context, tagged `<repository>:<tag>`, with the OCI labels.
@@ -78,8 +75,8 @@ pub fn build_step(
     }
     // A failed step's container is removed too: a failed build leaves nothing behind.
     step.arg("--force-rm")
-        .args(["--iidfile", iidfile.as_str()])
-        .arg(context.as_str())
+        .args(["--iidfile".to_string(), path_arg(iidfile)])
+        .arg(path_arg(context))
 }
 
 #[cfg(test)]

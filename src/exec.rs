@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
 use crate::shell;
@@ -148,9 +148,19 @@ impl fmt::Display for Step {
     /// `[in DIR: ]COMMAND`, as `--dry-run` prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(dir) = &self.cwd {
-            write!(f, "cd {} && ", shell::quote(dir.as_str()))?;
+            write!(f, "cd {} && ", shell::quote(&path_arg(dir)))?;
         }
         f.write_str(&self.command_line())
+    }
+}
+
+/// A path as a command-line argument: one that starts with `-` (a project in `-x/`) gets
+/// `./` in front, so that no program (docker, cargo, git, `cd`) reads it as an option.
+pub fn path_arg(path: &Utf8Path) -> String {
+    if path.as_str().starts_with('-') {
+        format!("./{path}")
+    } else {
+        path.to_string()
     }
 }
 
@@ -209,6 +219,17 @@ mod tests {
         assert_eq!(
             s.to_string(),
             r#"cd '/tmp/x y' && A='b c' echo 'hello world' 'it'"'"'s'"#
+        );
+    }
+
+    #[test]
+    fn a_path_that_looks_like_an_option_is_not_one() {
+        assert_eq!(path_arg(Utf8Path::new("-x/ctx")), "./-x/ctx");
+        assert_eq!(path_arg(Utf8Path::new("x/-ctx")), "x/-ctx");
+        assert_eq!(path_arg(Utf8Path::new("/abs")), "/abs");
+        assert_eq!(
+            Step::new("s", "true").cwd("-x").to_string(),
+            "cd ./-x && true"
         );
     }
 

@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod docker;
 pub mod error;
 pub mod exec;
+pub mod layout;
 pub mod manifest;
 pub mod plan;
 pub mod project;

@@ -14,12 +14,7 @@ use crate::manifest::{Builder, Init, Loaded};
 use crate::shell::{self, Piece};
 use crate::validate;
 
-/// Where the init program of `init = "runit"` lives in the image.
-pub const INIT_PATH: &str = "/usr/local/sbin/buildkit-lite-init";
-/// Where Sensu check definitions go.
-pub const SENSU_CONF_DIR: &str = "/etc/sensu/conf.d";
-/// Where rendered and copied check plugins go.
-pub const SENSU_PLUGIN_DIR: &str = "/etc/sensu/plugins";
+pub use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
 /// Seconds the http plugin waits for an answer when the check sets no `timeout`.
 pub const HTTP_TIMEOUT: u64 = 10;
 

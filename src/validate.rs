@@ -13,7 +13,7 @@ use camino::Utf8Path;
 
 use crate::diagnostic::KeyPath;
 use crate::manifest::{App, Check, Image, Log, Partial, Service};
-use crate::shell;
+use crate::{layout, shell};
 
 /// The target triples v1 builds and runs (linux/amd64).
 pub const SUPPORTED_TARGETS: &[&str] = &["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"];
@@ -65,6 +65,9 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     for (name, service) in &m.services {
         validate_service(&mut p, &root.key("services"), name, service);
     }
+    if let (Some(app), Some(log)) = (&m.app, &m.log) {
+        install_path_is_no_log_dir(&mut p, app, log, &m.services);
+    }
     let mut plugin_files: BTreeMap<String, String> = BTreeMap::new();
     for (name, check) in &m.checks {
         let path = root.key("checks").key(name);
@@ -79,6 +82,32 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         }
     }
     p.0
+}
+
+/// The binary cannot go where a service's log directory is made.
+fn install_path_is_no_log_dir(
+    p: &mut Problems,
+    app: &App,
+    log: &Log,
+    services: &BTreeMap<String, Service>,
+) {
+    let install_path = app
+        .install_path
+        .clone()
+        .unwrap_or_else(|| format!("/bin/{}", app.binary));
+    let logged = services.iter().filter(|(_, s)| s.log);
+    if let Some((name, _)) = logged
+        .into_iter()
+        .find(|(name, _)| layout::overlap(&install_path, &format!("{}/{name}", log.dir)))
+    {
+        p.add(
+            KeyPath::root().key("app").key("install-path"),
+            format!(
+                "`{install_path}` is where the log directory of service `{name}` goes ({}/{name}): choose another path",
+                log.dir
+            ),
+        );
+    }
 }
 
 /// The file a check installs into /etc/sensu/plugins/, if any.
@@ -142,7 +171,20 @@ fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
         p.check(key, local_file(dir, cargo_manifest, "Cargo manifest"));
     }
     if let Some(install_path) = &app.install_path {
-        p.check(path.key("install-path"), image_path(install_path));
+        p.check(
+            path.key("install-path"),
+            image_path(install_path).and_then(|()| not_generated(install_path)),
+        );
+    }
+}
+
+/// An in-image path the manifest takes must not replace or hide one the image relies on.
+fn not_generated(path: &str) -> Result<(), String> {
+    match layout::collision(path) {
+        Some((generated, what)) => Err(format!(
+            "`{path}` would replace or hide {what} ({generated}): choose another path"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -184,7 +226,10 @@ fn validate_image(p: &mut Problems, path: &KeyPath, image: &Image) {
 
 fn validate_log(p: &mut Problems, path: &KeyPath, log: &Log) {
     p.check(path.key("user"), user_name(&log.user));
-    p.check(path.key("dir"), image_path(&log.dir));
+    p.check(
+        path.key("dir"),
+        image_path(&log.dir).and_then(|()| log_dir(&log.dir)),
+    );
     if log.max_size.is_some_and(|s| s < 2048) {
         p.add(
             path.key("max-size"),
@@ -396,8 +441,52 @@ fn var_name(s: &str) -> Result<(), String> {
     ))
 }
 
-/// A user name `useradd` accepts on Debian (and `chpst -u` can use).
+/// Groups of a Debian base that have no user of the same name: a user created under one
+/// of these names would join a group with special rights (`shadow` reads /etc/shadow,
+/// `disk` the raw disks, …), so they are refused. (On other bases the image's `groupadd`
+/// refuses any group that already exists: a new user never joins one.)
+const SYSTEM_GROUPS: &[&str] = &[
+    "adm",
+    "audio",
+    "cdrom",
+    "dialout",
+    "dip",
+    "disk",
+    "docker",
+    "fax",
+    "floppy",
+    "input",
+    "kmem",
+    "kvm",
+    "netdev",
+    "nogroup",
+    "operator",
+    "plugdev",
+    "render",
+    "sasl",
+    "sgx",
+    "shadow",
+    "src",
+    "staff",
+    "sudo",
+    "systemd-journal",
+    "tape",
+    "tty",
+    "users",
+    "utmp",
+    "video",
+    "voice",
+    "wheel",
+];
+
+/// A user name `useradd` accepts on Debian (and `chpst -u` can use), and not the name of a
+/// privileged system group.
 fn user_name(s: &str) -> Result<(), String> {
+    if SYSTEM_GROUPS.contains(&s) {
+        return Err(format!(
+            "`{s}` is a system group of the base image: a user of that name would be created in it and get its rights; choose another name"
+        ));
+    }
     let ok = s.len() <= 32
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && s.chars()
@@ -409,6 +498,17 @@ fn user_name(s: &str) -> Result<(), String> {
         "invalid user name {:?}: lower-case letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters",
         s
     ))
+}
+
+/// `log.dir`: not a system directory, where a service's log directory could replace one of
+/// the base's own files (a service `passwd` logging into `/etc`).
+fn log_dir(dir: &str) -> Result<(), String> {
+    match layout::system_dir(dir) {
+        Some(system) => Err(format!(
+            "`{dir}` is in the system directory {system}, where a service's log directory could replace a file of the base: use /var/log (the default) or a data directory"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// An absolute in-image path that can stand unquoted in a Dockerfile: `/`-separated

@@ -642,3 +642,96 @@ fn a_current_directory_that_is_not_utf8_is_no_panic() {
     }
     assert!(odd.join("out/Dockerfile").is_file());
 }
+
+#[test]
+fn services_named_like_the_bases_log_files_get_their_log_directories() {
+    if !docker_ready() {
+        return;
+    }
+    let names = ["wtmp", "btmp", "lastlog"];
+    let services: String = names
+        .iter()
+        .map(|n| {
+            format!("[services.{n}]\ncommand = [\"/bin/sh\", \"-c\", \"echo hello from {n}; exec sleep 1000\"]\n")
+        })
+        .collect();
+    let p = minimal_plus(&services);
+    let (image, _) = build_image(&p, "minimal");
+    let c = Container::start(&image, &[]);
+    c.wait_until_up(std::time::Duration::from_secs(20));
+    for n in names {
+        let dir = format!("/var/log/{n}");
+        assert_eq!(
+            c.sh_ok(&format!("stat -c '%F %U %a' {dir}")),
+            "directory syslog 700\n"
+        );
+        eventually(&c, &format!("grep -q 'hello from {n}' {dir}/current"));
+    }
+}
+
+/// Waits (up to 20 s) until `script` succeeds in the container.
+fn eventually(c: &Container, script: &str) {
+    let start = std::time::Instant::now();
+    while !c.sh(script).status.success() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "never true: {script}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_project_directory_named_like_an_option_builds() {
+    if !docker_ready() {
+        return;
+    }
+    let copy = Project::copy_of("minimal");
+    let dash = copy.tmp.path().join("-x");
+    std::fs::rename(&copy.dir, &dash).unwrap();
+    let tag = unique("dash");
+    let o = cmd()
+        .current_dir(copy.tmp.path())
+        .args(["build", &tag, "--manifest=-x/service.toml"])
+        .output()
+        .unwrap();
+    let _image = Image(format!("minimal:{tag}"));
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(" ./-x/target/buildkit-lite/minimal/context\n"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_new_user_never_joins_a_group_the_base_already_has() {
+    if !docker_ready() {
+        return;
+    }
+    // A base with a group `privy` and no user of that name.
+    let base = Image(format!("bkl-test-privy:{}", unique("base")));
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", &base.0, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM debian:bookworm-slim\nRUN groupadd --system privy\n")
+        .unwrap();
+    assert!(build.wait().unwrap().success());
+    let p = Project::copy_of("minimal");
+    p.edit_manifest(|t| {
+        format!("{t}\n[image]\nbase = {:?}\n", base.0)
+            .replace("[services.minimal]", "[services.minimal]\nuser = \"privy\"")
+    });
+    let o = p.build(&unique("privy"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("group 'privy' already exists"), "{all}");
+}

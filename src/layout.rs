@@ -1,0 +1,92 @@
+//! Where buildkit-lite puts things in the image, and the in-image paths a manifest may not
+//! take for its own (the binary's `install-path`, the log directories): a leaf that both
+//! validation and the plan read, so the list lives in one place.
+
+/// The init program of `init = "runit"`.
+pub const INIT_PATH: &str = "/usr/local/sbin/buildkit-lite-init";
+/// runit service directories (one per service).
+pub const SV_DIR: &str = "/etc/sv";
+/// Where runsvdir looks for services (links into [`SV_DIR`]).
+pub const SERVICE_DIR: &str = "/etc/service";
+/// Sensu's configuration: check definitions and plugins.
+pub const SENSU_DIR: &str = "/etc/sensu";
+/// Where Sensu check definitions go.
+pub const SENSU_CONF_DIR: &str = "/etc/sensu/conf.d";
+/// Where rendered and copied check plugins go.
+pub const SENSU_PLUGIN_DIR: &str = "/etc/sensu/plugins";
+
+/// What the image's own files need, with what each is: a manifest path equal to one of
+/// these, inside one, or holding one would replace it.
+const GENERATED: &[(&str, &str)] = &[
+    (INIT_PATH, "buildkit-lite's init"),
+    (SV_DIR, "the runit service directories"),
+    (SERVICE_DIR, "the directory runsvdir supervises"),
+    (SENSU_DIR, "the Sensu checks and plugins"),
+    ("/usr/bin/sh", "the shell every run script uses"),
+    ("/usr/bin/runsvdir", "runit's runsvdir"),
+    ("/usr/bin/runsv", "runit's runsv"),
+    ("/usr/bin/sv", "runit's sv"),
+    ("/usr/bin/chpst", "runit's chpst"),
+    ("/usr/bin/svlogd", "runit's svlogd"),
+];
+
+/// System directories that are no place for log directories: a service's log directory
+/// there could replace one of the base's own files (a service `passwd` with logs in /etc).
+const SYSTEM_DIRS: &[&str] = &["/etc", "/usr", "/boot", "/dev", "/proc", "/sys"];
+
+/// `path` as it is on a merged-`/usr` base (`/bin/x` is `/usr/bin/x`).
+fn merged_usr(path: &str) -> String {
+    for top in ["/bin", "/sbin", "/lib", "/lib64"] {
+        if path == top || path.starts_with(&format!("{top}/")) {
+            return format!("/usr{path}");
+        }
+    }
+    path.to_string()
+}
+
+/// Whether `a` and `b` are the same path or one holds the other.
+pub fn overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (merged_usr(a), merged_usr(b));
+    let holds = |outer: &str, inner: &str| {
+        inner.starts_with(outer) && inner.as_bytes().get(outer.len()) == Some(&b'/')
+    };
+    a == b || holds(&a, &b) || holds(&b, &a)
+}
+
+/// The generated path that an absolute in-image `path` would replace or hide, if any:
+/// `Some((generated path, what it is))`.
+pub fn collision(path: &str) -> Option<(&'static str, &'static str)> {
+    GENERATED
+        .iter()
+        .find(|(generated, _)| overlap(path, generated))
+        .copied()
+}
+
+/// The system directory that holds (or is) `path`, if any.
+pub fn system_dir(path: &str) -> Option<&'static str> {
+    let path = merged_usr(path);
+    SYSTEM_DIRS
+        .iter()
+        .find(|dir| path == **dir || path.starts_with(&format!("{dir}/")))
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collisions_are_equal_inside_or_holding_and_see_merged_usr() {
+        assert_eq!(collision(INIT_PATH).unwrap().0, INIT_PATH);
+        assert_eq!(collision("/etc/sv/web").unwrap().0, SV_DIR);
+        assert_eq!(collision("/etc").unwrap().0, SV_DIR);
+        assert_eq!(collision("/bin/sv").unwrap().0, "/usr/bin/sv");
+        assert_eq!(collision("/bin/sh").unwrap().0, "/usr/bin/sh");
+        assert!(collision("/bin/app").is_none());
+        assert!(collision("/etc/svc").is_none());
+        assert!(collision("/usr/local/sbin/app").is_none());
+        assert_eq!(system_dir("/etc/logs"), Some("/etc"));
+        assert_eq!(system_dir("/lib/x"), Some("/usr"));
+        assert_eq!(system_dir("/var/log"), None);
+    }
+}
