@@ -18,7 +18,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::plan::{INIT_PATH, Plan, PluginSource, SENSU_CONF_DIR, SENSU_PLUGIN_DIR, ServicePlan};
+use crate::plan::{INIT_PATH, Plan, PluginSource, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
 use crate::shell::{self, Piece};
 
 /// The first line of every rendered Dockerfile; also how a previous render is recognised.
@@ -49,8 +49,13 @@ pub struct File {
 pub type FileTree = BTreeMap<Utf8PathBuf, File>;
 
 /// Renders every generated file of the context (everything but the binary).
+///
+/// The plan becomes a template value once, shared by every file's context: converting it
+/// per file made rendering quadratic in the number of services.
 pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     let env = environment();
+    let plan_value = Value::from(Serde(plan));
+    let whole_plan = minijinja::context! { plan => plan_value.clone() };
     let mut tree = FileTree::new();
     let mut add = |path: String, contents: Vec<u8>, mode: u32| {
         tree.insert(Utf8PathBuf::from(path), File { contents, mode });
@@ -58,18 +63,21 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
 
     add(
         "Dockerfile".into(),
-        render_one(&env, "Dockerfile.j2", &Context::plan(plan))?,
+        render_one(&env, "Dockerfile.j2", &whole_plan)?,
         0o644,
     );
     if plan.image.runit_init {
         add(
             format!("root{INIT_PATH}"),
-            render_one(&env, "init.sh.j2", &Context::plan(plan))?,
+            render_one(&env, "init.sh.j2", &whole_plan)?,
             0o755,
         );
     }
     for service in &plan.services {
-        let ctx = Context::service(plan, service);
+        let ctx = minijinja::context! {
+            plan => plan_value.clone(),
+            service => Value::from(Serde(service)),
+        };
         let dir = format!("root/etc/sv/{}", service.name);
         add(
             format!("{dir}/run"),
@@ -99,14 +107,13 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
         let path = format!("root{SENSU_PLUGIN_DIR}/{}", plugin.file);
         let contents = match &plugin.source {
             PluginSource::Http { url, timeout } => {
-                let ctx = Context {
-                    plan,
-                    service: None,
-                    check: Some(HttpCheck {
+                let ctx = minijinja::context! {
+                    plan => plan_value.clone(),
+                    check => Value::from(Serde(HttpCheck {
                         name: &check.name,
                         url,
                         timeout: *timeout,
-                    }),
+                    })),
                 };
                 render_one(&env, "sensu/http-plugin.sh.j2", &ctx)?
             }
@@ -119,14 +126,7 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     Ok(tree)
 }
 
-/// What a template sees: the plan, and the service or check it is rendered for.
-#[derive(Serialize)]
-struct Context<'a> {
-    plan: &'a Plan,
-    service: Option<&'a ServicePlan>,
-    check: Option<HttpCheck<'a>>,
-}
-
+/// What the http plugin template sees of its check.
 #[derive(Serialize)]
 struct HttpCheck<'a> {
     name: &'a str,
@@ -134,32 +134,14 @@ struct HttpCheck<'a> {
     timeout: u64,
 }
 
-impl<'a> Context<'a> {
-    fn plan(plan: &'a Plan) -> Self {
-        Context {
-            plan,
-            service: None,
-            check: None,
-        }
-    }
-
-    fn service(plan: &'a Plan, service: &'a ServicePlan) -> Self {
-        Context {
-            plan,
-            service: Some(service),
-            check: None,
-        }
-    }
-}
-
-fn render_one(env: &Environment<'static>, name: &str, ctx: &Context) -> Result<Vec<u8>, Error> {
+fn render_one(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<Vec<u8>, Error> {
     let template_error = |source| Error::Template {
         name: name.to_string(),
         source,
     };
     let text = env
         .get_template(name)
-        .and_then(|t| t.render(Serde(ctx)))
+        .and_then(|t| t.render(ctx))
         .map_err(template_error)?;
     Ok(text.into_bytes())
 }
