@@ -427,6 +427,9 @@ fn manifest_loading_survives_random_and_mutated_input() {
         "fuzz: {runs} inputs ({valid} valid, planned and rendered), slowest {slowest:?}, peak memory {peak_mb} MB"
     );
     assert!(runs > 100, "only {runs} inputs in {seconds} s");
-    assert!(valid > 0, "no input was a valid manifest: the generator lost its way");
+    assert!(
+        valid > 0,
+        "no input was a valid manifest: the generator lost its way"
+    );
     assert!(peak_mb <= 200, "peak memory {peak_mb} MB");
 }
