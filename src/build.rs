@@ -3,9 +3,9 @@
 //! Order: tag check → render (a template error costs milliseconds, not a compile) → is
 //! there a Docker engine → compile (or take `prebuilt`) → is the binary an ELF executable
 //! for the target → stage the context atomically under
-//! `<manifest dir>/target/buildkit-lite/<app>/context` → `docker build`. From the compile to
-//! the image ID, the build holds the lock of that directory: two builds of one app take
-//! turns. An interrupt removes the staged context.
+//! `<manifest dir>/target/buildkit-lite/<app>/context` → `docker build`. From staging to the
+//! image ID, the build holds the lock of that directory: two builds of one app take turns.
+//! An interrupt removes the staged context.
 //! Every command is a [`Step`] reported through `report` before it runs; with `dry_run`
 //! only read-only probes run (to choose the `auto` builder and read the git revision)
 //! and every other step is reported and not run. Nothing here prints.
@@ -62,19 +62,11 @@ pub fn build(
     let mut tree = render::render(plan)?;
     let engine = docker::engine_step();
     report(Event::Step(&engine));
-    // Two builds of one app take turns from here to the image ID (one compile, one
-    // context, one image-id file at a time).
-    let build_dir = if opts.dry_run {
-        None
-    } else {
+    if !opts.dry_run {
         engine.output()?;
-        let app = &plan.app.name;
-        Some(BuildDir::create(&plan.manifest_dir, app, || {
-            report(Event::Note(format!(
-                "waiting for another build of {app} to finish"
-            )))
-        })?)
-    };
+        // Before cargo writes into `target`: no link out of the project on the way.
+        BuildDir::check(&plan.manifest_dir, &plan.app.name)?;
+    }
 
     let binary = match &plan.app.prebuilt {
         Some(path) => path.clone(),
@@ -114,13 +106,22 @@ pub fn build(
         revision.as_deref(),
         opts.no_cache,
     );
-    let Some(build_dir) = build_dir else {
+    if opts.dry_run {
         report(Event::Note(format!(
             "stage the build context (with {binary}) into {context}"
         )));
         report(Event::Step(&docker_build));
         return Ok(None);
-    };
+    }
+
+    // Two builds of one app take turns from here to the image ID: one context and one
+    // image-id file at a time. (cargo serializes the compiles itself.)
+    let app = &plan.app.name;
+    let build_dir = BuildDir::create(&plan.manifest_dir, app, || {
+        report(Event::Note(format!(
+            "waiting for another build of {app} to finish"
+        )))
+    })?;
 
     let contents = match &plan.app.prebuilt {
         Some(prebuilt) => project::read(&plan.manifest_dir, prebuilt, "prebuilt binary")?,

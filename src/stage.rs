@@ -271,6 +271,28 @@ impl BuildDir {
         manifest_dir.join("target/buildkit-lite").join(app)
     }
 
+    /// Refuses, creating nothing, a build directory of `app` whose existing components
+    /// include a symlink that leads out of the project or something that is not a
+    /// directory: run before compiling, so that cargo's `target` is not one either.
+    pub fn check(manifest_dir: &Utf8Path, app: &str) -> Result<(), Error> {
+        let project = manifest_dir.canonicalize().map_err(|source| Error::Write {
+            path: manifest_dir.to_owned(),
+            source,
+        })?;
+        let mut at = manifest_dir.to_owned();
+        for component in ["target", "buildkit-lite", app] {
+            at.push(component);
+            if fs::symlink_metadata(&at).is_err() {
+                return Ok(());
+            }
+            dir_inside(&at, &project).map_err(|source| Error::Write {
+                path: at.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Creates the build directory of `app` and takes its lock (calling `waiting` first
     /// when another build holds it). No component may be a symlink that leads out of the
     /// project, nor anything but a directory.
@@ -329,6 +351,11 @@ fn ensure_dir_inside(path: &Utf8Path, project: &Path) -> io::Result<()> {
         }
         Ok(_) => {}
     }
+    dir_inside(path, project)
+}
+
+/// An existing `path` that is a directory inside `project`, symlinks followed.
+fn dir_inside(path: &Utf8Path, project: &Path) -> io::Result<()> {
     let real = path.canonicalize()?;
     if !real.starts_with(project) {
         return Err(io::Error::other(format!(
