@@ -1,25 +1,27 @@
-//! `build TAG`: the whole pipeline, from a plan to a tagged image.
+//! `build TAG`: the whole pipeline, from a plan to a tagged image, decided first and then
+//! done.
 //!
-//! Order: tag check → render (a template error costs milliseconds, not a compile) → is
-//! there a Docker engine → compile (or take `prebuilt`) → is the binary an ELF executable
-//! for the target → stage the context atomically under
-//! `<manifest dir>/target/buildkit-lite/<app>/context` → `docker build`. From staging to the
-//! image ID, the build holds the lock of that directory: two builds of one app take turns.
-//! An interrupt removes the staged context.
-//! Every command is a [`Step`] reported through `report` before it runs; with `dry_run`
-//! only read-only probes run (to choose the `auto` builder and read the git revision)
-//! and every other step is reported and not run. Nothing here prints.
+//! [`probe`] asks the host the few read-only questions a decision needs (the `auto`
+//! builder, the git revision); [`decide`] turns the plan and those [`Facts`] into the list
+//! of [`Action`]s, a pure function: reach the Docker engine, check the build directory's
+//! path, compile and locate the binary (unless `prebuilt`), stage the context under
+//! `<manifest dir>/target/buildkit-lite/<app>/context`, `docker build`. [`execute`] reports
+//! each action and hands it to a [`Runner`]: [`Real`] does it, [`DryRun`] does nothing (the
+//! report says what would run), a test's recording runner writes it down.
+//!
+//! From staging to the image ID, [`Real`] holds the lock of the build directory: two builds
+//! of one app take turns (cargo serializes their compiles itself). An interrupt removes the
+//! staged context. Nothing here prints.
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::compile;
-use crate::docker;
+use crate::builder::{self, Choice};
 use crate::error::Error;
 use crate::exec::{self, Step};
 use crate::plan::Plan;
-use crate::project;
-use crate::render::{self, File};
+use crate::render::{self, File, FileTree};
 use crate::stage::{self, BuildDir, Replace};
+use crate::{compile, docker, elf, project};
 
 pub struct Options {
     pub tag: String,
@@ -31,7 +33,9 @@ pub struct Options {
 pub enum Event<'a> {
     /// A step about to run (or, in a dry run, that would run).
     Step(&'a Step),
-    /// A decision worth knowing (which builder and why).
+    /// The context about to be staged (or, in a dry run, that would be) into this directory.
+    Stage(&'a Utf8Path),
+    /// A decision or a wait worth knowing (which builder and why).
     Note(String),
 }
 
@@ -52,128 +56,462 @@ pub fn context_dir(plan: &Plan) -> Utf8PathBuf {
     BuildDir::path(&plan.manifest_dir, &plan.app.name).join("context")
 }
 
-/// Runs the build. Returns `None` for a dry run.
+/// Runs the build: probe, decide, then execute with the real runner, or with the dry-run
+/// runner for `--dry-run`. Returns the image, or `None` for a dry run.
 pub fn build(
     plan: &Plan,
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<Option<Built>, Error> {
     docker::validate_tag(&opts.tag)?;
-    let mut tree = render::render(plan)?;
-    let engine = docker::engine_step();
-    report(Event::Step(&engine));
-    if !opts.dry_run {
-        engine.output()?;
-        // Before cargo writes into `target`: no link out of the project on the way.
-        BuildDir::check(&plan.manifest_dir, &plan.app.name)?;
-    }
-
-    let binary = match &plan.app.prebuilt {
-        Some(path) => path.clone(),
-        None => {
-            let target = &plan.app.target;
-            let choice = compile::choose(plan.app.builder, target, || compile::probe_host(target))?;
-            report(Event::Note(format!(
-                "builder: {} ({})",
-                choice.builder.name(),
-                choice.reason
-            )));
-            let compile_step = compile::build_step(&plan.app, choice.builder, &plan.manifest_dir);
-            report(Event::Step(&compile_step));
-            if !opts.dry_run {
-                compile_step.run()?;
-            }
-            let metadata = compile::metadata_step(&plan.app);
-            report(Event::Step(&metadata));
-            if opts.dry_run {
-                Utf8PathBuf::from("<from cargo metadata>")
-            } else {
-                compile::artifact_path(&metadata.output()?, &plan.app)?
-            }
-        }
+    let tree = render::render(plan)?;
+    let actions = decide(plan, opts, probe(plan));
+    let image_id = if opts.dry_run {
+        execute(actions, &mut DryRun, report)?
+    } else {
+        execute(actions, &mut Real::new(plan, tree), report)?
     };
-    let context = context_dir(plan);
+    Ok(image_id.map(|image_id| Built {
+        reference: format!("{}:{}", plan.image.repository, opts.tag),
+        image_id,
+        context: context_dir(plan),
+    }))
+}
+
+/// What the read-only probes found.
+pub struct Facts {
+    /// Whether the build directory's path stays inside the project. Checked first: the
+    /// builder probes run cargo, which writes into `target`.
+    pub build_dir: Result<(), Error>,
+    /// The builder and why, or why there is none; `None` for a `prebuilt` binary (or when
+    /// the build directory was refused).
+    pub builder: Option<Result<Choice, Error>>,
+    /// The commit of the manifest's git checkout, if it is in one.
+    pub revision: Option<String>,
+}
+
+/// Asks the host what [`decide`] needs, creating nothing: the build directory's path, the
+/// builder (only `auto` probes, with quick read-only commands), and the git revision.
+pub fn probe(plan: &Plan) -> Facts {
+    let target = &plan.app.target;
+    let build_dir = BuildDir::check(&plan.manifest_dir, &plan.app.name);
+    let builder = (build_dir.is_ok() && plan.app.prebuilt.is_none())
+        .then(|| builder::choose(plan.app.builder, target, || builder::probe_host(target)));
     let revision = docker::revision_step(&plan.manifest_dir)
         .output()
         .ok()
         .map(|s| s.trim().to_string());
-    let iidfile = context.with_file_name("image-id");
-    let docker_build = docker::build_step(
+    Facts {
+        build_dir,
+        builder,
+        revision,
+    }
+}
+
+/// One thing the build does.
+#[derive(Debug)]
+pub enum Action {
+    /// Reach the Docker engine: before anything is compiled.
+    Engine(Step),
+    /// Tell the user a decision.
+    Note(String),
+    /// A decision that could not be taken, reported in its turn (after the engine check).
+    Fail(Error),
+    /// Compile the app.
+    Compile(Step),
+    /// Stage the context, with the binary, into the locked build directory.
+    Stage {
+        binary: Binary,
+        context: Utf8PathBuf,
+    },
+    /// `docker build` the staged context; docker writes the image ID into `image_id_file`.
+    DockerBuild {
+        step: Step,
+        image_id_file: Utf8PathBuf,
+    },
+}
+
+/// Where the binary comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binary {
+    /// `app.prebuilt`, a file inside the project.
+    Prebuilt(Utf8PathBuf),
+    /// What the compile produced, where this `cargo metadata` step says it is.
+    Compiled { metadata: Step },
+}
+
+/// The actions of a build, in order. Pure: the facts were probed before.
+pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
+    let mut actions = vec![Action::Engine(docker::engine_step())];
+    if let Err(refused) = facts.build_dir {
+        actions.push(Action::Fail(refused));
+        return actions;
+    }
+    let binary = match (&plan.app.prebuilt, facts.builder) {
+        (Some(path), _) => Binary::Prebuilt(path.clone()),
+        (None, Some(Err(no_builder))) => {
+            actions.push(Action::Fail(no_builder));
+            return actions;
+        }
+        (None, Some(Ok(choice))) => {
+            let (name, reason) = (choice.builder.name(), &choice.reason);
+            actions.push(Action::Note(format!("builder: {name} ({reason})")));
+            let compile = compile::build_step(&plan.app, choice.builder, &plan.manifest_dir);
+            actions.push(Action::Compile(compile));
+            Binary::Compiled {
+                metadata: compile::metadata_step(&plan.app),
+            }
+        }
+        (None, None) => Binary::Compiled {
+            metadata: compile::metadata_step(&plan.app),
+        },
+    };
+    let context = context_dir(plan);
+    let image_id_file = context.with_file_name("image-id");
+    let revision = facts.revision.as_deref();
+    let step = docker::build_step(
         plan,
         &opts.tag,
         &context,
-        &iidfile,
-        revision.as_deref(),
+        &image_id_file,
+        revision,
         opts.no_cache,
     );
-    if opts.dry_run {
-        report(Event::Note(format!(
-            "stage the build context (with {binary}) into {context}"
-        )));
-        report(Event::Step(&docker_build));
-        return Ok(None);
-    }
-
-    // Two builds of one app take turns from here to the image ID: one context and one
-    // image-id file at a time. (cargo serializes the compiles itself.)
-    let app = &plan.app.name;
-    let build_dir = BuildDir::create(&plan.manifest_dir, app, || {
-        report(Event::Note(format!(
-            "waiting for another build of {app} to finish"
-        )))
-    })?;
-
-    let contents = match &plan.app.prebuilt {
-        Some(prebuilt) => project::read(&plan.manifest_dir, prebuilt, "prebuilt binary")?,
-        None => std::fs::read(&binary).map_err(|source| Error::Input {
-            path: binary.clone(),
-            source,
-        })?,
-    };
-    compile::check_binary(&binary, &contents, &plan.app.target)?;
-    tree.insert(
-        plan.app.context_path.clone().into(),
-        File {
-            contents,
-            mode: 0o755,
-        },
-    );
-    let image_id = stage_and_build(plan, &tree, &build_dir, &docker_build, report);
-    if let Err(Error::Interrupted) = image_id {
-        // Interrupted: the context goes too, as the message says.
-        let _ = std::fs::remove_dir_all(build_dir.context());
-    }
-    Ok(Some(Built {
-        reference: format!("{}:{}", plan.image.repository, opts.tag),
-        image_id: image_id?,
-        context,
-    }))
+    actions.push(Action::Stage { binary, context });
+    actions.push(Action::DockerBuild {
+        step,
+        image_id_file,
+    });
+    actions
 }
 
-/// Stages the context into the (locked) build directory and runs `docker build` on it.
-/// Returns the image ID docker wrote.
-fn stage_and_build(
-    plan: &Plan,
-    tree: &render::FileTree,
-    build_dir: &BuildDir,
-    docker_build: &Step,
+/// What a runner does with an action.
+pub trait Runner {
+    /// Does `action`; returns the image ID when the action built one.
+    fn act(
+        &mut self,
+        action: &Action,
+        report: &mut dyn FnMut(Event),
+    ) -> Result<Option<String>, Error>;
+}
+
+/// Reports each action, then has `runner` do it; a `Fail` action ends the build with its
+/// error. Returns the image ID, if one was built.
+pub fn execute(
+    actions: Vec<Action>,
+    runner: &mut dyn Runner,
     report: &mut dyn FnMut(Event),
-) -> Result<String, Error> {
-    let context = build_dir.context();
-    report(Event::Note(format!(
-        "staging the build context into {context}"
-    )));
-    stage::write_tree(tree, &context, &plan.manifest_path, Replace::Force)?;
-    if exec::interrupted() {
-        return Err(Error::Interrupted);
+) -> Result<Option<String>, Error> {
+    let mut image_id = None;
+    for action in actions {
+        let action = match action {
+            Action::Fail(error) => return Err(error),
+            action => action,
+        };
+        announce(&action, report);
+        if let Some(id) = runner.act(&action, report)? {
+            image_id = Some(id);
+        }
     }
-    report(Event::Step(docker_build));
-    let iidfile = build_dir.image_id_file();
-    let _ = std::fs::remove_file(&iidfile);
-    docker_build.run()?;
-    let image_id = std::fs::read_to_string(&iidfile).map_err(|source| Error::Input {
-        path: iidfile.clone(),
+    Ok(image_id)
+}
+
+/// Reports what an action is about to do (or, in a dry run, would do).
+fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
+    match action {
+        Action::Engine(step) | Action::Compile(step) => report(Event::Step(step)),
+        Action::DockerBuild { step, .. } => report(Event::Step(step)),
+        Action::Note(note) => report(Event::Note(note.clone())),
+        Action::Stage { binary, context } => {
+            if let Binary::Compiled { metadata } = binary {
+                report(Event::Step(metadata));
+            }
+            report(Event::Stage(context));
+        }
+        Action::Fail(_) => {}
+    }
+}
+
+/// `--dry-run`: does nothing; [`execute`] has reported what would run.
+pub struct DryRun;
+
+impl Runner for DryRun {
+    fn act(&mut self, _: &Action, _: &mut dyn FnMut(Event)) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+}
+
+/// Does every action for real.
+pub struct Real<'a> {
+    plan: &'a Plan,
+    /// The rendered context, without the binary.
+    tree: FileTree,
+    /// The locked build directory, from staging to the end of the build.
+    build_dir: Option<BuildDir>,
+}
+
+impl<'a> Real<'a> {
+    pub fn new(plan: &'a Plan, tree: FileTree) -> Self {
+        Real {
+            plan,
+            tree,
+            build_dir: None,
+        }
+    }
+
+    /// Reads and checks the binary, takes the build directory's lock, and writes the
+    /// context with the binary.
+    fn stage(
+        &mut self,
+        binary: &Binary,
+        context: &Utf8Path,
+        report: &mut dyn FnMut(Event),
+    ) -> Result<(), Error> {
+        let app = &self.plan.app;
+        let (path, contents) = match binary {
+            Binary::Prebuilt(path) => {
+                let contents = project::read(&self.plan.manifest_dir, path, "prebuilt binary")?;
+                (path.clone(), contents)
+            }
+            Binary::Compiled { metadata } => {
+                let path = compile::artifact_path(&metadata.output()?, app)?;
+                let contents = std::fs::read(&path).map_err(|source| Error::Input {
+                    path: path.clone(),
+                    source,
+                })?;
+                (path, contents)
+            }
+        };
+        elf::check_binary(&path, &contents, &app.target)?;
+        let mut tree = std::mem::take(&mut self.tree);
+        let file = File {
+            contents,
+            mode: 0o755,
+        };
+        tree.insert(app.context_path.clone().into(), file);
+        let name = &app.name;
+        let waiting = || {
+            report(Event::Note(format!(
+                "waiting for another build of {name} to finish"
+            )))
+        };
+        self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
+        stage::write_tree(&tree, context, &self.plan.manifest_path, Replace::Force)?;
+        if exec::interrupted() {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
+    }
+}
+
+impl Runner for Real<'_> {
+    fn act(
+        &mut self,
+        action: &Action,
+        report: &mut dyn FnMut(Event),
+    ) -> Result<Option<String>, Error> {
+        let plan = self.plan;
+        let result = match action {
+            Action::Engine(step) => step.output().map(|_| None),
+            Action::Note(_) | Action::Fail(_) => Ok(None),
+            Action::Compile(step) => step.run().map(|()| None),
+            Action::Stage { binary, context } => self.stage(binary, context, report).map(|()| None),
+            Action::DockerBuild {
+                step,
+                image_id_file,
+            } => docker_build(step, image_id_file).map(Some),
+        };
+        if let (Err(Error::Interrupted), Some(_)) = (&result, &self.build_dir) {
+            // Interrupted once staging began: the context goes too, as the message says.
+            let _ = std::fs::remove_dir_all(context_dir(plan));
+        }
+        result
+    }
+}
+
+/// Runs `docker build` and reads the image ID it wrote.
+fn docker_build(step: &Step, image_id_file: &Utf8Path) -> Result<String, Error> {
+    let _ = std::fs::remove_file(image_id_file);
+    step.run()?;
+    let image_id = std::fs::read_to_string(image_id_file).map_err(|source| Error::Input {
+        path: image_id_file.to_owned(),
         source,
     })?;
     Ok(image_id.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Builder, Loaded};
+
+    /// Writes down each action it is given; runs nothing.
+    struct Recording(Vec<String>);
+
+    impl Runner for Recording {
+        fn act(
+            &mut self,
+            action: &Action,
+            _: &mut dyn FnMut(Event),
+        ) -> Result<Option<String>, Error> {
+            let name = match action {
+                Action::Engine(_) => "engine".to_string(),
+                Action::Note(note) => format!("note {note}"),
+                Action::Fail(_) => "fail".into(),
+                Action::Compile(step) => format!("compile: {}", step.command_line()),
+                Action::Stage {
+                    binary: Binary::Prebuilt(path),
+                    ..
+                } => format!("stage {path}"),
+                Action::Stage {
+                    binary: Binary::Compiled { .. },
+                    ..
+                } => "stage compiled".into(),
+                Action::DockerBuild { .. } => "docker build".into(),
+            };
+            self.0.push(name);
+            Ok(matches!(action, Action::DockerBuild { .. }).then(|| "sha256:x".to_string()))
+        }
+    }
+
+    fn plan(extra: &str) -> (tempfile::TempDir, Plan) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8PathBuf::from_path_buf(tmp.path().to_owned()).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "").unwrap();
+        std::fs::write(dir.join("app.bin"), "").unwrap();
+        let text = format!(
+            "[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\n{extra}\n[services.demo]\n"
+        );
+        let manifest = crate::load::parse(&text, &dir).unwrap();
+        let loaded = Loaded {
+            manifest,
+            path: dir.join("service.toml"),
+            dir,
+        };
+        (tmp, crate::plan::resolve(&loaded))
+    }
+
+    fn options() -> Options {
+        Options {
+            tag: "v1".into(),
+            dry_run: false,
+            no_cache: false,
+        }
+    }
+
+    fn cargo() -> Option<Result<Choice, Error>> {
+        Some(Ok(Choice {
+            builder: Builder::Cargo,
+            reason: "chosen".into(),
+        }))
+    }
+
+    /// Runs the actions with a recording runner: what it did, what was reported, the result.
+    fn record(actions: Vec<Action>) -> (Vec<String>, Vec<String>, Result<Option<String>, Error>) {
+        let mut runner = Recording(Vec::new());
+        let mut events = Vec::new();
+        let result = execute(actions, &mut runner, &mut |e| {
+            events.push(match e {
+                Event::Step(step) => format!("step {}", step.summary),
+                Event::Stage(_) => "stage".into(),
+                Event::Note(note) => format!("note {note}"),
+            })
+        });
+        (runner.0, events, result)
+    }
+
+    #[test]
+    fn a_compiled_app_reaches_the_engine_compiles_stages_and_builds_in_that_order() {
+        let (_tmp, plan) = plan("");
+        let facts = Facts {
+            build_dir: Ok(()),
+            builder: cargo(),
+            revision: Some("abc".into()),
+        };
+        let (done, events, result) = record(decide(&plan, &options(), facts));
+        assert_eq!(
+            done,
+            [
+                "engine",
+                "note builder: cargo (chosen)",
+                "compile: cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin demo",
+                "stage compiled",
+                "docker build",
+            ]
+        );
+        assert_eq!(
+            events,
+            [
+                "step reach the Docker engine (is docker installed and its daemon running? DOCKER_HOST and the docker context apply)",
+                "note builder: cargo (chosen)",
+                "step compile the app with cargo",
+                "step read the cargo metadata of the app",
+                "stage",
+                "step build the image with docker",
+            ]
+        );
+        assert_eq!(result.unwrap().as_deref(), Some("sha256:x"));
+    }
+
+    #[test]
+    fn a_prebuilt_binary_is_staged_without_compiling() {
+        let (_tmp, plan) = plan("prebuilt = \"app.bin\"");
+        let facts = Facts {
+            build_dir: Ok(()),
+            builder: None,
+            revision: None,
+        };
+        let (done, _, _) = record(decide(&plan, &options(), facts));
+        let stage = format!("stage {}", plan.manifest_dir.join("app.bin"));
+        assert_eq!(done, ["engine", stage.as_str(), "docker build"]);
+    }
+
+    #[test]
+    fn no_builder_fails_after_the_engine_check() {
+        let (_tmp, plan) = plan("");
+        let no_builder = Error::NoBuilder {
+            target: "x86_64-unknown-linux-musl".into(),
+        };
+        let facts = Facts {
+            build_dir: Ok(()),
+            builder: Some(Err(no_builder)),
+            revision: None,
+        };
+        let (done, _, result) = record(decide(&plan, &options(), facts));
+        assert_eq!(done, ["engine"]);
+        assert!(matches!(result, Err(Error::NoBuilder { .. })));
+    }
+
+    #[test]
+    fn a_build_directory_leading_out_fails_after_the_engine_check_and_compiles_nothing() {
+        let (_tmp, plan) = plan("");
+        let refused = Error::Write {
+            path: "target".into(),
+            source: std::io::Error::other("it is a symbolic link that leads out"),
+        };
+        let facts = Facts {
+            build_dir: Err(refused),
+            builder: None,
+            revision: None,
+        };
+        let (done, _, result) = record(decide(&plan, &options(), facts));
+        assert_eq!(done, ["engine"]);
+        assert!(matches!(result, Err(Error::Write { .. })));
+    }
+
+    #[test]
+    fn a_dry_run_does_nothing_and_builds_no_image() {
+        let (_tmp, plan) = plan("");
+        let facts = Facts {
+            build_dir: Ok(()),
+            builder: cargo(),
+            revision: None,
+        };
+        let mut reported = 0;
+        let image = execute(decide(&plan, &options(), facts), &mut DryRun, &mut |_| {
+            reported += 1
+        });
+        assert_eq!(image.unwrap(), None);
+        assert_eq!(reported, 6);
+    }
 }

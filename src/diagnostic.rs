@@ -276,6 +276,36 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// How many problems are shown in full; the rest are only counted.
+pub const MAX_SHOWN_PROBLEMS: usize = 50;
+
+/// Why a manifest is invalid: the first [`MAX_SHOWN_PROBLEMS`] problems in source order,
+/// each positioned, and how many more there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    pub diagnostics: Vec<Diagnostic>,
+    pub omitted: usize,
+}
+
+impl Problems {
+    /// Sorts the problems by position, drops repeats, and positions the first few.
+    pub fn new(mut found: Vec<Located>, map: &SourceMap, root: Option<&DeTable<'_>>) -> Self {
+        found.sort_by_key(|l| l.span.start);
+        found.dedup_by(|a, b| a.span.start == b.span.start && a.message == b.message);
+        let omitted = found.len().saturating_sub(MAX_SHOWN_PROBLEMS);
+        found.truncate(MAX_SHOWN_PROBLEMS);
+        Problems {
+            diagnostics: found.into_iter().map(|l| l.resolve(map, root)).collect(),
+            omitted,
+        }
+    }
+
+    /// Every problem, shown or not.
+    pub fn total(&self) -> usize {
+        self.diagnostics.len() + self.omitted
+    }
+}
+
 /// The key of `table` (a table value) whose key or value holds byte `offset`.
 pub fn key_at(table: &Spanned<DeValue<'_>>, offset: usize) -> Option<String> {
     let mut path = KeyPath::root();

@@ -9,7 +9,7 @@ use std::io;
 
 use camino::Utf8PathBuf;
 
-use crate::manifest::Problems;
+use crate::diagnostic::Problems;
 
 #[derive(Debug)]
 pub enum Error {
@@ -56,8 +56,24 @@ pub enum Error {
         /// The end of its output, when it was captured rather than streamed.
         output: String,
     },
-    /// Something the build needs is missing or wrong (with what to do about it).
-    Build(String),
+    /// No builder can compile for the target on this host (with what to install).
+    NoBuilder { target: String },
+    /// `cargo metadata` answered something unreadable.
+    CargoMetadata(String),
+    /// The cargo package has no bin target of that name.
+    NoSuchBin {
+        cargo_manifest: Utf8PathBuf,
+        binary: String,
+        /// The bin targets it does have.
+        bins: Vec<String>,
+    },
+    /// The binary to put in the image is not an ELF executable for the target.
+    NotExecutable {
+        path: Utf8PathBuf,
+        /// What it is instead ("a script", "a shared library (…)").
+        what: String,
+        target: String,
+    },
     /// The build was interrupted by a signal; children were stopped.
     Interrupted,
 }
@@ -66,23 +82,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Read { path, .. } => write!(f, "cannot read manifest {path}"),
-            Error::Invalid { path, problems } => {
-                let n = problems.total();
-                write!(f, "invalid manifest {path}: {n} problem{}", plural(n))?;
-                for d in &problems.diagnostics {
-                    write!(f, "\n{path}:{d}")?;
-                }
-                let more = problems.omitted;
-                if more > 0 {
-                    write!(
-                        f,
-                        "\n… and {more} more problem{} (the first {} are shown: fix them and check again)",
-                        plural(more),
-                        problems.diagnostics.len()
-                    )?;
-                }
-                Ok(())
-            }
+            Error::Invalid { path, problems } => invalid(f, path, problems),
             Error::Input { path, .. } => write!(f, "cannot read {path}"),
             Error::Template { name, .. } => {
                 write!(
@@ -106,17 +106,64 @@ impl fmt::Display for Error {
                 output,
             } => {
                 write!(f, "could not {summary}: `{command}` {status}")?;
-                if !output.trim().is_empty() {
-                    write!(f, "\n{}", output.trim_end())?;
+                match output.trim_end() {
+                    "" => Ok(()),
+                    output => write!(f, "\n{output}"),
                 }
-                Ok(())
             }
-            Error::Build(msg) => f.write_str(msg),
+            Error::NoBuilder { target } => no_builder(f, target),
+            Error::CargoMetadata(msg) => f.write_str(msg),
+            Error::NoSuchBin {
+                cargo_manifest,
+                binary,
+                bins,
+            } => write!(
+                f,
+                "{cargo_manifest} has no binary target `{binary}` (app.binary); its binaries: {}",
+                if bins.is_empty() {
+                    "none".to_string()
+                } else {
+                    bins.join(", ")
+                }
+            ),
+            Error::NotExecutable { path, what, target } => write!(
+                f,
+                "{path} is {what}, not an ELF executable for {target}: refusing to put it in a linux image"
+            ),
             Error::Interrupted => f.write_str(
                 "interrupted: child processes stopped, nothing half-written left behind",
             ),
         }
     }
+}
+
+/// No builder for `target`, and what to install for one.
+fn no_builder(f: &mut fmt::Formatter<'_>, target: &str) -> fmt::Result {
+    write!(
+        f,
+        "no way to compile for {target} on this host: on Linux x86_64 run `rustup target add {target}`; \
+         elsewhere install cross (`cargo install cross`) and Docker, or cargo-zigbuild (`cargo install cargo-zigbuild` and `pip install ziglang`); \
+         or set `prebuilt` in [app]"
+    )
+}
+
+/// Every problem of an invalid manifest, after a line that counts them.
+fn invalid(f: &mut fmt::Formatter<'_>, path: &Utf8PathBuf, problems: &Problems) -> fmt::Result {
+    let n = problems.total();
+    write!(f, "invalid manifest {path}: {n} problem{}", plural(n))?;
+    for d in &problems.diagnostics {
+        write!(f, "\n{path}:{d}")?;
+    }
+    let more = problems.omitted;
+    if more > 0 {
+        write!(
+            f,
+            "\n… and {more} more problem{} (the first {} are shown: fix them and check again)",
+            plural(more),
+            problems.diagnostics.len()
+        )?;
+    }
+    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {

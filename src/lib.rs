@@ -2,17 +2,20 @@
 //! logs and Sensu checks.
 //!
 //! The pipeline, one module a stage (every command runs a prefix of it):
-//! `manifest::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`.
+//! `load::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`.
 //! Library code returns values and errors; only `main.rs` prints.
 
 pub mod build;
+pub mod builder;
 pub mod cli;
 pub mod compile;
 pub mod diagnostic;
 pub mod docker;
+pub mod elf;
 pub mod error;
 pub mod exec;
 pub mod layout;
+pub mod load;
 pub mod manifest;
 pub mod plan;
 pub mod project;
@@ -29,6 +32,6 @@ use camino::Utf8Path;
 
 /// Loads, validates and resolves the manifest at `path`: what every command starts with.
 pub fn plan(path: &Utf8Path) -> Result<plan::Plan, Error> {
-    let loaded = manifest::load(path)?;
+    let loaded = load::load(path)?;
     Ok(plan::resolve(&loaded))
 }

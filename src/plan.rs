@@ -7,14 +7,16 @@
 
 use std::collections::BTreeMap;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
-use crate::manifest::{Builder, Init, Loaded};
+use crate::manifest::{
+    App, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, http_plugin_file,
+    script_plugin_file,
+};
 use crate::shell::{self, Piece};
-use crate::validate;
 
-pub use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
+use crate::layout::{INIT_PATH, SENSU_PLUGIN_DIR};
 /// Seconds the http plugin waits for an answer when the check sets no `timeout`.
 pub const HTTP_TIMEOUT: u64 = 10;
 
@@ -154,106 +156,151 @@ pub enum PluginSource {
 /// Applies every default and takes every decision. `loaded` must have passed validation.
 pub fn resolve(loaded: &Loaded) -> Plan {
     let m = &loaded.manifest;
-    let dir = &loaded.dir;
-    let install_path = m
-        .app
-        .install_path
-        .clone()
-        .unwrap_or_else(|| format!("/bin/{}", m.app.binary));
-    let app = AppPlan {
-        name: m.app.name.clone(),
-        binary: m.app.binary.clone(),
-        target: m.app.target.clone(),
-        package: m.app.package.clone(),
-        features: m.app.features.clone(),
-        profile: m.app.profile.clone(),
-        cargo_manifest: dir.join(m.app.cargo_manifest.as_deref().unwrap_or("Cargo.toml")),
-        builder: m.app.builder,
-        prebuilt: m.app.prebuilt.as_ref().map(|p| dir.join(p)),
-        context_path: format!("root{install_path}"),
-        install_path: install_path.clone(),
-    };
-
+    let app = resolve_app(&m.app, &loaded.dir);
     let services: Vec<ServicePlan> = m
         .services
         .iter()
-        .map(|(name, s)| {
-            let words = s
-                .command
-                .clone()
-                .unwrap_or_else(|| vec![install_path.clone()]);
-            ServicePlan {
-                name: name.clone(),
-                argv: words
-                    .iter()
-                    .map(|w| shell::parse_word(w).expect("validated command word"))
-                    .collect(),
-                user: s.user.clone().filter(|u| u != "root"),
-                env: s
-                    .env
-                    .iter()
-                    .map(|(k, v)| EnvDefault {
-                        name: k.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-                workdir: s.workdir.clone(),
-                log: s.log.then(|| ServiceLog {
-                    dir: format!("{}/{}", m.log.dir.trim_end_matches('/'), name),
-                    config: svlogd_config(m.log.max_size, m.log.keep),
-                }),
-            }
-        })
+        .map(|(name, s)| resolve_service(name, s, &app.install_path, &m.log))
         .collect();
-
-    let checks: Vec<CheckPlan> = m
+    let checks = m
         .checks
         .iter()
-        .map(|(name, c)| {
-            let plugin = validate::plugin_file(name, c).map(|file| Plugin {
-                source: match (&c.http, &c.script) {
-                    (Some(url), _) => PluginSource::Http {
-                        url: url.clone(),
-                        timeout: c.timeout.unwrap_or(HTTP_TIMEOUT),
-                    },
-                    (None, Some(script)) => PluginSource::Script {
-                        path: dir.join(script),
-                    },
-                    (None, None) => unreachable!("plugin_file is Some only for http and script"),
-                },
-                file,
-            });
-            let command = match (&c.command, &plugin) {
-                (Some(command), _) => command.clone(),
-                (None, Some(plugin)) => {
-                    let mut words =
-                        vec![shell::quote(&format!("{SENSU_PLUGIN_DIR}/{}", plugin.file))];
-                    words.extend(c.args.iter().flatten().map(|a| shell::quote(a)));
-                    words.join(" ")
-                }
-                (None, None) => unreachable!("validated: a check has one of http, command, script"),
-            };
-            CheckPlan {
-                name: name.clone(),
-                sensu: SensuCheck {
-                    command,
-                    interval: c.interval,
-                    subscribers: c.subscribers.clone(),
-                    standalone: c.standalone,
-                    timeout: c.timeout,
-                    ttl: c.ttl,
-                    handlers: c.handlers.clone(),
-                    occurrences: c.occurrences,
-                    refresh: c.refresh,
-                },
-                plugin,
-            }
-        })
+        .map(|(name, c)| resolve_check(name, c, &loaded.dir))
         .collect();
+    Plan {
+        manifest_path: loaded.path.clone(),
+        manifest_dir: loaded.dir.clone(),
+        image: resolve_image(m),
+        log: resolve_log(&m.log, &services),
+        users: users(&services, &m.log),
+        app,
+        services,
+        checks,
+    }
+}
 
-    let runit_init = m.image.init == Init::Runit;
+fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
+    let install_path = app
+        .install_path
+        .clone()
+        .unwrap_or_else(|| format!("/bin/{}", app.binary));
+    AppPlan {
+        name: app.name.clone(),
+        binary: app.binary.clone(),
+        target: app.target.clone(),
+        package: app.package.clone(),
+        features: app.features.clone(),
+        profile: app.profile.clone(),
+        cargo_manifest: dir.join(app.cargo_manifest.as_deref().unwrap_or("Cargo.toml")),
+        builder: app.builder,
+        prebuilt: app.prebuilt.as_ref().map(|p| dir.join(p)),
+        context_path: format!("root{install_path}"),
+        install_path,
+    }
+}
+
+fn resolve_service(name: &str, s: &Service, install_path: &str, log: &Log) -> ServicePlan {
+    let words = s
+        .command
+        .clone()
+        .unwrap_or_else(|| vec![install_path.to_string()]);
+    ServicePlan {
+        name: name.to_string(),
+        argv: words
+            .iter()
+            .map(|w| shell::parse_word(w).expect("validated command word"))
+            .collect(),
+        user: s.user.clone().filter(|u| u != "root"),
+        env: s
+            .env
+            .iter()
+            .map(|(k, v)| EnvDefault {
+                name: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+        workdir: s.workdir.clone(),
+        log: s.log.then(|| ServiceLog {
+            dir: format!("{}/{}", log.dir.trim_end_matches('/'), name),
+            config: svlogd_config(log.max_size, log.keep),
+        }),
+    }
+}
+
+fn resolve_check(name: &str, c: &Check, dir: &Utf8Path) -> CheckPlan {
+    let kind = c
+        .kind()
+        .expect("a validated check has exactly one of http, command and script");
+    let (command, plugin) = match kind {
+        CheckKind::Command { line } => (line.to_string(), None),
+        CheckKind::Http { url } => installed(
+            http_plugin_file(name),
+            &[],
+            PluginSource::Http {
+                url: url.to_string(),
+                timeout: c.timeout.unwrap_or(HTTP_TIMEOUT),
+            },
+        ),
+        CheckKind::Script { path, args } => installed(
+            script_plugin_file(path),
+            args,
+            PluginSource::Script {
+                path: dir.join(path),
+            },
+        ),
+    };
+    CheckPlan {
+        name: name.to_string(),
+        sensu: sensu_check(c, command),
+        plugin,
+    }
+}
+
+/// A plugin installed as `file` and the check command that runs it with `args`.
+fn installed(file: String, args: &[String], source: PluginSource) -> (String, Option<Plugin>) {
+    let mut words = vec![shell::quote(&format!("{SENSU_PLUGIN_DIR}/{file}"))];
+    words.extend(args.iter().map(|a| shell::quote(a)));
+    (words.join(" "), Some(Plugin { file, source }))
+}
+
+fn sensu_check(c: &Check, command: String) -> SensuCheck {
+    SensuCheck {
+        command,
+        interval: c.interval,
+        subscribers: c.subscribers.clone(),
+        standalone: c.standalone,
+        timeout: c.timeout,
+        ttl: c.ttl,
+        handlers: c.handlers.clone(),
+        occurrences: c.occurrences,
+        refresh: c.refresh,
+    }
+}
+
+fn resolve_image(m: &Manifest) -> ImagePlan {
+    let image = &m.image;
+    ImagePlan {
+        repository: image.name.clone().unwrap_or_else(|| m.app.name.clone()),
+        base: image.base.clone(),
+        init: image.init,
+        runit_init: image.init == Init::Runit,
+        init_path: INIT_PATH,
+        packages: packages(m),
+        labels: labels(m),
+        env: image.env.clone(),
+        expose: image.expose.clone(),
+        stop_timeout: image.stop_timeout,
+        // A second is kept for the log services and the init itself (at least one for
+        // the services, so a stop-timeout of 1 may run a little over).
+        grace: image.stop_timeout.saturating_sub(1).max(1),
+    }
+}
+
+/// The user's apt packages and what the image needs: runit for the init, curl and CA
+/// certificates for http checks. Sorted, once each.
+fn packages(m: &Manifest) -> Vec<String> {
     let mut packages: Vec<String> = m.image.packages.clone();
-    if runit_init {
+    if m.image.init == Init::Runit {
         packages.push("runit".into());
     }
     if m.checks.values().any(|c| c.http.is_some()) {
@@ -261,7 +308,11 @@ pub fn resolve(loaded: &Loaded) -> Plan {
     }
     packages.sort();
     packages.dedup();
+    packages
+}
 
+/// The title, the authors (from `maintainer`) and the user's labels, which win.
+fn labels(m: &Manifest) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     labels.insert(
         "org.opencontainers.image.title".to_string(),
@@ -274,45 +325,29 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         );
     }
     labels.extend(m.image.labels.clone());
+    labels
+}
 
+/// The users to create: every service's, and the log user when some service logs.
+fn users(services: &[ServicePlan], log: &Log) -> Vec<String> {
     let mut users: Vec<String> = services.iter().filter_map(|s| s.user.clone()).collect();
     if services.iter().any(|s| s.log.is_some()) {
-        users.push(m.log.user.clone());
+        users.push(log.user.clone());
     }
     users.retain(|u| u != "root");
     users.sort();
     users.dedup();
+    users
+}
 
-    Plan {
-        manifest_path: loaded.path.clone(),
-        manifest_dir: dir.clone(),
-        image: ImagePlan {
-            repository: m.image.name.clone().unwrap_or_else(|| m.app.name.clone()),
-            base: m.image.base.clone(),
-            init: m.image.init,
-            runit_init,
-            init_path: INIT_PATH,
-            packages,
-            labels,
-            env: m.image.env.clone(),
-            expose: m.image.expose.clone(),
-            stop_timeout: m.image.stop_timeout,
-            // A second is kept for the log services and the init itself (at least one for
-            // the services, so a stop-timeout of 1 may run a little over).
-            grace: m.image.stop_timeout.saturating_sub(1).max(1),
-        },
-        log: LogPlan {
-            user: m.log.user.clone(),
-            dir: m.log.dir.clone(),
-            dirs: services
-                .iter()
-                .filter_map(|s| s.log.as_ref().map(|l| l.dir.clone()))
-                .collect(),
-        },
-        app,
-        services,
-        checks,
-        users,
+fn resolve_log(log: &Log, services: &[ServicePlan]) -> LogPlan {
+    LogPlan {
+        user: log.user.clone(),
+        dir: log.dir.clone(),
+        dirs: services
+            .iter()
+            .filter_map(|s| s.log.as_ref().map(|l| l.dir.clone()))
+            .collect(),
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
 
@@ -42,7 +42,7 @@ fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String
     if !meta.is_file() {
         return Err(format!(
             "{what} `{path}` is not a regular file ({})",
-            crate::manifest::not_regular(&meta)
+            not_regular(&meta)
         ));
     }
     Ok(real)
@@ -72,9 +72,35 @@ fn open_regular(path: &Path) -> io::Result<std::fs::File> {
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(crate::manifest::not_regular(&meta));
+        return Err(not_regular(&meta));
     }
     Ok(file)
+}
+
+/// Why a file that is not a regular file is refused, naming what it is.
+pub fn not_regular(meta: &std::fs::Metadata) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    io::Error::other(format!("it is {what}, not a regular file"))
+}
+
+/// The directory that holds the manifest (`.` for a bare file name).
+pub fn manifest_dir(path: &Utf8Path) -> Utf8PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_str().is_empty() => p.to_owned(),
+        _ => Utf8PathBuf::from("."),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::plan::{INIT_PATH, Plan, PluginSource, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
+use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
+use crate::plan::{CheckPlan, Plan, PluginSource, ServicePlan};
 use crate::shell::{self, Piece};
 
 /// The first line of every rendered Dockerfile; also how a previous render is recognised.
@@ -57,73 +58,85 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     let plan_value = Value::from(Serde(plan));
     let whole_plan = minijinja::context! { plan => plan_value.clone() };
     let mut tree = FileTree::new();
-    let mut add = |path: String, contents: Vec<u8>, mode: u32| {
-        tree.insert(Utf8PathBuf::from(path), File { contents, mode });
-    };
-
-    add(
-        "Dockerfile".into(),
-        render_one(&env, "Dockerfile.j2", &whole_plan)?,
-        0o644,
-    );
+    let dockerfile = render_one(&env, "Dockerfile.j2", &whole_plan)?;
+    put(&mut tree, "Dockerfile".into(), dockerfile, 0o644);
     if plan.image.runit_init {
-        add(
-            format!("root{INIT_PATH}"),
-            render_one(&env, "init.sh.j2", &whole_plan)?,
-            0o755,
-        );
+        let init = render_one(&env, "init.sh.j2", &whole_plan)?;
+        put(&mut tree, format!("root{INIT_PATH}"), init, 0o755);
     }
     for service in &plan.services {
-        let ctx = minijinja::context! {
-            plan => plan_value.clone(),
-            service => Value::from(Serde(service)),
-        };
-        let dir = format!("root/etc/sv/{}", service.name);
-        add(
-            format!("{dir}/run"),
-            render_one(&env, "sv/run.j2", &ctx)?,
-            0o755,
-        );
-        if service.log.is_some() {
-            add(
-                format!("{dir}/log/run"),
-                render_one(&env, "sv/log/run.j2", &ctx)?,
-                0o755,
-            );
-        }
+        render_service(&env, &plan_value, service, &mut tree)?;
     }
     for check in &plan.checks {
-        let document = BTreeMap::from([("checks", BTreeMap::from([(&check.name, &check.sensu)]))]);
-        let mut json = serde_json::to_vec_pretty(&document).expect("a check serializes");
-        json.push(b'\n');
-        add(
-            format!("root{SENSU_CONF_DIR}/{}.json", check.name),
-            json,
-            0o644,
-        );
-        let Some(plugin) = &check.plugin else {
-            continue;
-        };
-        let path = format!("root{SENSU_PLUGIN_DIR}/{}", plugin.file);
-        let contents = match &plugin.source {
-            PluginSource::Http { url, timeout } => {
-                let ctx = minijinja::context! {
-                    plan => plan_value.clone(),
-                    check => Value::from(Serde(HttpCheck {
-                        name: &check.name,
-                        url,
-                        timeout: *timeout,
-                    })),
-                };
-                render_one(&env, "sensu/http-plugin.sh.j2", &ctx)?
-            }
-            PluginSource::Script { path } => {
-                crate::project::read(&plan.manifest_dir, path, "check script")?
-            }
-        };
-        add(path, contents, 0o755);
+        render_check(&env, plan, &plan_value, check, &mut tree)?;
     }
     Ok(tree)
+}
+
+fn put(tree: &mut FileTree, path: String, contents: Vec<u8>, mode: u32) {
+    tree.insert(Utf8PathBuf::from(path), File { contents, mode });
+}
+
+/// A service's `run` script, and its `log/run` when it logs.
+fn render_service(
+    env: &Environment<'static>,
+    plan_value: &Value,
+    service: &ServicePlan,
+    tree: &mut FileTree,
+) -> Result<(), Error> {
+    let ctx = minijinja::context! {
+        plan => plan_value.clone(),
+        service => Value::from(Serde(service)),
+    };
+    let dir = format!("root/etc/sv/{}", service.name);
+    put(
+        tree,
+        format!("{dir}/run"),
+        render_one(env, "sv/run.j2", &ctx)?,
+        0o755,
+    );
+    if service.log.is_some() {
+        let log_run = render_one(env, "sv/log/run.j2", &ctx)?;
+        put(tree, format!("{dir}/log/run"), log_run, 0o755);
+    }
+    Ok(())
+}
+
+/// A check's Sensu definition (written by serde_json), and its plugin when it has one.
+fn render_check(
+    env: &Environment<'static>,
+    plan: &Plan,
+    plan_value: &Value,
+    check: &CheckPlan,
+    tree: &mut FileTree,
+) -> Result<(), Error> {
+    let document = BTreeMap::from([("checks", BTreeMap::from([(&check.name, &check.sensu)]))]);
+    let mut json = serde_json::to_vec_pretty(&document).expect("a check serializes");
+    json.push(b'\n');
+    let conf = format!("root{SENSU_CONF_DIR}/{}.json", check.name);
+    put(tree, conf, json, 0o644);
+    let Some(plugin) = &check.plugin else {
+        return Ok(());
+    };
+    let contents = match &plugin.source {
+        PluginSource::Http { url, timeout } => {
+            let ctx = minijinja::context! {
+                plan => plan_value.clone(),
+                check => Value::from(Serde(HttpCheck {
+                    name: &check.name,
+                    url,
+                    timeout: *timeout,
+                })),
+            };
+            render_one(env, "sensu/http-plugin.sh.j2", &ctx)?
+        }
+        PluginSource::Script { path } => {
+            crate::project::read(&plan.manifest_dir, path, "check script")?
+        }
+    };
+    let path = format!("root{SENSU_PLUGIN_DIR}/{}", plugin.file);
+    put(tree, path, contents, 0o755);
+    Ok(())
 }
 
 /// What the http plugin template sees of its check.

@@ -146,7 +146,7 @@ fn check_destination(
 /// leads, and the current directory.
 fn protected(manifest: &Utf8Path) -> Vec<(&'static str, PathBuf)> {
     let mut out = Vec::new();
-    let dir = crate::manifest::manifest_dir(manifest);
+    let dir = crate::project::manifest_dir(manifest);
     if let (Ok(dir), Some(name)) = (dir.canonicalize(), manifest.file_name()) {
         out.push(("the manifest itself", dir.join(name)));
     }

@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use camino::Utf8Path;
 
 use crate::diagnostic::KeyPath;
+use crate::layout::{self, SENSU_PLUGIN_DIR};
 use crate::manifest::{App, Check, Image, Log, Partial, Service};
-use crate::{layout, shell};
+use crate::shell;
 
 /// The target triples v1 builds and runs (linux/amd64).
 pub const SUPPORTED_TARGETS: &[&str] = &["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"];
@@ -68,19 +69,7 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     if let (Some(app), Some(log)) = (&m.app, &m.log) {
         install_path_is_no_log_dir(&mut p, app, log, &m.services);
     }
-    let mut plugin_files: BTreeMap<String, String> = BTreeMap::new();
-    for (name, check) in &m.checks {
-        let path = root.key("checks").key(name);
-        validate_check(&mut p, &path, name, check, dir);
-        if let Some(file) = plugin_file(name, check)
-            && let Some(other) = plugin_files.insert(file.clone(), name.clone())
-        {
-            p.add(
-                    path,
-                    format!("its plugin /etc/sensu/plugins/{file} is also the plugin of check `{other}`: rename one of them"),
-                );
-        }
-    }
+    validate_checks(&mut p, &m.checks, dir);
     p.0
 }
 
@@ -108,20 +97,6 @@ fn install_path_is_no_log_dir(
             ),
         );
     }
-}
-
-/// The file a check installs into /etc/sensu/plugins/, if any.
-pub fn plugin_file(name: &str, check: &Check) -> Option<String> {
-    if check.http.is_some() {
-        return Some(format!("http-{name}.sh"));
-    }
-    let script = check.script.as_deref()?;
-    Some(
-        Utf8Path::new(script)
-            .file_name()
-            .unwrap_or(script)
-            .to_string(),
-    )
 }
 
 fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
@@ -286,7 +261,36 @@ fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &
     }
 }
 
+/// Every check, and that no two install the same plugin file.
+fn validate_checks(p: &mut Problems, checks: &BTreeMap<String, Check>, dir: &Utf8Path) {
+    let mut plugin_files: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, check) in checks {
+        let path = KeyPath::root().key("checks").key(name);
+        validate_check(p, &path, name, check, dir);
+        let Some(file) = check.kind().and_then(|kind| kind.plugin_file(name)) else {
+            continue;
+        };
+        if let Some(other) = plugin_files.insert(file.clone(), name) {
+            p.add(
+                path,
+                format!(
+                    "its plugin {SENSU_PLUGIN_DIR}/{file} is also the plugin of check `{other}`: rename one of them"
+                ),
+            );
+        }
+    }
+}
+
+/// One check: its name, what it runs, when, and where its results go.
 fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, dir: &Utf8Path) {
+    check_name(p, path, name);
+    check_kind(p, path, check, dir);
+    check_schedule(p, path, check);
+    check_routing(p, path, check);
+}
+
+/// Sensu's rule for check names.
+fn check_name(p: &mut Problems, path: &KeyPath, name: &str) {
     let name_ok = !name.is_empty()
         && name != "."
         && name != ".."
@@ -299,15 +303,11 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
             format!("invalid check name {name:?}: Sensu allows letters, digits, `_`, `.` and `-` (and not `.` or `..`)"),
         );
     }
-    let kinds: Vec<&str> = [
-        ("http", check.http.is_some()),
-        ("command", check.command.is_some()),
-        ("script", check.script.is_some()),
-    ]
-    .iter()
-    .filter(|(_, set)| *set)
-    .map(|(k, _)| *k)
-    .collect();
+}
+
+/// Exactly one of `http`, `command`, `script`, each valid, and `args` only with `script`.
+fn check_kind(p: &mut Problems, path: &KeyPath, check: &Check, dir: &Utf8Path) {
+    let kinds = check.kinds_set();
     match kinds.len() {
         0 => p.add(
             path.clone(),
@@ -323,15 +323,7 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
         ),
     }
     if let Some(url) = &check.http {
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.len() > "https://".len()
-            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !ok {
-            p.add(
-                path.key("http"),
-                "must be an http:// or https:// URL with no spaces or control characters",
-            );
-        }
+        p.check(path.key("http"), http_url(url));
     }
     if let Some(command) = &check.command {
         p.check(path.key("command"), no_nul(command));
@@ -356,6 +348,20 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
             p.check(path.key("args").index(i), no_nul(arg));
         }
     }
+}
+
+fn http_url(url: &str) -> Result<(), String> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > "https://".len()
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        return Ok(());
+    }
+    Err("must be an http:// or https:// URL with no spaces or control characters".into())
+}
+
+/// `interval`, `timeout`, `occurrences`, `refresh` at least 1; `ttl` above `interval`.
+fn check_schedule(p: &mut Problems, path: &KeyPath, check: &Check) {
     let positive = [
         ("interval", Some(check.interval)),
         ("timeout", check.timeout),
@@ -378,6 +384,10 @@ fn validate_check(p: &mut Problems, path: &KeyPath, name: &str, check: &Check, d
             ),
         );
     }
+}
+
+/// Subscribers (required when not standalone) and handlers: non-empty, one-line names.
+fn check_routing(p: &mut Problems, path: &KeyPath, check: &Check) {
     if !check.standalone && check.subscribers.is_empty() {
         p.add(
             path.key("subscribers"),

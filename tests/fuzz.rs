@@ -14,7 +14,7 @@ mod common;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use buildkit_lite::{Error, manifest, plan, render};
+use buildkit_lite::{Error, load, manifest, plan, render};
 use camino::Utf8PathBuf;
 use common::*;
 
@@ -324,7 +324,7 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 /// What `main` would do with the input: load it, and either show the problems or plan and
 /// render it. Returns whether it was a valid manifest.
 fn exercise(bytes: &[u8], dir: &camino::Utf8Path) -> bool {
-    match manifest::parse_bytes(bytes, dir) {
+    match load::parse_bytes(bytes, dir) {
         Err(problems) => {
             let shown = Error::Invalid {
                 path: "service.toml".into(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use buildkit_lite::manifest;
+use buildkit_lite::load;
 use camino::Utf8Path;
 use common::*;
 
@@ -32,14 +32,14 @@ fn every_prefix_and_mutation_is_an_error_or_a_manifest_never_a_panic() {
             .filter(|i| text.is_char_boundary(*i))
             .collect();
         for &cut in &boundaries {
-            let _ = manifest::parse(&text[..cut], dir);
+            let _ = load::parse(&text[..cut], dir);
             runs += 1;
         }
         for (k, &at) in boundaries.iter().enumerate().step_by(7) {
             let end = boundaries.get(k + 1).copied().unwrap_or(at);
             let r = replacements[k % replacements.len()];
             let mutated = format!("{}{}{}", &text[..at], r, &text[end..]);
-            if let Err(problems) = manifest::parse(&mutated, dir) {
+            if let Err(problems) = load::parse(&mutated, dir) {
                 assert!(problems.total() > 0, "an invalid manifest with no problem");
             }
             runs += 1;
