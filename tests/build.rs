@@ -2,6 +2,7 @@
 //! errors of a broken app, a daemon that does not answer and a wrong binary, the git
 //! revision label, and an interrupt in the middle of a compile.
 
+#[macro_use]
 mod common;
 
 use std::process::{Command, Stdio};
@@ -36,25 +37,15 @@ fn minimal_with(target: &str, builder: &str) -> Project {
 fn assert_runs(image: &Image) {
     let c = Container::start(image, &[]);
     c.wait_until_up(Duration::from_secs(10));
-    let start = Instant::now();
-    while !c
-        .sh("grep -q 'hello from' /var/log/minimal/current")
-        .status
-        .success()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the binary did not log"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    c.eventually_ok(
+        Duration::from_secs(10),
+        "grep -q 'hello from' /var/log/minimal/current",
+    );
 }
 
 #[test]
 fn auto_picks_cargo_on_this_host_and_says_so() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = Project::copy_of("minimal");
     let (image, out) = build_image(&p, "minimal");
     let err = stderr(&out);
@@ -75,9 +66,7 @@ fn auto_picks_cargo_on_this_host_and_says_so() {
 
 #[test]
 fn cross_builds_for_real_with_a_local_image() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     require_tool("cross");
     let cross_image = "buildkit-lite-cross:x86_64-unknown-linux-gnu";
     assert!(
@@ -85,14 +74,8 @@ fn cross_builds_for_real_with_a_local_image() {
         "{cross_image} is missing: `.ci/setup` builds it"
     );
     let p = minimal_with("x86_64-unknown-linux-gnu", "cross");
-    let tag = unique("cross");
-    let out = p.build_with_env(
-        &tag,
-        &[],
-        &[("CROSS_TARGET_X86_64_UNKNOWN_LINUX_GNU_IMAGE", cross_image)],
-    );
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let image = Image(format!("minimal:{tag}"));
+    let env = [("CROSS_TARGET_X86_64_UNKNOWN_LINUX_GNU_IMAGE", cross_image)];
+    let (image, out) = build_image_with_env(&p, "minimal", &env);
     assert!(
         stderr(&out)
             .contains("cross build --manifest-path Cargo.toml --target x86_64-unknown-linux-gnu"),
@@ -109,14 +92,9 @@ fn cross_builds_for_real_with_a_local_image() {
 
 #[test]
 fn zigbuild_builds_for_real() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = minimal_with("x86_64-unknown-linux-musl", "zigbuild");
-    let tag = unique("zig");
-    let out = p.build(&tag, &[]);
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let image = Image(format!("minimal:{tag}"));
+    let (image, out) = build_image(&p, "minimal");
     assert!(
         stderr(&out).contains(
             "cargo zigbuild --manifest-path Cargo.toml --target x86_64-unknown-linux-musl"
@@ -159,9 +137,7 @@ fn dry_run_prints_every_command_and_runs_none() {
 
 #[test]
 fn a_compile_error_is_reported_with_its_step_command_and_status_and_leaves_no_context() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = Project::copy_of("minimal");
     std::fs::write(
         p.dir.join("src/main.rs"),
@@ -204,9 +180,7 @@ fn a_daemon_that_does_not_answer_is_reported_before_compiling() {
 
 #[test]
 fn a_failed_docker_build_is_reported_with_its_step_command_and_status() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = Project::copy_of("minimal");
     p.edit_manifest(|t| format!("{t}\n[image]\npackages = [\"no-such-package-buildkit-lite\"]\n"));
     let out = p.build(&unique("broken"), &[]);
@@ -306,9 +280,7 @@ fn an_invalid_tag_is_refused() {
 
 #[test]
 fn a_manifest_in_a_git_checkout_gets_the_revision_label() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = Project::copy_of("minimal");
     let git = |args: &[&str]| {
         let o = Command::new("git")
@@ -337,9 +309,7 @@ fn a_manifest_in_a_git_checkout_gets_the_revision_label() {
 
 #[test]
 fn an_interrupt_stops_the_compile_and_leaves_no_context() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = Project::copy_of("minimal");
     // A build script that takes a minute: the interrupt lands in the middle of it.
     std::fs::write(
@@ -356,20 +326,13 @@ fn an_interrupt_stops_the_compile_and_leaves_no_context() {
         .unwrap();
     // Wait until the build script runs.
     let marker = p.dir.to_string_lossy().into_owned();
-    let start = Instant::now();
-    loop {
-        if process_lines()
+    eventually(Duration::from_secs(60), "the build script runs", || {
+        let lines = process_lines();
+        let running = lines
             .iter()
-            .any(|l| l.contains(&marker) && l.contains("build-script-build"))
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the build script never started"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            .any(|l| l.contains(&marker) && l.contains("build-script-build"));
+        running.then_some(()).ok_or_else(|| lines.join("\n"))
+    });
     let stopped = Instant::now();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -78,6 +78,36 @@ fn check_reports_every_broken_fixture_with_file_line_column_and_key() {
     }
 }
 
+/// Every broken fixture's whole `check` output in one reviewed snapshot: the positions,
+/// the messages and the caret layout, not just substrings.
+#[test]
+fn every_broken_fixture_reports_as_its_snapshot() {
+    let mut all = String::new();
+    for path in fixtures() {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let o = run(&["check", "-f", &rel]);
+        let root_dir = root().display().to_string();
+        all.push_str(&format!(
+            "$ buildkit-lite check -f {rel}\n{}(exit status {})\n\n",
+            stderr(&o).replace(&root_dir, "<repository>"),
+            o.status.code().unwrap()
+        ));
+    }
+    insta::with_settings!({
+        snapshot_path => "snapshots",
+        prepend_module_to_snapshot => false,
+        description => "`buildkit-lite check -f F` for every broken fixture F in tests/fixtures",
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("check-fixtures", all);
+    });
+}
+
 #[test]
 fn a_manifest_with_three_problems_reports_all_three() {
     let o = run(&["check", "-f", "tests/fixtures/three-problems.toml"]);

@@ -2,6 +2,7 @@
 //! services and their users, log files, Sensu checks, environment, graceful stop, orphans,
 //! labels, the staged context, and the layer cache.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -25,9 +26,7 @@ fn check_commands(c: &Container) -> Vec<(String, String)> {
 
 #[test]
 fn healthcheck_app_image_runs_logs_checks_and_stops_gracefully() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let project = Project::copy_of("healthcheck-app");
     let (image, _) = build_image(&project, "healthcheck-app");
     let c = Container::start(&image, &[]);
@@ -65,15 +64,10 @@ fn healthcheck_app_image_runs_logs_checks_and_stops_gracefully() {
     let checks = check_commands(&c);
     assert_eq!(checks.len(), 2);
     // The app answers once it listens; give it a moment after `run:`.
-    let start = Instant::now();
-    while !c
-        .sh("/etc/sensu/plugins/http-custom_ping.sh")
-        .status
-        .success()
-        && start.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    c.eventually_ok(
+        Duration::from_secs(10),
+        "/etc/sensu/plugins/http-custom_ping.sh",
+    );
     for (name, command) in &checks {
         let o = c.sh(command);
         assert_eq!(
@@ -169,9 +163,7 @@ fn healthcheck_app_image_runs_logs_checks_and_stops_gracefully() {
 
 #[test]
 fn env_defaults_apply_and_the_container_environment_wins() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let project = Project::copy_of("healthcheck-app");
     let (image, _) = build_image(&project, "healthcheck-app");
     // The default PORT=8080 applies: `${PORT}` in the command became 8080.
@@ -186,9 +178,7 @@ fn env_defaults_apply_and_the_container_environment_wins() {
 
 #[test]
 fn multi_service_image_runs_every_service_as_its_user_and_reaps_orphans() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let project = Project::copy_of("multi-service");
     let (image, _) = build_image(&project, "acme/multi-service");
     let c = Container::start(&image, &["-e", "GREETING=set by docker run"]);
@@ -217,18 +207,13 @@ fn multi_service_image_runs_every_service_as_its_user_and_reaps_orphans() {
     }
 
     // 4. Env defaults, `docker run -e` over them, and image env reaching services.
-    let start = Instant::now();
-    let env = loop {
+    let env = eventually(Duration::from_secs(10), "the api answers", || {
         let o = c.sh("curl -s http://127.0.0.1:8081/env");
-        if o.status.success() && !o.stdout.is_empty() {
-            break stdout(&o);
+        match o.status.success() && !o.stdout.is_empty() {
+            true => Ok(stdout(&o)),
+            false => Err(stderr(&o)),
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "api does not answer"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    });
     assert_eq!(
         env,
         "GREETING=set by docker run\nAPP_ENV=production\nPORT=8081\n"
@@ -276,9 +261,7 @@ fn multi_service_image_runs_every_service_as_its_user_and_reaps_orphans() {
 
 #[test]
 fn init_inherit_uses_the_base_images_runit() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     // A base that already runs runit on /etc/service, as Datica's and phusion's do.
     let base = Image(format!("{}:base", unique("bkl-runit-base")));
     let dockerfile = "FROM debian:bookworm-slim\n\
@@ -317,22 +300,15 @@ fn init_inherit_uses_the_base_images_runit() {
     c.wait_until_up(Duration::from_secs(10));
     assert_eq!(c.user_of("/bin/minimal"), "root");
     assert_eq!(c.user_of("svlogd"), "syslog");
-    let start = Instant::now();
-    while !c
-        .sh("grep -q 'hello from' /var/log/minimal/current")
-        .status
-        .success()
-    {
-        assert!(start.elapsed() < Duration::from_secs(10), "no log line");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    c.eventually_ok(
+        Duration::from_secs(10),
+        "grep -q 'hello from' /var/log/minimal/current",
+    );
 }
 
 #[test]
 fn a_rebuild_is_all_cache_and_an_app_change_rebuilds_only_from_the_binary() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let project = Project::copy_of("minimal");
     let tag = unique("cache");
     let image = Image(format!("minimal:{tag}"));
@@ -399,27 +375,11 @@ fn a_rebuild_is_all_cache_and_an_app_change_rebuilds_only_from_the_binary() {
 
 #[test]
 fn hostile_labels_and_env_reach_the_image_literally() {
-    if !docker_ready() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("hostile");
-    std::fs::create_dir_all(dir.join("checks")).unwrap();
-    for f in ["service.toml", "checks/echo-args.sh"] {
-        std::fs::copy(root().join("tests/fixtures/hostile").join(f), dir.join(f)).unwrap();
-    }
-    // A real program as the prebuilt binary, inside the project as the rule wants.
-    std::fs::copy("/bin/true", dir.join("app.bin")).unwrap();
+    require_docker!();
+    let project = Project::hostile();
     let manifest: toml::Value =
-        toml::from_str(&std::fs::read_to_string(dir.join("service.toml")).unwrap()).unwrap();
-    let tag = unique("hostile");
-    let o = cmd()
-        .current_dir(&dir)
-        .args(["build", &tag])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let image = Image(format!("hostile:{tag}"));
+        toml::from_str(&std::fs::read_to_string(project.manifest()).unwrap()).unwrap();
+    let (image, _) = build_image(&project, "hostile");
     let want = manifest["image"]["labels"]["org.example.hostile"]
         .as_str()
         .unwrap();

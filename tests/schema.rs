@@ -60,6 +60,18 @@ fn every_property_has_a_description_and_every_table_is_closed() {
 }
 
 #[test]
+fn the_schemas_targets_are_the_ones_the_code_supports() {
+    let s = schema();
+    let listed: Vec<&str> = s["definitions"]["App"]["properties"]["target"]["enum"]
+        .as_array()
+        .expect("app.target has an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, buildkit_lite::validate::SUPPORTED_TARGETS);
+}
+
+#[test]
 fn schema_carries_defaults_enums_and_patterns() {
     let s = schema();
     let defs = &s["definitions"];

@@ -3,6 +3,7 @@
 //! concurrent runs stay correct. Each test runs the real `check`, `render` or `build`
 //! against real files (and, for `build`, a real Docker engine).
 
+#[macro_use]
 mod common;
 
 use std::os::unix::fs::symlink;
@@ -145,9 +146,7 @@ fn build_refuses_a_script_outside_the_project_before_touching_anything() {
 
 #[test]
 fn a_shared_library_is_not_taken_for_a_program() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let lib = [
         "/usr/lib/x86_64-linux-gnu/libm.so.6",
         "/lib/x86_64-linux-gnu/libm.so.6",
@@ -200,9 +199,7 @@ fn assert_victim_intact(victim: &Path) {
 
 #[test]
 fn staging_never_writes_or_deletes_through_a_symlink_that_leaves_the_project() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     // The case: target/buildkit-lite/<app> leads out; then target itself.
     for link in ["target/buildkit-lite/minimal", "target"] {
         let p = Project::copy_of("minimal");
@@ -228,9 +225,7 @@ fn staging_never_writes_or_deletes_through_a_symlink_that_leaves_the_project() {
 
 #[test]
 fn a_target_directory_linked_inside_the_project_still_builds() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = Project::copy_of("minimal");
     std::fs::create_dir(p.dir.join("build-out")).unwrap();
     symlink("build-out", p.dir.join("target")).unwrap();
@@ -505,9 +500,7 @@ fn an_interrupted_render_leaves_the_previous_one_and_no_temporary() {
 
 #[test]
 fn an_interrupted_build_leaves_no_context_as_it_says() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = slow_to_stage(256);
     let app_dir = p.dir.join("target/buildkit-lite/minimal");
     std::fs::create_dir_all(&app_dir).unwrap();
@@ -540,9 +533,7 @@ fn an_interrupted_build_leaves_no_context_as_it_says() {
 
 #[test]
 fn two_builds_of_one_project_take_turns_and_each_reports_its_own_image() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let p = Project::copy_of("minimal");
     let tags = [unique("turn-a"), unique("turn-b")];
     let _images: Vec<Image> = tags.iter().map(|t| Image(format!("minimal:{t}"))).collect();
@@ -645,9 +636,7 @@ fn a_current_directory_that_is_not_utf8_is_no_panic() {
 
 #[test]
 fn services_named_like_the_bases_log_files_get_their_log_directories() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let names = ["wtmp", "btmp", "lastlog"];
     let services: String = names
         .iter()
@@ -665,27 +654,16 @@ fn services_named_like_the_bases_log_files_get_their_log_directories() {
             c.sh_ok(&format!("stat -c '%F %U %a' {dir}")),
             "directory syslog 700\n"
         );
-        eventually(&c, &format!("grep -q 'hello from {n}' {dir}/current"));
-    }
-}
-
-/// Waits (up to 20 s) until `script` succeeds in the container.
-fn eventually(c: &Container, script: &str) {
-    let start = std::time::Instant::now();
-    while !c.sh(script).status.success() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(20),
-            "never true: {script}"
+        c.eventually_ok(
+            std::time::Duration::from_secs(20),
+            &format!("grep -q 'hello from {n}' {dir}/current"),
         );
-        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
 
 #[test]
 fn a_project_directory_named_like_an_option_builds() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     let copy = Project::copy_of("minimal");
     let dash = copy.tmp.path().join("-x");
     std::fs::rename(&copy.dir, &dash).unwrap();
@@ -706,9 +684,7 @@ fn a_project_directory_named_like_an_option_builds() {
 
 #[test]
 fn a_new_user_never_joins_a_group_the_base_already_has() {
-    if !docker_ready() {
-        return;
-    }
+    require_docker!();
     // A base with a group `privy` and no user of that name.
     let base = Image(format!("bkl-test-privy:{}", unique("base")));
     let mut build = Command::new("docker")

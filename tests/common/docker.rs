@@ -7,7 +7,18 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{cmd, root, stderr, stdout};
+use super::{cmd, eventually, root, stderr, stdout};
+
+/// The first line of a test that needs a Docker engine: with `CI` set a missing engine
+/// fails the test; elsewhere the test says why and stops (see [`docker_ready`]).
+#[allow(unused_macros)]
+macro_rules! require_docker {
+    () => {
+        if !common::docker::docker_ready() {
+            return;
+        }
+    };
+}
 
 /// True when a Docker engine answers. With `CI` set, a missing engine fails the test;
 /// elsewhere the test prints why it stops and returns early.
@@ -67,6 +78,16 @@ impl Project {
         Project { tmp, dir }
     }
 
+    /// A copy of `tests/fixtures/hostile`, with a real program (`/bin/true`) as its
+    /// prebuilt binary, inside the project as the rule wants.
+    pub fn hostile() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("hostile");
+        copy_dir(&root().join("tests/fixtures/hostile"), &dir);
+        std::fs::copy("/bin/true", dir.join("app.bin")).unwrap();
+        Project { tmp, dir }
+    }
+
     pub fn manifest(&self) -> PathBuf {
         self.dir.join("service.toml")
     }
@@ -119,8 +140,17 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Builds a project and returns the image, removed when dropped.
 pub fn build_image(project: &Project, repository: &str) -> (Image, Output) {
+    build_image_with_env(project, repository, &[])
+}
+
+/// [`build_image`] with extra environment variables for `buildkit-lite build`.
+pub fn build_image_with_env(
+    project: &Project,
+    repository: &str,
+    env: &[(&str, &str)],
+) -> (Image, Output) {
     let tag = unique("test");
-    let out = project.build(&tag, &[]);
+    let out = project.build_with_env(&tag, &[], env);
     assert!(
         out.status.success(),
         "build failed:\n{}\n{}",
@@ -206,10 +236,11 @@ impl Container {
         stdout(&o)
     }
 
-    /// Waits until every service and log service reports `run:` (panics after `limit`).
+    /// Waits until every service and log service reports `run:` (fails after `limit`).
+    /// Returns how long it took.
     pub fn wait_until_up(&self, limit: Duration) -> Duration {
         let start = Instant::now();
-        loop {
+        eventually(limit, "every service and log service `run:`", || {
             let o = self.sh("sv status /etc/service/*");
             let text = stdout(&o);
             let all_up = o.status.success()
@@ -218,15 +249,17 @@ impl Container {
                     .lines()
                     .all(|l| l.starts_with("run:") && !l.contains("; down: log"));
             if all_up {
-                return start.elapsed();
+                return Ok(start.elapsed());
             }
-            assert!(
-                start.elapsed() < limit,
-                "services not up within {limit:?}:\n{text}{}",
-                stderr(&o)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            Err(format!("{text}{}", stderr(&o)))
+        })
+    }
+
+    /// Waits until `script` succeeds in the container (fails after `limit`).
+    pub fn eventually_ok(&self, limit: Duration, script: &str) {
+        eventually(limit, &format!("`{script}` succeeds"), || {
+            super::succeeded(&self.sh(script))
+        })
     }
 
     /// `USER|COMMAND LINE` of every process in the container, read from /proc.

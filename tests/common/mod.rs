@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -150,4 +151,32 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+#[macro_use]
 pub mod docker;
+
+/// Polls `poll` every 200 ms until it gives `Ok`, and returns that; after `limit`, fails the
+/// test naming `what` and the last `Err` (what was seen instead).
+pub fn eventually<T>(
+    limit: Duration,
+    what: &str,
+    mut poll: impl FnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match poll() {
+            Ok(value) => return value,
+            Err(seen) if start.elapsed() >= limit => {
+                panic!("{what}: not within {limit:?}; last seen:\n{seen}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// `Ok` when the process `command` ran and exited 0, else what it printed.
+pub fn succeeded(o: &Output) -> Result<(), String> {
+    if o.status.success() {
+        return Ok(());
+    }
+    Err(format!("{}{}{}", o.status, stdout(o), stderr(o)))
+}
