@@ -18,15 +18,19 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::builder::{self, Choice};
 use crate::error::Error;
 use crate::exec::{self, Step};
+use crate::manifest::Builder;
 use crate::plan::Plan;
 use crate::render::{self, File, FileTree};
 use crate::stage::{self, BuildDir, Replace};
 use crate::{compile, docker, elf, project};
 
 pub struct Options {
-    pub tag: String,
+    /// At least one; the first is the version label.
+    pub tags: Vec<String>,
     pub dry_run: bool,
     pub no_cache: bool,
+    /// `--builder`: overrides `app.builder` for this run.
+    pub builder: Option<Builder>,
 }
 
 /// What the build tells its caller as it goes.
@@ -42,8 +46,8 @@ pub enum Event<'a> {
 /// A built image.
 #[derive(Debug)]
 pub struct Built {
-    /// `<repository>:<tag>`.
-    pub reference: String,
+    /// `<repository>:<tag>`, one for each tag.
+    pub references: Vec<String>,
     pub image_id: String,
     /// The staged context that was built.
     pub context: Utf8PathBuf,
@@ -63,16 +67,22 @@ pub fn build(
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<Option<Built>, Error> {
-    docker::validate_tag(&opts.tag)?;
+    for tag in &opts.tags {
+        docker::validate_tag(tag)?;
+    }
     let tree = render::render(plan)?;
-    let actions = decide(plan, opts, probe(plan));
+    let actions = decide(plan, opts, probe(plan, opts));
     let image_id = if opts.dry_run {
         execute(actions, &mut DryRun, report)?
     } else {
         execute(actions, &mut Real::new(plan, tree), report)?
     };
     Ok(image_id.map(|image_id| Built {
-        reference: format!("{}:{}", plan.image.repository, opts.tag),
+        references: opts
+            .tags
+            .iter()
+            .map(|tag| format!("{}:{tag}", plan.image.repository))
+            .collect(),
         image_id,
         context: context_dir(plan),
     }))
@@ -86,17 +96,21 @@ pub struct Facts {
     /// The builder and why, or why there is none; `None` for a `prebuilt` binary (or when
     /// the build directory was refused).
     pub builder: Option<Result<Choice, Error>>,
+    /// The cargo workspace has a `Cargo.lock`: the compile then passes `--locked` (unless
+    /// `app.locked = false`), so the image is built from the committed lockfile.
+    pub lockfile: bool,
     /// The commit of the manifest's git checkout, if it is in one.
     pub revision: Option<String>,
 }
 
 /// Asks the host what [`decide`] needs, creating nothing: the build directory's path, the
-/// builder (only `auto` probes, with quick read-only commands), and the git revision.
-pub fn probe(plan: &Plan) -> Facts {
-    let target = &plan.app.target;
+/// builder (only `auto` probes, with quick read-only commands), whether the workspace has
+/// a `Cargo.lock`, and the git revision.
+pub fn probe(plan: &Plan, opts: &Options) -> Facts {
     let build_dir = BuildDir::check(&plan.manifest_dir, &plan.app.name);
-    let builder = (build_dir.is_ok() && plan.app.prebuilt.is_none())
-        .then(|| builder::choose(plan.app.builder, target, || builder::probe_host(target)));
+    let compiles = build_dir.is_ok() && plan.app.prebuilt.is_none();
+    let builder = compiles.then(|| choose_builder(plan, opts));
+    let lockfile = compiles && compile::has_lockfile(&plan.app);
     let revision = docker::revision_step(&plan.manifest_dir)
         .output()
         .ok()
@@ -104,7 +118,22 @@ pub fn probe(plan: &Plan) -> Facts {
     Facts {
         build_dir,
         builder,
+        lockfile,
         revision,
+    }
+}
+
+/// `--builder`, else `app.builder`; `auto` asks the host.
+fn choose_builder(plan: &Plan, opts: &Options) -> Result<Choice, Error> {
+    let target = &plan.app.target;
+    match opts.builder {
+        Some(named) if named != Builder::Auto => Ok(Choice {
+            builder: named,
+            reason: format!("--builder {} on the command line", named.name()),
+        }),
+        wanted => builder::choose(wanted.unwrap_or(plan.app.builder), target, || {
+            builder::probe_host(target)
+        }),
     }
 }
 
@@ -156,7 +185,9 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         (None, Some(Ok(choice))) => {
             let (name, reason) = (choice.builder.name(), &choice.reason);
             actions.push(Action::Note(format!("builder: {name} ({reason})")));
-            let compile = compile::build_step(&plan.app, choice.builder, &plan.manifest_dir);
+            let locked = facts.lockfile && plan.app.locked;
+            let compile =
+                compile::build_step(&plan.app, choice.builder, &plan.manifest_dir, locked);
             actions.push(Action::Compile(compile));
             Binary::Compiled {
                 metadata: compile::metadata_step(&plan.app),
@@ -171,7 +202,7 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     let revision = facts.revision.as_deref();
     let step = docker::build_step(
         plan,
-        &opts.tag,
+        &opts.tags,
         &context,
         &image_id_file,
         revision,
@@ -343,7 +374,7 @@ fn docker_build(step: &Step, image_id_file: &Utf8Path) -> Result<String, Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Builder, Loaded};
+    use crate::manifest::Loaded;
 
     /// Writes down each action it is given; runs nothing.
     struct Recording(Vec<String>);
@@ -393,9 +424,10 @@ mod tests {
 
     fn options() -> Options {
         Options {
-            tag: "v1".into(),
+            tags: vec!["v1".into()],
             dry_run: false,
             no_cache: false,
+            builder: None,
         }
     }
 
@@ -425,6 +457,7 @@ mod tests {
         let (_tmp, plan) = plan("");
         let facts = Facts {
             build_dir: Ok(()),
+            lockfile: false,
             builder: cargo(),
             revision: Some("abc".into()),
         };
@@ -458,6 +491,7 @@ mod tests {
         let (_tmp, plan) = plan("prebuilt = \"app.bin\"");
         let facts = Facts {
             build_dir: Ok(()),
+            lockfile: false,
             builder: None,
             revision: None,
         };
@@ -474,6 +508,7 @@ mod tests {
         };
         let facts = Facts {
             build_dir: Ok(()),
+            lockfile: false,
             builder: Some(Err(no_builder)),
             revision: None,
         };
@@ -491,6 +526,7 @@ mod tests {
         };
         let facts = Facts {
             build_dir: Err(refused),
+            lockfile: false,
             builder: None,
             revision: None,
         };
@@ -504,6 +540,7 @@ mod tests {
         let (_tmp, plan) = plan("");
         let facts = Facts {
             build_dir: Ok(()),
+            lockfile: false,
             builder: cargo(),
             revision: None,
         };

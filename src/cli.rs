@@ -3,6 +3,8 @@
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand};
 
+use crate::manifest::Builder;
+
 /// Build container images for Rust services from one declarative service.toml: the binary,
 /// runit services with svlogd logging, and Sensu checks.
 #[derive(Debug, Parser)]
@@ -16,9 +18,10 @@ pub struct Cli {
 pub enum Command {
     /// Compile the app, stage the build context and `docker build` it as <image>:<TAG>
     Build {
-        /// The image tag, also the org.opencontainers.image.version label
-        #[arg(value_parser = parse_tag)]
-        tag: String,
+        /// The image tags: one image, tagged with each; the first is also the
+        /// org.opencontainers.image.version label
+        #[arg(value_parser = parse_tag, required = true, num_args = 1..)]
+        tags: Vec<String>,
         #[command(flatten)]
         manifest: ManifestArg,
         /// Print every command that would run, and run none
@@ -27,6 +30,9 @@ pub enum Command {
         /// Pass --no-cache to docker build
         #[arg(long)]
         no_cache: bool,
+        /// Compile with this builder for this run instead of the manifest's app.builder
+        #[arg(long, value_name = "BUILDER", value_parser = parse_builder)]
+        builder: Option<Builder>,
     },
     /// Write the build context (without the binary) for review, to --out DIR or stdout
     Render {
@@ -58,6 +64,19 @@ pub struct ManifestArg {
         default_value = "service.toml"
     )]
     pub path: Utf8PathBuf,
+}
+
+/// A builder name, as `app.builder` takes it.
+fn parse_builder(name: &str) -> Result<Builder, String> {
+    [
+        Builder::Auto,
+        Builder::Cargo,
+        Builder::Cross,
+        Builder::Zigbuild,
+    ]
+    .into_iter()
+    .find(|b| b.name() == name)
+    .ok_or_else(|| format!("`{name}` is not a builder: one of auto, cargo, cross, zigbuild"))
 }
 
 /// A Docker tag, checked while parsing so that a bad one is a usage error (exit 2).

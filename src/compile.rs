@@ -24,9 +24,9 @@ pub fn metadata_step(app: &AppPlan) -> Step {
 }
 
 /// The compile step for the chosen builder: `cargo build`, `cross build` or
-/// `cargo zigbuild`, with the manifest's package, features and profile, run from the
-/// manifest's directory (so that its `.cargo/config.toml` applies).
-pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path) -> Step {
+/// `cargo zigbuild`, with the manifest's package, features and profile, and `--locked`
+/// when asked, run from the manifest's directory (so that its `.cargo/config.toml` applies).
+pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, locked: bool) -> Step {
     let (summary, program, first): (&str, &str, &[&str]) = match builder {
         Builder::Cross => ("compile the app with cross", "cross", &["build"]),
         Builder::Zigbuild => (
@@ -58,7 +58,23 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path) -> S
     if !app.features.is_empty() {
         step = step.args(["--features".to_string(), app.features.join(",")]);
     }
+    if locked {
+        step = step.arg("--locked");
+    }
     step
+}
+
+/// Whether the cargo workspace of the app has a `Cargo.lock` (asked of `cargo
+/// locate-project --workspace`, read-only).
+pub fn has_lockfile(app: &AppPlan) -> bool {
+    let root = Step::new("find the cargo workspace of the app", "cargo")
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .arg("--manifest-path")
+        .arg(path_arg(&app.cargo_manifest))
+        .output();
+    root.ok()
+        .map(|manifest| Utf8PathBuf::from(manifest.trim()).with_file_name("Cargo.lock"))
+        .is_some_and(|lock| lock.is_file())
 }
 
 /// The directory cargo's `--profile` writes into.
@@ -121,21 +137,25 @@ mod tests {
             prebuilt: None,
             install_path: "/bin/demo".into(),
             context_path: "root/bin/demo".into(),
+            locked: true,
         }
     }
 
     #[test]
     fn cargo_step_carries_target_profile_package_and_features() {
         let dir = Utf8Path::new("examples/demo");
-        let step = build_step(&app(), Builder::Cargo, dir);
+        let step = build_step(&app(), Builder::Cargo, dir, false);
         assert_eq!(
             step.to_string(),
             "cd examples/demo && cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl \
              --profile release --bin demo --package demo-pkg --features tls,metrics"
         );
-        assert_eq!(build_step(&app(), Builder::Cross, dir).program, "cross");
         assert_eq!(
-            build_step(&app(), Builder::Zigbuild, dir).args[0],
+            build_step(&app(), Builder::Cross, dir, false).program,
+            "cross"
+        );
+        assert_eq!(
+            build_step(&app(), Builder::Zigbuild, dir, false).args[0],
             "zigbuild"
         );
     }

@@ -44,25 +44,29 @@ pub fn revision_step(manifest_dir: &Utf8Path) -> Step {
         .args(["rev-parse", "--verify", "HEAD"])
 }
 
-/// `docker build` of a staged context, tagged `<repository>:<tag>`, with the OCI labels.
+/// `docker build` of a staged context, tagged `<repository>:<tag>` for each tag, with the
+/// OCI labels (the version is the first tag).
 pub fn build_step(
     plan: &Plan,
-    tag: &str,
+    tags: &[String],
     context: &Utf8Path,
     iidfile: &Utf8Path,
     revision: Option<&str>,
     no_cache: bool,
 ) -> Step {
-    let mut step = Step::new("build the image with docker", "docker")
-        .arg("build")
-        .args(["--tag", &format!("{}:{tag}", plan.image.repository)])
+    let mut step = Step::new("build the image with docker", "docker").arg("build");
+    for tag in tags {
+        step = step.args(["--tag", &format!("{}:{tag}", plan.image.repository)]);
+    }
+    let version = tags.first().map_or("", String::as_str);
+    step = step
         .args([
             "--label",
             &format!("org.opencontainers.image.title={}", plan.app.name),
         ])
         .args([
             "--label",
-            &format!("org.opencontainers.image.version={tag}"),
+            &format!("org.opencontainers.image.version={version}"),
         ]);
     if let Some(rev) = revision {
         step = step.args([

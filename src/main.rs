@@ -66,18 +66,20 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Build {
-            tag,
+            tags,
             manifest,
             dry_run,
             no_cache,
+            builder,
         } => {
             let plan = buildkit_lite::plan(&manifest.path)?;
             // Ctrl-C or SIGTERM: stop the running child; the build then fails as interrupted.
             let _ = ctrlc::set_handler(exec::interrupt);
             let opts = build::Options {
-                tag,
+                tags,
                 dry_run,
                 no_cache,
+                builder,
             };
             let built = build::build(&plan, &opts, &mut |event| match event {
                 Event::Step(step) if dry_run => eprintln!("would {}:\n    {step}", step.summary),
@@ -89,7 +91,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Event::Note(note) => eprintln!("==> {note}"),
             })?;
             if let Some(built) = built {
-                println!("built {}", built.reference);
+                for reference in &built.references {
+                    println!("built {reference}");
+                }
                 println!("image id {}", built.image_id);
             }
         }

@@ -69,6 +69,10 @@ pub struct App {
     /// Absolute path of the binary in the image. Default: `/bin/<binary>`.
     #[schemars(regex(pattern = r"^(/[A-Za-z0-9._+@-]+)+$"))]
     pub install_path: Option<String>,
+    /// Compile with `--locked` when the cargo workspace has a `Cargo.lock`, so the image is
+    /// built from the committed lockfile. `false` opts out.
+    #[serde(default = "default_true")]
+    pub locked: bool,
 }
 
 /// How the binary is compiled.

@@ -52,6 +52,8 @@ pub struct AppPlan {
     pub install_path: String,
     /// Path of the binary in the build context (`root/…`).
     pub context_path: String,
+    /// Compile with `--locked` when the workspace has a `Cargo.lock`.
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +198,7 @@ fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
         prebuilt: app.prebuilt.as_ref().map(|p| dir.join(p)),
         context_path: format!("root{install_path}"),
         install_path,
+        locked: app.locked,
     }
 }
 

@@ -355,3 +355,69 @@ fn an_interrupt_stops_the_compile_and_leaves_no_context() {
     assert!(left.is_empty(), "processes left running: {left:#?}");
     assert!(!p.context("minimal").exists());
 }
+
+#[test]
+fn several_tags_name_one_image_and_builder_overrides_the_manifest_for_one_run() {
+    require_docker!();
+    let p = Project::copy_of("minimal");
+    let tags = [unique("one"), unique("two")];
+    let images: Vec<Image> = tags.iter().map(|t| Image(format!("minimal:{t}"))).collect();
+    let out = p.build(&tags[0], &[&tags[1], "--builder", "zigbuild"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("==> builder: zigbuild (--builder zigbuild on the command line)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cargo zigbuild --manifest-path Cargo.toml"),
+        "{err}"
+    );
+    let printed = stdout(&out);
+    for image in &images {
+        assert!(
+            printed.contains(&format!("built {}\n", image.0)),
+            "{printed}"
+        );
+    }
+    let ids: Vec<String> = images.iter().map(|i| i.inspect("{{.Id}}")).collect();
+    assert_eq!(ids[0], ids[1], "two tags, one image");
+    assert!(
+        printed.contains(&format!("image id {}\n", ids[0])),
+        "{printed}"
+    );
+    assert_eq!(
+        images[1].label("org.opencontainers.image.version"),
+        tags[0],
+        "the version label is the first tag"
+    );
+    assert_runs(&images[0]);
+}
+
+#[test]
+fn a_committed_lockfile_is_honoured_unless_locked_is_false() {
+    let p = Project::copy_of("minimal");
+    let dry = |p: &Project| stderr(&p.build("v1", &["--dry-run", "--builder", "cargo"]));
+    assert!(!dry(&p).contains("--locked"), "no Cargo.lock, no --locked");
+    let o = Command::new("cargo")
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(&p.dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dry(&p).contains("--bin minimal --locked\n"), "{}", dry(&p));
+    p.edit_manifest(|t| t.replace("target = ", "locked = false\ntarget = "));
+    assert!(!dry(&p).contains("--locked"), "{}", dry(&p));
+}
+
+#[test]
+fn an_unknown_builder_on_the_command_line_is_a_usage_error() {
+    let p = Project::copy_of("minimal");
+    let out = p.build("v1", &["--builder", "make"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`make` is not a builder: one of auto, cargo, cross, zigbuild"),
+        "{}",
+        stderr(&out)
+    );
+}
