@@ -37,6 +37,8 @@ pub struct Options {
 pub enum Event<'a> {
     /// A step about to run (or, in a dry run, that would run).
     Step(&'a Step),
+    /// A read-only probe about to run (in dry runs too).
+    Probe(&'a Step),
     /// The context about to be staged (or, in a dry run, that would be) into this directory.
     Stage(&'a Utf8Path),
     /// A decision or a wait worth knowing (which builder and why).
@@ -71,7 +73,7 @@ pub fn build(
         docker::validate_tag(tag)?;
     }
     let tree = render::render(plan)?;
-    let actions = decide(plan, opts, probe(plan, opts));
+    let actions = decide(plan, opts, probe(plan, opts, report));
     let image_id = if opts.dry_run {
         execute(actions, &mut DryRun, report)?
     } else {
@@ -90,37 +92,66 @@ pub fn build(
 
 /// What the read-only probes found.
 pub struct Facts {
-    /// Whether the build directory's path stays inside the project. Checked first: the
-    /// builder probes run cargo, which writes into `target`.
-    pub build_dir: Result<(), Error>,
-    /// The builder and why, or why there is none; `None` for a `prebuilt` binary (or when
-    /// the build directory was refused).
-    pub builder: Option<Result<Choice, Error>>,
-    /// The cargo workspace has a `Cargo.lock`: the compile then passes `--locked` (unless
-    /// `app.locked = false`), so the image is built from the committed lockfile.
-    pub lockfile: bool,
+    /// Where the binary comes from, or why the build cannot go on.
+    pub how: Result<How, Error>,
     /// The commit of the manifest's git checkout, if it is in one.
     pub revision: Option<String>,
 }
 
-/// Asks the host what [`decide`] needs, creating nothing: the build directory's path, the
-/// builder (only `auto` probes, with quick read-only commands), whether the workspace has
-/// a `Cargo.lock`, and the git revision.
-pub fn probe(plan: &Plan, opts: &Options) -> Facts {
-    let build_dir = BuildDir::check(&plan.manifest_dir, &plan.app.name);
-    let compiles = build_dir.is_ok() && plan.app.prebuilt.is_none();
-    let builder = compiles.then(|| choose_builder(plan, opts));
-    let lockfile = compiles && compile::has_lockfile(&plan.app);
+/// Where the binary comes from.
+pub enum How {
+    /// `app.prebuilt`, a file inside the project.
+    Prebuilt(Utf8PathBuf),
+    /// Compiled.
+    Compile(CompileFacts),
+}
+
+/// What compiling needs to know.
+pub struct CompileFacts {
+    /// The builder, and why.
+    pub choice: Choice,
+    /// What `cargo metadata` says: the bin targets, where cargo writes.
+    pub metadata: compile::Metadata,
+    /// The cargo workspace has a `Cargo.lock`: the compile then passes `--locked` (unless
+    /// `app.locked = false`), so the image is built from the committed lockfile.
+    pub lockfile: bool,
+}
+
+/// Asks the host what [`decide`] needs, creating nothing: whether the build directory's
+/// path stays inside the project (first: the builder probes run cargo, which writes into
+/// `target`), the builder (only `auto` probes, with quick read-only commands), `cargo
+/// metadata` (reported as it runs), whether the workspace has a `Cargo.lock`, and the git
+/// revision.
+pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Facts {
+    let how = BuildDir::check(&plan.manifest_dir, &plan.app.name).and_then(|()| {
+        match &plan.app.prebuilt {
+            Some(path) => Ok(How::Prebuilt(path.clone())),
+            None => compile_facts(plan, opts, report).map(How::Compile),
+        }
+    });
     let revision = docker::revision_step(&plan.manifest_dir)
         .output()
         .ok()
         .map(|s| s.trim().to_string());
-    Facts {
-        build_dir,
-        builder,
+    Facts { how, revision }
+}
+
+fn compile_facts(
+    plan: &Plan,
+    opts: &Options,
+    report: &mut dyn FnMut(Event),
+) -> Result<CompileFacts, Error> {
+    // First: cargo metadata (ours, and the one `cross --version` runs while choosing)
+    // writes a Cargo.lock when there is none, and only a lockfile the project has makes
+    // the compile --locked.
+    let lockfile = compile::has_lockfile(&plan.app);
+    let choice = choose_builder(plan, opts)?;
+    report(Event::Probe(&compile::metadata_step(&plan.app)));
+    Ok(CompileFacts {
+        choice,
+        metadata: compile::metadata(&plan.app)?,
         lockfile,
-        revision,
-    }
+    })
 }
 
 /// `--builder`, else `app.builder`; `auto` asks the host.
@@ -160,42 +191,27 @@ pub enum Action {
     },
 }
 
-/// Where the binary comes from.
+/// Where the binaries to stage come from, in the order of `plan.app.binaries`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Binary {
     /// `app.prebuilt`, a file inside the project.
     Prebuilt(Utf8PathBuf),
-    /// What the compile produced, where this `cargo metadata` step says it is.
-    Compiled { metadata: Step },
+    /// What the compile produces, at these paths.
+    Compiled(Vec<Utf8PathBuf>),
 }
 
 /// The actions of a build, in order. Pure: the facts were probed before.
 pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     let mut actions = vec![Action::Engine(docker::engine_step())];
-    if let Err(refused) = facts.build_dir {
-        actions.push(Action::Fail(refused));
-        return actions;
-    }
-    let binary = match (&plan.app.prebuilt, facts.builder) {
-        (Some(path), _) => Binary::Prebuilt(path.clone()),
-        (None, Some(Err(no_builder))) => {
-            actions.push(Action::Fail(no_builder));
+    let binary = match facts.how.and_then(|how| compiled(plan, how)) {
+        Err(cannot) => {
+            actions.push(Action::Fail(cannot));
             return actions;
         }
-        (None, Some(Ok(choice))) => {
-            let (name, reason) = (choice.builder.name(), &choice.reason);
-            actions.push(Action::Note(format!("builder: {name} ({reason})")));
-            let locked = facts.lockfile && plan.app.locked;
-            let compile =
-                compile::build_step(&plan.app, choice.builder, &plan.manifest_dir, locked);
-            actions.push(Action::Compile(compile));
-            Binary::Compiled {
-                metadata: compile::metadata_step(&plan.app),
-            }
+        Ok((binary, compile)) => {
+            actions.extend(compile);
+            binary
         }
-        (None, None) => Binary::Compiled {
-            metadata: compile::metadata_step(&plan.app),
-        },
     };
     let context = context_dir(plan);
     let image_id_file = context.with_file_name("image-id");
@@ -214,6 +230,24 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         image_id_file,
     });
     actions
+}
+
+/// The binaries to stage, and the actions that compile them (none for `prebuilt`). Fails
+/// when a binary is not a bin target of the package.
+fn compiled(plan: &Plan, how: How) -> Result<(Binary, Vec<Action>), Error> {
+    let facts = match how {
+        How::Prebuilt(path) => return Ok((Binary::Prebuilt(path), Vec::new())),
+        How::Compile(facts) => facts,
+    };
+    let artifacts = compile::artifacts(&facts.metadata, &plan.app)?;
+    let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
+    let locked = facts.lockfile && plan.app.locked;
+    let step = compile::build_step(&plan.app, builder, &plan.manifest_dir, locked);
+    let note = format!("builder: {} ({reason})", builder.name());
+    Ok((
+        Binary::Compiled(artifacts),
+        vec![Action::Note(note), Action::Compile(step)],
+    ))
 }
 
 /// What a runner does with an action.
@@ -253,12 +287,7 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
         Action::Engine(step) | Action::Compile(step) => report(Event::Step(step)),
         Action::DockerBuild { step, .. } => report(Event::Step(step)),
         Action::Note(note) => report(Event::Note(note.clone())),
-        Action::Stage { binary, context } => {
-            if let Binary::Compiled { metadata } = binary {
-                report(Event::Step(metadata));
-            }
-            report(Event::Stage(context));
-        }
+        Action::Stage { context, .. } => report(Event::Stage(context)),
         Action::Fail(_) => {}
     }
 }
@@ -290,8 +319,8 @@ impl<'a> Real<'a> {
         }
     }
 
-    /// Reads and checks the binary, takes the build directory's lock, and writes the
-    /// context with the binary.
+    /// Reads and checks every binary, takes the build directory's lock, and writes the
+    /// context with the binaries.
     fn stage(
         &mut self,
         binary: &Binary,
@@ -299,27 +328,26 @@ impl<'a> Real<'a> {
         report: &mut dyn FnMut(Event),
     ) -> Result<(), Error> {
         let app = &self.plan.app;
-        let (path, contents) = match binary {
-            Binary::Prebuilt(path) => {
-                let contents = project::read(&self.plan.manifest_dir, path, "prebuilt binary")?;
-                (path.clone(), contents)
-            }
-            Binary::Compiled { metadata } => {
-                let path = compile::artifact_path(&metadata.output()?, app)?;
-                let contents = std::fs::read(&path).map_err(|source| Error::Input {
+        let mut tree = std::mem::take(&mut self.tree);
+        let sources: Vec<(&Utf8PathBuf, bool)> = match binary {
+            Binary::Prebuilt(path) => vec![(path, true)],
+            Binary::Compiled(paths) => paths.iter().map(|p| (p, false)).collect(),
+        };
+        for ((path, prebuilt), binary) in sources.into_iter().zip(&app.binaries) {
+            let contents = match prebuilt {
+                true => project::read(&self.plan.manifest_dir, path, "prebuilt binary")?,
+                false => std::fs::read(path).map_err(|source| Error::Input {
                     path: path.clone(),
                     source,
-                })?;
-                (path, contents)
-            }
-        };
-        elf::check_binary(&path, &contents, &app.target)?;
-        let mut tree = std::mem::take(&mut self.tree);
-        let file = File {
-            contents,
-            mode: 0o755,
-        };
-        tree.insert(app.context_path.clone().into(), file);
+                })?,
+            };
+            elf::check_binary(path, &contents, &app.target)?;
+            let file = File {
+                contents,
+                mode: 0o755,
+            };
+            tree.insert(binary.context_path.clone().into(), file);
+        }
         let name = &app.name;
         let waiting = || {
             report(Event::Note(format!(
@@ -390,14 +418,7 @@ mod tests {
                 Action::Note(note) => format!("note {note}"),
                 Action::Fail(_) => "fail".into(),
                 Action::Compile(step) => format!("compile: {}", step.command_line()),
-                Action::Stage {
-                    binary: Binary::Prebuilt(path),
-                    ..
-                } => format!("stage {path}"),
-                Action::Stage {
-                    binary: Binary::Compiled { .. },
-                    ..
-                } => "stage compiled".into(),
+                Action::Stage { binary, .. } => format!("stage {binary:?}"),
                 Action::DockerBuild { .. } => "docker build".into(),
             };
             self.0.push(name);
@@ -411,7 +432,7 @@ mod tests {
         std::fs::write(dir.join("Cargo.toml"), "").unwrap();
         std::fs::write(dir.join("app.bin"), "").unwrap();
         let text = format!(
-            "[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\n{extra}\n[services.demo]\n"
+            "[app]\nname = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\n{extra}\n[services.demo]\n"
         );
         let manifest = crate::load::parse(&text, &dir).unwrap();
         let loaded = Loaded {
@@ -431,11 +452,22 @@ mod tests {
         }
     }
 
-    fn cargo() -> Option<Result<Choice, Error>> {
-        Some(Ok(Choice {
-            builder: Builder::Cargo,
-            reason: "chosen".into(),
-        }))
+    /// Facts for a compiled app whose package has the bin targets `bins`.
+    fn compiled(bins: &[&str]) -> Facts {
+        Facts {
+            how: Ok(How::Compile(CompileFacts {
+                choice: Choice {
+                    builder: crate::manifest::Builder::Cargo,
+                    reason: "chosen".into(),
+                },
+                metadata: compile::Metadata {
+                    target_directory: "/t".into(),
+                    bins: bins.iter().map(|b| b.to_string()).collect(),
+                },
+                lockfile: true,
+            })),
+            revision: Some("abc".into()),
+        }
     }
 
     /// Runs the actions with a recording runner: what it did, what was reported, the result.
@@ -444,7 +476,7 @@ mod tests {
         let mut events = Vec::new();
         let result = execute(actions, &mut runner, &mut |e| {
             events.push(match e {
-                Event::Step(step) => format!("step {}", step.summary),
+                Event::Step(step) | Event::Probe(step) => format!("step {}", step.summary),
                 Event::Stage(_) => "stage".into(),
                 Event::Note(note) => format!("note {note}"),
             })
@@ -454,21 +486,16 @@ mod tests {
 
     #[test]
     fn a_compiled_app_reaches_the_engine_compiles_stages_and_builds_in_that_order() {
-        let (_tmp, plan) = plan("");
-        let facts = Facts {
-            build_dir: Ok(()),
-            lockfile: false,
-            builder: cargo(),
-            revision: Some("abc".into()),
-        };
+        let (_tmp, plan) = plan("binary = [\"demo\", \"worker\"]");
+        let facts = compiled(&["demo", "worker"]);
         let (done, events, result) = record(decide(&plan, &options(), facts));
         assert_eq!(
             done,
             [
                 "engine",
                 "note builder: cargo (chosen)",
-                "compile: cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin demo",
-                "stage compiled",
+                "compile: cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin demo --bin worker --locked",
+                "stage Compiled([\"/t/x86_64-unknown-linux-musl/release/demo\", \"/t/x86_64-unknown-linux-musl/release/worker\"])",
                 "docker build",
             ]
         );
@@ -478,7 +505,6 @@ mod tests {
                 "step reach the Docker engine (is docker installed and its daemon running? DOCKER_HOST and the docker context apply)",
                 "note builder: cargo (chosen)",
                 "step compile the app with cargo",
-                "step read the cargo metadata of the app",
                 "stage",
                 "step build the image with docker",
             ]
@@ -487,29 +513,38 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_binary_fails_after_the_engine_check_and_before_compiling() {
+        let (_tmp, plan) = plan("binary = [\"demo\", \"wroker\"]");
+        let (done, _, result) = record(decide(&plan, &options(), compiled(&["demo", "worker"])));
+        assert_eq!(done, ["engine"]);
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("no binary target `wroker` (app.binary), did you mean `worker`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_prebuilt_binary_is_staged_without_compiling() {
-        let (_tmp, plan) = plan("prebuilt = \"app.bin\"");
+        let (_tmp, plan) = plan("binary = \"demo\"\nprebuilt = \"app.bin\"");
+        let path = plan.manifest_dir.join("app.bin");
         let facts = Facts {
-            build_dir: Ok(()),
-            lockfile: false,
-            builder: None,
+            how: Ok(How::Prebuilt(path.clone())),
             revision: None,
         };
         let (done, _, _) = record(decide(&plan, &options(), facts));
-        let stage = format!("stage {}", plan.manifest_dir.join("app.bin"));
+        let stage = format!("stage Prebuilt({path:?})");
         assert_eq!(done, ["engine", stage.as_str(), "docker build"]);
     }
 
     #[test]
-    fn no_builder_fails_after_the_engine_check() {
-        let (_tmp, plan) = plan("");
+    fn a_decision_that_failed_fails_after_the_engine_check() {
+        let (_tmp, plan) = plan("binary = \"demo\"");
         let no_builder = Error::NoBuilder {
             target: "x86_64-unknown-linux-musl".into(),
         };
         let facts = Facts {
-            build_dir: Ok(()),
-            lockfile: false,
-            builder: Some(Err(no_builder)),
+            how: Err(no_builder),
             revision: None,
         };
         let (done, _, result) = record(decide(&plan, &options(), facts));
@@ -518,37 +553,12 @@ mod tests {
     }
 
     #[test]
-    fn a_build_directory_leading_out_fails_after_the_engine_check_and_compiles_nothing() {
-        let (_tmp, plan) = plan("");
-        let refused = Error::Write {
-            path: "target".into(),
-            source: std::io::Error::other("it is a symbolic link that leads out"),
-        };
-        let facts = Facts {
-            build_dir: Err(refused),
-            lockfile: false,
-            builder: None,
-            revision: None,
-        };
-        let (done, _, result) = record(decide(&plan, &options(), facts));
-        assert_eq!(done, ["engine"]);
-        assert!(matches!(result, Err(Error::Write { .. })));
-    }
-
-    #[test]
     fn a_dry_run_does_nothing_and_builds_no_image() {
-        let (_tmp, plan) = plan("");
-        let facts = Facts {
-            build_dir: Ok(()),
-            lockfile: false,
-            builder: cargo(),
-            revision: None,
-        };
+        let (_tmp, plan) = plan("binary = \"demo\"");
         let mut reported = 0;
-        let image = execute(decide(&plan, &options(), facts), &mut DryRun, &mut |_| {
-            reported += 1
-        });
+        let actions = decide(&plan, &options(), compiled(&["demo"]));
+        let image = execute(actions, &mut DryRun, &mut |_| reported += 1);
         assert_eq!(image.unwrap(), None);
-        assert_eq!(reported, 6);
+        assert_eq!(reported, 5);
     }
 }

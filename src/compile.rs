@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::exec::{Step, path_arg};
 use crate::manifest::Builder;
 use crate::plan::AppPlan;
+use crate::suggest;
 
 /// `cargo metadata` for the app's Cargo.toml: where cargo puts its output.
 pub fn metadata_step(app: &AppPlan) -> Step {
@@ -43,15 +44,11 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, lock
     let mut step = Step::new(summary, program)
         .args(first.iter().copied())
         .args(["--manifest-path".to_string(), path_arg(cargo_manifest)])
-        .args([
-            "--target",
-            &app.target,
-            "--profile",
-            &app.profile,
-            "--bin",
-            &app.binary,
-        ])
+        .args(["--target", &app.target, "--profile", &app.profile])
         .cwd(manifest_dir);
+    for binary in &app.binaries {
+        step = step.args(["--bin", &binary.name]);
+    }
     if let Some(package) = &app.package {
         step = step.args(["--package", package]);
     }
@@ -86,15 +83,28 @@ fn profile_dir(profile: &str) -> &str {
     }
 }
 
-/// Where the binary lands, from `cargo metadata`'s output: `<target_directory>/<triple>/
-/// <profile dir>/<binary>`. Also checks that the package has that binary target.
-pub fn artifact_path(metadata_json: &str, app: &AppPlan) -> Result<Utf8PathBuf, Error> {
-    let meta: serde_json::Value = serde_json::from_str(metadata_json)
+/// What `cargo metadata` says of the app's cargo package or workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// Where cargo writes (`target_directory`).
+    pub target_directory: Utf8PathBuf,
+    /// The bin targets (of `app.package` when set).
+    pub bins: Vec<String>,
+}
+
+/// Runs `cargo metadata` (read-only: it compiles nothing) and reads it.
+pub fn metadata(app: &AppPlan) -> Result<Metadata, Error> {
+    parse_metadata(&metadata_step(app).output()?, app)
+}
+
+/// Reads `cargo metadata`'s output.
+pub fn parse_metadata(json: &str, app: &AppPlan) -> Result<Metadata, Error> {
+    let meta: serde_json::Value = serde_json::from_str(json)
         .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;
-    let target_dir = meta["target_directory"]
+    let target_directory = meta["target_directory"]
         .as_str()
         .ok_or_else(|| Error::CargoMetadata("cargo metadata gave no target_directory".into()))?;
-    let bins: Vec<&str> = meta["packages"]
+    let bins = meta["packages"]
         .as_array()
         .into_iter()
         .flatten()
@@ -105,29 +115,52 @@ pub fn artifact_path(metadata_json: &str, app: &AppPlan) -> Result<Utf8PathBuf, 
                 .as_array()
                 .is_some_and(|k| k.iter().any(|k| k == "bin"))
         })
-        .filter_map(|t| t["name"].as_str())
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
         .collect();
-    if !bins.contains(&app.binary.as_str()) {
-        return Err(Error::NoSuchBin {
-            cargo_manifest: app.cargo_manifest.clone(),
-            binary: app.binary.clone(),
-            bins: bins.iter().map(|b| b.to_string()).collect(),
-        });
-    }
-    Ok(Utf8PathBuf::from(target_dir)
+    Ok(Metadata {
+        target_directory: target_directory.into(),
+        bins,
+    })
+}
+
+/// Where each binary lands, in the order of `app.binaries`: `<target_directory>/<triple>/
+/// <profile dir>/<name>`. A name that is not a bin target is refused, with the closest
+/// real one.
+pub fn artifacts(meta: &Metadata, app: &AppPlan) -> Result<Vec<Utf8PathBuf>, Error> {
+    let dir = meta
+        .target_directory
         .join(&app.target)
-        .join(profile_dir(&app.profile))
-        .join(&app.binary))
+        .join(profile_dir(&app.profile));
+    app.binaries
+        .iter()
+        .map(|binary| {
+            if !meta.bins.contains(&binary.name) {
+                let known: Vec<&str> = meta.bins.iter().map(String::as_str).collect();
+                return Err(Error::NoSuchBin {
+                    cargo_manifest: app.cargo_manifest.clone(),
+                    binary: binary.name.clone(),
+                    suggestion: suggest::did_you_mean(&binary.name, &known).map(str::to_string),
+                    bins: meta.bins.clone(),
+                });
+            }
+            Ok(dir.join(&binary.name))
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::BinaryPlan;
 
     fn app() -> AppPlan {
         AppPlan {
             name: "demo".into(),
-            binary: "demo".into(),
+            binaries: vec![BinaryPlan {
+                name: "demo".into(),
+                install_path: "/bin/demo".into(),
+                context_path: "root/bin/demo".into(),
+            }],
             target: "x86_64-unknown-linux-musl".into(),
             package: Some("demo-pkg".into()),
             features: vec!["tls".into(), "metrics".into()],
@@ -135,8 +168,6 @@ mod tests {
             cargo_manifest: "examples/demo/Cargo.toml".into(),
             builder: Builder::Auto,
             prebuilt: None,
-            install_path: "/bin/demo".into(),
-            context_path: "root/bin/demo".into(),
             locked: true,
         }
     }
@@ -161,26 +192,26 @@ mod tests {
     }
 
     #[test]
-    fn the_artifact_path_comes_from_metadata() {
-        let meta = r#"{"target_directory": "/w/target", "packages": [{"name": "demo-pkg",
-            "targets": [{"name": "demo", "kind": ["bin"]}, {"name": "demo", "kind": ["lib"]}]}]}"#;
+    fn artifact_paths_come_from_metadata() {
+        let json = r#"{"target_directory": "/w/target", "packages": [{"name": "demo-pkg",
+            "targets": [{"name": "demo", "kind": ["bin"]}, {"name": "demo", "kind": ["lib"]},
+            {"name": "demo-worker", "kind": ["bin"]}]}]}"#;
+        let meta = parse_metadata(json, &app()).unwrap();
+        assert_eq!(meta.bins, ["demo", "demo-worker"]);
         assert_eq!(
-            artifact_path(meta, &app()).unwrap(),
-            "/w/target/x86_64-unknown-linux-musl/release/demo"
+            artifacts(&meta, &app()).unwrap(),
+            ["/w/target/x86_64-unknown-linux-musl/release/demo"]
         );
         let mut other = app();
-        other.binary = "nope".into();
-        assert!(
-            artifact_path(meta, &other)
-                .unwrap_err()
-                .to_string()
-                .contains("its binaries: demo")
-        );
-        other.binary = "demo".into();
+        other.binaries[0].name = "demo_worker".into();
+        let err = artifacts(&meta, &other).unwrap_err().to_string();
+        assert!(err.contains("no binary target `demo_worker`"), "{err}");
+        assert!(err.contains("did you mean `demo-worker`?"), "{err}");
+        assert!(err.contains("its binaries: demo, demo-worker"), "{err}");
+        other.binaries[0].name = "demo".into();
         other.profile = "dev".into();
         assert!(
-            artifact_path(meta, &other)
-                .unwrap()
+            artifacts(&meta, &other).unwrap()[0]
                 .as_str()
                 .ends_with("/debug/demo")
         );

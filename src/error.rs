@@ -64,6 +64,8 @@ pub enum Error {
     NoSuchBin {
         cargo_manifest: Utf8PathBuf,
         binary: String,
+        /// The closest real bin target, when one is close.
+        suggestion: Option<String>,
         /// The bin targets it does have.
         bins: Vec<String>,
     },
@@ -116,16 +118,9 @@ impl fmt::Display for Error {
             Error::NoSuchBin {
                 cargo_manifest,
                 binary,
+                suggestion,
                 bins,
-            } => write!(
-                f,
-                "{cargo_manifest} has no binary target `{binary}` (app.binary); its binaries: {}",
-                if bins.is_empty() {
-                    "none".to_string()
-                } else {
-                    bins.join(", ")
-                }
-            ),
+            } => no_such_bin(f, cargo_manifest, binary, suggestion.as_deref(), bins),
             Error::NotExecutable { path, what, target } => write!(
                 f,
                 "{path} is {what}, not an ELF executable for {target}: refusing to put it in a linux image"
@@ -134,6 +129,27 @@ impl fmt::Display for Error {
                 "interrupted: child processes stopped, nothing half-written left behind",
             ),
         }
+    }
+}
+
+/// A binary that is not a bin target, the closest one, and the ones there are.
+fn no_such_bin(
+    f: &mut fmt::Formatter<'_>,
+    cargo_manifest: &Utf8PathBuf,
+    binary: &str,
+    suggestion: Option<&str>,
+    bins: &[String],
+) -> fmt::Result {
+    write!(
+        f,
+        "{cargo_manifest} has no binary target `{binary}` (app.binary)"
+    )?;
+    if let Some(close) = suggestion {
+        write!(f, ", did you mean `{close}`?")?;
+    }
+    match bins {
+        [] => write!(f, "; its binaries: none"),
+        bins => write!(f, "; its binaries: {}", bins.join(", ")),
     }
 }
 

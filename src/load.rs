@@ -203,6 +203,7 @@ fn de_value<T: serde::de::DeserializeOwned>(
     found: &mut Vec<Located>,
 ) -> Option<T> {
     let mut value = value.clone();
+    let mut removed: Vec<String> = Vec::new();
     loop {
         let de = toml::de::ValueDeserializer::from(value.clone());
         let err = match T::deserialize(de) {
@@ -218,6 +219,10 @@ fn de_value<T: serde::de::DeserializeOwned>(
         };
         let before = table.len();
         let known = known_fields(err.message());
+        if missing_field(err.message()).is_some_and(|key| removed.contains(&key)) {
+            // Taken out below for its wrong type, and already reported.
+            return None;
+        }
         if known.is_none() {
             found.push(Located::from_toml(&err));
         }
@@ -236,12 +241,20 @@ fn de_value<T: serde::de::DeserializeOwned>(
             };
             if keep {
                 table.insert(k, v);
+            } else {
+                removed.push(k.get_ref().to_string());
             }
         }
         if table.len() == before {
             return None;
         }
     }
+}
+
+/// The key serde found missing, when `message` is its "missing field" error.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
 }
 
 /// The fields serde expected, when `message` is its "unknown field" error.

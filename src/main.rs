@@ -83,7 +83,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let built = build::build(&plan, &opts, &mut |event| match event {
                 Event::Step(step) if dry_run => eprintln!("would {}:\n    {step}", step.summary),
-                Event::Step(step) => eprintln!("==> {}\n    {step}", step.summary),
+                Event::Step(step) | Event::Probe(step) => {
+                    eprintln!("==> {}\n    {step}", step.summary)
+                }
                 Event::Stage(context) if dry_run => {
                     eprintln!("would stage the build context into {context}")
                 }

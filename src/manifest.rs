@@ -42,9 +42,10 @@ pub struct App {
     /// with single `.`, `_` or `-` between them.
     #[schemars(regex(pattern = r"^[a-z0-9]+([._-][a-z0-9]+)*$"))]
     pub name: String,
-    /// The cargo binary target to build, and the binary's file name in the image.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
-    pub binary: String,
+    /// The cargo binary target to build, and the binary's file name in the image; or a
+    /// non-empty list of them, compiled by one cargo invocation, each installed at
+    /// `/bin/<name>`.
+    pub binary: Binaries,
     /// The Rust target triple to compile for (linux/amd64).
     #[schemars(extend("enum" = ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"]))]
     pub target: String,
@@ -73,6 +74,72 @@ pub struct App {
     /// built from the committed lockfile. `false` opts out.
     #[serde(default = "default_true")]
     pub locked: bool,
+}
+
+impl App {
+    /// Each binary's name and its path in the image: `install-path` for a single binary
+    /// that sets it, else `/bin/<name>`.
+    pub fn install_paths(&self) -> Vec<(&str, String)> {
+        let names = self.binary.names();
+        match (&self.install_path, &self.binary) {
+            (Some(path), Binaries::One(name)) => vec![(name.as_str(), path.clone())],
+            _ => names
+                .iter()
+                .map(|n| (n.as_str(), format!("/bin/{n}")))
+                .collect(),
+        }
+    }
+}
+
+/// `app.binary`: one cargo bin target, or a non-empty list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Binaries {
+    /// One bin target.
+    One(#[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))] String),
+    /// Several bin targets.
+    Several(#[schemars(length(min = 1), inner(regex(pattern = r"^[A-Za-z0-9_-]+$")))] Vec<String>),
+}
+
+impl Binaries {
+    /// Every name, in the order written.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Binaries::One(name) => std::slice::from_ref(name),
+            Binaries::Several(names) => names,
+        }
+    }
+
+    /// The first name (the one a service without `command` runs when none has its name).
+    pub fn first(&self) -> &str {
+        self.names().first().map_or("", String::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for Binaries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Binaries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a bin target name, or a list of bin target names")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Binaries, E> {
+                Ok(Binaries::One(name.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Binaries, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(Binaries::Several(names))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// How the binary is compiled.

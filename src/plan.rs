@@ -38,7 +38,8 @@ pub struct Plan {
 #[derive(Debug, Clone, Serialize)]
 pub struct AppPlan {
     pub name: String,
-    pub binary: String,
+    /// Every binary: compiled by one cargo invocation (or the one `prebuilt` file).
+    pub binaries: Vec<BinaryPlan>,
     pub target: String,
     pub package: Option<String>,
     pub features: Vec<String>,
@@ -46,14 +47,21 @@ pub struct AppPlan {
     /// The Cargo.toml to build.
     pub cargo_manifest: Utf8PathBuf,
     pub builder: Builder,
-    /// A file to stage instead of compiling.
+    /// A file to stage instead of compiling (with a single binary only).
     pub prebuilt: Option<Utf8PathBuf>,
-    /// Absolute path of the binary in the image.
-    pub install_path: String,
-    /// Path of the binary in the build context (`root/…`).
-    pub context_path: String,
     /// Compile with `--locked` when the workspace has a `Cargo.lock`.
     pub locked: bool,
+}
+
+/// One binary of the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BinaryPlan {
+    /// The cargo bin target.
+    pub name: String,
+    /// Absolute path in the image.
+    pub install_path: String,
+    /// Path in the build context (`root/…`).
+    pub context_path: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,7 +170,7 @@ pub fn resolve(loaded: &Loaded) -> Plan {
     let services: Vec<ServicePlan> = m
         .services
         .iter()
-        .map(|(name, s)| resolve_service(name, s, &app.install_path, &m.log))
+        .map(|(name, s)| resolve_service(name, s, default_binary(&app.binaries, name), &m.log))
         .collect();
     let checks = m
         .checks
@@ -182,13 +190,17 @@ pub fn resolve(loaded: &Loaded) -> Plan {
 }
 
 fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
-    let install_path = app
-        .install_path
-        .clone()
-        .unwrap_or_else(|| format!("/bin/{}", app.binary));
     AppPlan {
         name: app.name.clone(),
-        binary: app.binary.clone(),
+        binaries: app
+            .install_paths()
+            .into_iter()
+            .map(|(name, install_path)| BinaryPlan {
+                name: name.to_string(),
+                context_path: format!("root{install_path}"),
+                install_path,
+            })
+            .collect(),
         target: app.target.clone(),
         package: app.package.clone(),
         features: app.features.clone(),
@@ -196,10 +208,17 @@ fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
         cargo_manifest: dir.join(app.cargo_manifest.as_deref().unwrap_or("Cargo.toml")),
         builder: app.builder,
         prebuilt: app.prebuilt.as_ref().map(|p| dir.join(p)),
-        context_path: format!("root{install_path}"),
-        install_path,
         locked: app.locked,
     }
+}
+
+/// What a service without `command` runs: the binary with the service's name, else the
+/// first.
+fn default_binary<'a>(binaries: &'a [BinaryPlan], service: &str) -> &'a str {
+    let named = binaries.iter().find(|b| b.name == service);
+    named
+        .or(binaries.first())
+        .map_or("", |b| b.install_path.as_str())
 }
 
 fn resolve_service(name: &str, s: &Service, install_path: &str, log: &Log) -> ServicePlan {

@@ -13,7 +13,7 @@ use camino::Utf8Path;
 
 use crate::diagnostic::KeyPath;
 use crate::layout::{self, SENSU_PLUGIN_DIR};
-use crate::manifest::{App, Check, Image, Log, Partial, Service};
+use crate::manifest::{App, Binaries, Check, Image, Log, Partial, Service};
 use crate::shell;
 
 /// The target triples v1 builds and runs (linux/amd64).
@@ -73,40 +73,31 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     p.0
 }
 
-/// The binary cannot go where a service's log directory is made.
+/// No binary can go where a service's log directory is made.
 fn install_path_is_no_log_dir(
     p: &mut Problems,
     app: &App,
     log: &Log,
     services: &BTreeMap<String, Service>,
 ) {
-    let install_path = app
-        .install_path
-        .clone()
-        .unwrap_or_else(|| format!("/bin/{}", app.binary));
-    let logged = services.iter().filter(|(_, s)| s.log);
-    if let Some((name, _)) = logged
-        .into_iter()
-        .find(|(name, _)| layout::overlap(&install_path, &format!("{}/{name}", log.dir)))
-    {
-        p.add(
-            KeyPath::root().key("app").key("install-path"),
-            format!(
-                "`{install_path}` is where the log directory of service `{name}` goes ({}/{name}): choose another path",
-                log.dir
-            ),
-        );
+    for (_, install_path) in app.install_paths() {
+        let mut logged = services.iter().filter(|(_, s)| s.log).map(|(name, _)| name);
+        let log_dir = |name: &String| format!("{}/{name}", log.dir);
+        if let Some(name) = logged.find(|name| layout::overlap(&install_path, &log_dir(name))) {
+            p.add(
+                KeyPath::root().key("app").key("install-path"),
+                format!(
+                    "`{install_path}` is where the log directory of service `{name}` goes ({}): choose another path",
+                    log_dir(name)
+                ),
+            );
+        }
     }
 }
 
 fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
     p.check(path.key("name"), repo_component(&app.name));
-    p.check(
-        path.key("binary"),
-        matches_set(&app.binary, "letters, digits, `_` and `-`", |c| {
-            c.is_ascii_alphanumeric() || c == '_' || c == '-'
-        }),
-    );
+    validate_binaries(p, path, app);
     if !SUPPORTED_TARGETS.contains(&app.target.as_str()) {
         p.add(
             path.key("target"),
@@ -145,9 +136,45 @@ fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
         };
         p.check(key, local_file(dir, cargo_manifest, "Cargo manifest"));
     }
-    if let Some(install_path) = &app.install_path {
+}
+
+/// Names of bin targets, at least one, each once; `install-path` and `prebuilt` only with
+/// a single binary; no install path that replaces one of the image's own.
+fn validate_binaries(p: &mut Problems, path: &KeyPath, app: &App) {
+    let names = app.binary.names();
+    let at = |i: usize| match &app.binary {
+        Binaries::One(_) => path.key("binary"),
+        Binaries::Several(_) => path.key("binary").index(i),
+    };
+    if names.is_empty() {
+        p.add(path.key("binary"), "the list needs at least one bin target");
+    }
+    for (i, name) in names.iter().enumerate() {
+        p.check(at(i), cargo_name(name));
+        if names[..i].contains(name) {
+            p.add(at(i), format!("`{name}` is listed twice"));
+        }
+    }
+    if let Binaries::Several(_) = app.binary {
+        let single = [
+            ("install-path", app.install_path.is_some()),
+            ("prebuilt", app.prebuilt.is_some()),
+        ];
+        for (key, _) in single.iter().filter(|(_, set)| *set) {
+            p.add(
+                path.key(key),
+                format!("`{key}` is for a single binary: with a list, each binary is installed at /bin/<name>"),
+            );
+        }
+    }
+    for (i, (name, install_path)) in app.install_paths().iter().enumerate() {
+        let key = match app.install_path {
+            Some(_) => path.key("install-path"),
+            None if cargo_name(name).is_err() => continue, // reported above
+            None => at(i),
+        };
         p.check(
-            path.key("install-path"),
+            key,
             image_path(install_path).and_then(|()| not_generated(install_path)),
         );
     }

@@ -421,3 +421,50 @@ fn an_unknown_builder_on_the_command_line_is_a_usage_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_unknown_binary_fails_before_compiling_with_the_closest_real_one() {
+    require_docker!();
+    let p = Project::copy_of("minimal");
+    p.edit_manifest(|t| t.replace("binary = \"minimal\"", "binary = [\"minimal\", \"minmal\"]"));
+    let out = p.build(&unique("nobin"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has no binary target `minmal` (app.binary), did you mean `minimal`?; its binaries: minimal"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("==> compile the app"),
+        "it compiled first: {err}"
+    );
+    assert!(!p.dir.join("target/x86_64-unknown-linux-musl").exists());
+}
+
+#[test]
+fn two_binaries_are_compiled_by_one_cargo_and_installed_at_bin_name() {
+    require_docker!();
+    let p = Project::copy_of("minimal");
+    // A second bin target: the same program under another name.
+    std::fs::create_dir_all(p.dir.join("src/bin")).unwrap();
+    std::fs::copy(p.dir.join("src/main.rs"), p.dir.join("src/bin/helper.rs")).unwrap();
+    p.edit_manifest(|t| {
+        t.replace("binary = \"minimal\"", "binary = [\"minimal\", \"helper\"]")
+            + "\n[services.helper]\n"
+    });
+    let (image, out) = build_image(&p, "minimal");
+    assert!(
+        stderr(&out).contains("--profile release --bin minimal --bin helper"),
+        "{}",
+        stderr(&out)
+    );
+    let c = Container::start(&image, &[]);
+    c.wait_until_up(Duration::from_secs(10));
+    assert_eq!(
+        c.sh_ok("stat -c '%n %U %a' /bin/minimal /bin/helper"),
+        "/bin/minimal root 755\n/bin/helper root 755\n"
+    );
+    // A service without `command` runs the binary of its name.
+    c.assert_running("/bin/helper");
+    c.assert_running("/bin/minimal");
+}

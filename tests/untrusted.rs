@@ -625,12 +625,24 @@ fn a_current_directory_that_is_not_utf8_is_no_panic() {
         &["render"],
         &["render", "--out", "out"],
         &["render", "--out", "out", "--force"],
-        &["build", "v1", "--dry-run"],
     ] {
         let o = cmd().current_dir(&odd).args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
     }
+    // cargo itself refuses such a directory: the build stops with its clear error.
+    let o = cmd()
+        .current_dir(&odd)
+        .args(["build", "v1", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: could not read the cargo metadata of the app")
+            && stderr(&o).contains("path contains invalid UTF-8 characters"),
+        "{}",
+        stderr(&o)
+    );
     assert!(odd.join("out/Dockerfile").is_file());
 }
 
