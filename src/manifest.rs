@@ -266,7 +266,8 @@ pub struct Service {
 #[schemars(extend("oneOf" = [{"required": ["http"]}, {"required": ["command"]}, {"required": ["script"]}]))]
 pub struct Check {
     /// URL a rendered plugin requests: OK on 2xx, WARNING on another answer, CRITICAL when
-    /// nothing answers.
+    /// nothing answers. `${NAME}` is read from the environment when the check runs (`$${` is
+    /// a literal `${`).
     #[schemars(regex(pattern = r"^https?://\S+$"))]
     pub http: Option<String>,
     /// A command line Sensu runs as written.
@@ -275,6 +276,10 @@ pub struct Check {
     pub script: Option<String>,
     /// Arguments appended to `script`'s command, each quoted.
     pub args: Option<Vec<String>>,
+    /// The service this check follows: it runs with that service's `env` defaults (where
+    /// the environment lacks the variable), so `${PORT}` in `http` or a `command` moves
+    /// with `docker run -e PORT=…`.
+    pub service: Option<String>,
     /// Seconds between runs.
     #[serde(default = "default_interval")]
     #[schemars(range(min = 1))]

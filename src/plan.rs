@@ -122,6 +122,9 @@ pub struct ServiceLog {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckPlan {
     pub name: String,
+    /// The env defaults of the service the check follows (`check.service`), applied where
+    /// the environment lacks the variable, as the service applies them.
+    pub env: Vec<EnvDefault>,
     /// The check definition, with Sensu's own attribute names.
     pub sensu: SensuCheck,
     pub plugin: Option<Plugin>,
@@ -157,8 +160,9 @@ pub struct Plugin {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum PluginSource {
-    /// Rendered from the http plugin template.
-    Http { url: String, timeout: u64 },
+    /// Rendered from the http plugin template; the URL is a word of literal and `${VAR}`
+    /// pieces, read when the check runs.
+    Http { url: Vec<Piece>, timeout: u64 },
     /// Copied from the user's tree.
     Script { path: Utf8PathBuf },
 }
@@ -175,7 +179,7 @@ pub fn resolve(loaded: &Loaded) -> Plan {
     let checks = m
         .checks
         .iter()
-        .map(|(name, c)| resolve_check(name, c, &loaded.dir))
+        .map(|(name, c)| resolve_check(name, c, &m.services, &loaded.dir))
         .collect();
     Plan {
         manifest_path: loaded.path.clone(),
@@ -233,14 +237,7 @@ fn resolve_service(name: &str, s: &Service, install_path: &str, log: &Log) -> Se
             .map(|w| shell::parse_word(w).expect("validated command word"))
             .collect(),
         user: s.user.clone().filter(|u| u != "root"),
-        env: s
-            .env
-            .iter()
-            .map(|(k, v)| EnvDefault {
-                name: k.clone(),
-                value: v.clone(),
-            })
-            .collect(),
+        env: env_defaults(&s.env),
         workdir: s.workdir.clone(),
         log: s.log.then(|| ServiceLog {
             dir: format!("{}/{}", log.dir.trim_end_matches('/'), name),
@@ -249,7 +246,18 @@ fn resolve_service(name: &str, s: &Service, install_path: &str, log: &Log) -> Se
     }
 }
 
-fn resolve_check(name: &str, c: &Check, dir: &Utf8Path) -> CheckPlan {
+fn resolve_check(
+    name: &str,
+    c: &Check,
+    services: &BTreeMap<String, Service>,
+    dir: &Utf8Path,
+) -> CheckPlan {
+    let env = c
+        .service
+        .as_ref()
+        .and_then(|s| services.get(s))
+        .map(|s| env_defaults(&s.env))
+        .unwrap_or_default();
     let kind = c
         .kind()
         .expect("a validated check has exactly one of http, command and script");
@@ -259,7 +267,7 @@ fn resolve_check(name: &str, c: &Check, dir: &Utf8Path) -> CheckPlan {
             http_plugin_file(name),
             &[],
             PluginSource::Http {
-                url: url.to_string(),
+                url: shell::parse_word(url).expect("validated URL word"),
                 timeout: c.timeout.unwrap_or(HTTP_TIMEOUT),
             },
         ),
@@ -271,11 +279,39 @@ fn resolve_check(name: &str, c: &Check, dir: &Utf8Path) -> CheckPlan {
             },
         ),
     };
+    // The http plugin applies the defaults itself; other commands get them in front.
+    let command = match kind {
+        CheckKind::Http { .. } => command,
+        _ => with_env_defaults(&env, command),
+    };
     CheckPlan {
         name: name.to_string(),
         sensu: sensu_check(c, command),
         plugin,
+        env,
     }
+}
+
+/// `command`, after the env defaults, applied as a service's run script applies them.
+fn with_env_defaults(env: &[EnvDefault], command: String) -> String {
+    let mut line: String = env
+        .iter()
+        .map(|v| {
+            let value = shell::quote(&v.value);
+            format!("printenv {0} >/dev/null || export {0}={value}; ", v.name)
+        })
+        .collect();
+    line.push_str(&command);
+    line
+}
+
+fn env_defaults(env: &BTreeMap<String, String>) -> Vec<EnvDefault> {
+    env.iter()
+        .map(|(k, v)| EnvDefault {
+            name: k.clone(),
+            value: v.clone(),
+        })
+        .collect()
 }
 
 /// A plugin installed as `file` and the check command that runs it with `args`.

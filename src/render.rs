@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
-use crate::plan::{CheckPlan, Plan, PluginSource, ServicePlan};
+use crate::plan::{CheckPlan, EnvDefault, Plan, PluginSource, ServicePlan};
 use crate::shell::{self, Piece};
 
 /// The first line of every rendered Dockerfile; also how a previous render is recognised.
@@ -124,9 +124,10 @@ fn render_check(
                 plan => plan_value.clone(),
                 check => Value::from(Serde(HttpCheck {
                     name: &check.name,
-                    url,
                     timeout: *timeout,
+                    env: &check.env,
                 })),
+                url => Value::from_safe_string(shell::word(url)),
             };
             render_one(env, "sensu/http-plugin.sh.j2", &ctx)?
         }
@@ -143,8 +144,9 @@ fn render_check(
 #[derive(Serialize)]
 struct HttpCheck<'a> {
     name: &'a str,
-    url: &'a str,
     timeout: u64,
+    /// The followed service's env defaults.
+    env: &'a [EnvDefault],
 }
 
 fn render_one(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<Vec<u8>, Error> {

@@ -69,7 +69,7 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     if let (Some(app), Some(log)) = (&m.app, &m.log) {
         install_path_is_no_log_dir(&mut p, app, log, &m.services);
     }
-    validate_checks(&mut p, &m.checks, dir);
+    validate_checks(&mut p, &m.checks, &m.services, dir);
     p.0
 }
 
@@ -289,11 +289,19 @@ fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &
 }
 
 /// Every check, and that no two install the same plugin file.
-fn validate_checks(p: &mut Problems, checks: &BTreeMap<String, Check>, dir: &Utf8Path) {
+fn validate_checks(
+    p: &mut Problems,
+    checks: &BTreeMap<String, Check>,
+    services: &BTreeMap<String, Service>,
+    dir: &Utf8Path,
+) {
     let mut plugin_files: BTreeMap<String, &str> = BTreeMap::new();
     for (name, check) in checks {
         let path = KeyPath::root().key("checks").key(name);
         validate_check(p, &path, name, check, dir);
+        if let Some(service) = &check.service {
+            p.check(path.key("service"), known_service(service, services));
+        }
         let Some(file) = check.kind().and_then(|kind| kind.plugin_file(name)) else {
             continue;
         };
@@ -351,6 +359,8 @@ fn check_kind(p: &mut Problems, path: &KeyPath, check: &Check, dir: &Utf8Path) {
     }
     if let Some(url) = &check.http {
         p.check(path.key("http"), http_url(url));
+        p.check(path.key("http"), shell::parse_word(url).map(|_| ()));
+        p.check(path.key("http"), url_port(url));
     }
     if let Some(command) = &check.command {
         p.check(path.key("command"), no_nul(command));
@@ -385,6 +395,37 @@ fn http_url(url: &str) -> Result<(), String> {
         return Ok(());
     }
     Err("must be an http:// or https:// URL with no spaces or control characters".into())
+}
+
+/// A literal port in a URL is 1–65535 (one from `${NAME}` is read when the check runs).
+fn url_port(url: &str) -> Result<(), String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let Some((_, port)) = host_port.rsplit_once(':') else {
+        return Ok(());
+    };
+    if port.contains(['$', ']']) || port.is_empty() {
+        return Ok(());
+    }
+    match port.parse::<u32>() {
+        Ok(1..=65535) => Ok(()),
+        _ => Err(format!("the port `{port}` is not a port from 1 to 65535")),
+    }
+}
+
+/// `check.service` names a service of the manifest.
+fn known_service(name: &str, services: &BTreeMap<String, Service>) -> Result<(), String> {
+    if services.contains_key(name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = services.keys().map(String::as_str).collect();
+    let mut msg = format!("no service `{name}`");
+    if let Some(close) = crate::suggest::did_you_mean(name, &names) {
+        msg.push_str(&format!(", did you mean `{close}`?"));
+    }
+    msg.push_str(&format!(" (the services: {})", names.join(", ")));
+    Err(msg)
 }
 
 /// `interval`, `timeout`, `occurrences`, `refresh` at least 1; `ttl` above `interval`.

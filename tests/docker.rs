@@ -396,3 +396,43 @@ fn hostile_labels_and_env_reach_the_image_literally() {
     );
     assert!(env.contains(&want_env), "{env:?}");
 }
+
+#[test]
+fn a_check_that_follows_its_service_moves_with_docker_run_e_port() {
+    require_docker!();
+    let project = Project::copy_of("healthcheck-app");
+    project.edit_manifest(|t| {
+        t.replace(
+            "http = \"http://127.0.0.1:8080/ping\"",
+            "http = \"http://127.0.0.1:${PORT}/ping\"\nservice = \"healthcheck-app\"",
+        ) + "\n[checks.port_seen]\ncommand = \"test \\\"$PORT\\\" = \\\"$WANT\\\"\"\nservice = \"healthcheck-app\"\n"
+    });
+    let (image, _) = build_image(&project, "healthcheck-app");
+    let plugin = project
+        .context("healthcheck-app")
+        .join("root/etc/sensu/plugins/http-custom_ping.sh");
+    shellcheck(&plugin);
+    for (run_args, port) in [(&[][..], "8080"), (&["-e", "PORT=9191"][..], "9191")] {
+        let c = Container::start(&image, run_args);
+        c.wait_until_up(Duration::from_secs(10));
+        c.eventually_ok(
+            Duration::from_secs(10),
+            "/etc/sensu/plugins/http-custom_ping.sh",
+        );
+        let out = c.sh_ok("/etc/sensu/plugins/http-custom_ping.sh");
+        assert_eq!(
+            out,
+            format!("OK: http://127.0.0.1:{port}/ping answered HTTP 200\n")
+        );
+        // A command check gets the service's defaults too, and the container's -e wins.
+        let commands = check_commands(&c);
+        let (_, port_seen) = commands.iter().find(|(n, _)| n == "port_seen").unwrap();
+        let o = c.sh(&format!("WANT={port}; export WANT; {port_seen}"));
+        assert!(
+            o.status.success(),
+            "{port_seen}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+}
