@@ -28,7 +28,7 @@ use crate::project::{manifest_dir, not_regular};
 use crate::{suggest, validate};
 
 /// The top-level tables, in the order the spec lists them.
-const TABLES: &[&str] = &["app", "image", "log", "services", "checks"];
+const TABLES: &[&str] = &["app", "image", "log", "services", "checks", "files"];
 
 /// The largest manifest read (1 MiB): far above any real one, and a bound on the memory and
 /// time that loading can take, whatever the file.
@@ -180,7 +180,8 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
                 partial.services = entries;
                 partial.all_services_read = all;
             }
-            _ => partial.checks = de_entries(&path, value, found).0,
+            "checks" => partial.checks = de_entries(&path, value, found).0,
+            _ => partial.files = de_value(value, found).unwrap_or_default(),
         }
     }
     if !have_app {
@@ -218,7 +219,12 @@ fn de_value<T: serde::de::DeserializeOwned>(
             return None;
         };
         let before = table.len();
-        let known = known_fields(err.message());
+        // All unknown keys at once only when serde complains of one of this table's own
+        // keys (not of a key in a table nested in it).
+        let own_key = err
+            .span()
+            .is_some_and(|s| table.iter().any(|(k, _)| k.span().start == s.start));
+        let known = known_fields(err.message()).filter(|_| own_key);
         if missing_field(err.message()).is_some_and(|key| removed.contains(&key)) {
             // Taken out below for its wrong type, and already reported.
             return None;

@@ -32,6 +32,86 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z0-9_.-]+$"}))]
     pub checks: BTreeMap<String, Check>,
+    /// Files and directories shipped into the image, by absolute in-image path: a project
+    /// path (relative to service.toml), or `{ from, owner, mode }` (without `from`, an
+    /// empty directory).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^(/[A-Za-z0-9._+@-]+)+$"}))]
+    pub files: BTreeMap<String, ShippedFile>,
+}
+
+/// `[files]` entry: a project file or directory to copy, or a table with its owner and mode
+/// (without `from`: an empty directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ShippedFile {
+    /// A file or directory of the project (relative to service.toml), copied as it is.
+    Source(String),
+    /// A file or directory with its owner and mode, or, without `from`, an empty directory.
+    Table(ShippedTable),
+}
+
+/// The table form of a `[files]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedTable {
+    /// The project file or directory to copy, relative to service.toml. Without it: an
+    /// empty directory.
+    pub from: Option<String>,
+    /// The owner: a user, created when missing. Default: root.
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub owner: Option<String>,
+    /// An octal mode such as `"0640"`. Default: 0644 for a file (0755 when the source is
+    /// executable), 0755 for a directory. For a copied directory it is the directory's own.
+    #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
+    pub mode: Option<String>,
+}
+
+impl ShippedFile {
+    /// The project file or directory to copy, if any.
+    pub fn from(&self) -> Option<&str> {
+        match self {
+            ShippedFile::Source(from) => Some(from),
+            ShippedFile::Table(t) => t.from.as_deref(),
+        }
+    }
+
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            ShippedFile::Source(_) => None,
+            ShippedFile::Table(t) => t.owner.as_deref(),
+        }
+    }
+
+    pub fn mode(&self) -> Option<&str> {
+        match self {
+            ShippedFile::Source(_) => None,
+            ShippedFile::Table(t) => t.mode.as_deref(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ShippedFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ShippedFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a project path, or a table with `from`, `owner` and `mode`")
+            }
+            fn visit_str<E: serde::de::Error>(self, from: &str) -> Result<ShippedFile, E> {
+                Ok(ShippedFile::Source(from.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ShippedFile, A::Error> {
+                let de = serde::de::value::MapAccessDeserializer::new(map);
+                ShippedTable::deserialize(de).map(ShippedFile::Table)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[app]`: what to compile and where it goes in the image.
@@ -440,6 +520,7 @@ pub struct Partial {
     pub log: Option<Log>,
     pub services: BTreeMap<String, Service>,
     pub checks: BTreeMap<String, Check>,
+    pub files: BTreeMap<String, ShippedFile>,
     /// False when some `[services.X]` could not be read (so "no service" is not reported).
     pub all_services_read: bool,
 }
@@ -452,6 +533,7 @@ impl Partial {
             log: self.log?,
             services: self.services,
             checks: self.checks,
+            files: self.files,
         })
     }
 }

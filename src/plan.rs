@@ -11,8 +11,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 use crate::manifest::{
-    App, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, http_plugin_file,
-    script_plugin_file,
+    App, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, ShippedFile,
+    http_plugin_file, script_plugin_file,
 };
 use crate::shell::{self, Piece};
 
@@ -33,6 +33,39 @@ pub struct Plan {
     pub checks: Vec<CheckPlan>,
     /// Users to create in the image when the base lacks them (sorted, never `root`).
     pub users: Vec<String>,
+    /// Files and directories shipped into the image (`[files]`), by in-image path.
+    pub files: Vec<ShippedPlan>,
+    /// What a `RUN` does for shipped paths after the copies: empty directories to make,
+    /// explicit modes to set.
+    pub file_setup: Vec<FileSetup>,
+}
+
+/// A file or directory shipped into the image (`[files]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShippedPlan {
+    /// Absolute path in the image.
+    pub path: String,
+    /// The project file or directory to copy (joined to the manifest's directory); none
+    /// for an empty directory.
+    pub from: Option<Utf8PathBuf>,
+    /// Where the copy sits in the build context (`root<path>`), when there is one.
+    pub context_path: Option<String>,
+    /// The owner (`COPY --chown`); none for root.
+    pub owner: Option<String>,
+    /// The explicit mode, if one was given.
+    pub mode: Option<u32>,
+}
+
+/// One shipped path the `RUN` after the copies sets up.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSetup {
+    pub path: String,
+    /// Make it (an empty directory): `mkdir -p`.
+    pub create: bool,
+    /// `chown`, when not root.
+    pub owner: Option<String>,
+    /// `chmod`, four octal digits.
+    pub mode: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,12 +214,19 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         .iter()
         .map(|(name, c)| resolve_check(name, c, &m.services, &loaded.dir))
         .collect();
+    let files: Vec<ShippedPlan> = m
+        .files
+        .iter()
+        .map(|(path, f)| resolve_file(path, f, &loaded.dir))
+        .collect();
     Plan {
         manifest_path: loaded.path.clone(),
         manifest_dir: loaded.dir.clone(),
         image: resolve_image(m),
         log: resolve_log(&m.log, &services),
-        users: users(&services, &m.log),
+        users: users(&services, &m.log, &files),
+        file_setup: file_setup(&files),
+        files,
         app,
         services,
         checks,
@@ -386,9 +426,11 @@ fn labels(m: &Manifest) -> BTreeMap<String, String> {
     labels
 }
 
-/// The users to create: every service's, and the log user when some service logs.
-fn users(services: &[ServicePlan], log: &Log) -> Vec<String> {
+/// The users to create: every service's, the log user when some service logs, and the
+/// owners of shipped files.
+fn users(services: &[ServicePlan], log: &Log, files: &[ShippedPlan]) -> Vec<String> {
     let mut users: Vec<String> = services.iter().filter_map(|s| s.user.clone()).collect();
+    users.extend(files.iter().filter_map(|f| f.owner.clone()));
     if services.iter().any(|s| s.log.is_some()) {
         users.push(log.user.clone());
     }
@@ -396,6 +438,34 @@ fn users(services: &[ServicePlan], log: &Log) -> Vec<String> {
     users.sort();
     users.dedup();
     users
+}
+
+fn resolve_file(path: &str, f: &ShippedFile, dir: &Utf8Path) -> ShippedPlan {
+    let from = f.from().map(|from| dir.join(from));
+    ShippedPlan {
+        path: path.to_string(),
+        context_path: from.as_ref().map(|_| format!("root{path}")),
+        from,
+        owner: f.owner().filter(|o| *o != "root").map(str::to_string),
+        mode: f
+            .mode()
+            .map(|m| u32::from_str_radix(m, 8).expect("validated mode")),
+    }
+}
+
+/// Empty directories to make (0755 unless a mode is given), and explicit modes to set on
+/// copies (a copied directory's own mode; a file's is already in the context).
+fn file_setup(files: &[ShippedPlan]) -> Vec<FileSetup> {
+    files
+        .iter()
+        .filter(|f| f.from.is_none() || f.mode.is_some())
+        .map(|f| FileSetup {
+            path: f.path.clone(),
+            create: f.from.is_none(),
+            owner: f.owner.clone().filter(|_| f.from.is_none()),
+            mode: format!("{:04o}", f.mode.unwrap_or(0o755)),
+        })
+        .collect()
 }
 
 fn resolve_log(log: &Log, services: &[ServicePlan]) -> LogPlan {

@@ -48,6 +48,106 @@ fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String
     Ok(real)
 }
 
+/// Like [`resolve`], but a directory inside the project is fine too (for `[files]`).
+pub fn resolve_file_or_dir(dir: &Utf8Path, rel: &str, what: &str) -> Result<PathBuf, String> {
+    let path = dir.join(rel);
+    match inside_dir(dir, &path, what) {
+        Ok(real) => Ok(real),
+        Err(_) => inside(dir, &path, what),
+    }
+}
+
+/// Checks, reading nothing, that everything below the project directory `rel` (or the
+/// file itself) passes [`resolve`]: no symlink out of the project, no special file.
+pub fn check_tree(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
+    let path = dir.join(rel);
+    if inside_dir(dir, &path, what).is_err() {
+        return inside(dir, &path, what).map(|_| ());
+    }
+    let entries = std::fs::read_dir(&path).map_err(|e| format!("{what} `{path}`: {e}"))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{what} `{path}`: {e}"))?;
+        let name = entry.file_name();
+        let name = name
+            .to_str()
+            .ok_or_else(|| format!("{what} `{path}` holds {name:?}, not a UTF-8 file name"))?;
+        check_tree(dir, Utf8Path::new(rel).join(name).as_str(), what)?;
+    }
+    Ok(())
+}
+
+/// The canonical path of `path` if it is a directory inside the project `dir`.
+fn inside_dir(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String> {
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
+    let real = path
+        .canonicalize()
+        .map_err(|_| format!("{what} `{path}` does not exist"))?;
+    if real.starts_with(&root) && real.is_dir() {
+        return Ok(real);
+    }
+    Err(format!(
+        "{what} `{path}` is not a directory inside the project"
+    ))
+}
+
+/// One file read out of a project tree: its path below the tree's top, bytes and whether
+/// it is executable.
+pub struct TreeFile {
+    pub rel: Utf8PathBuf,
+    pub contents: Vec<u8>,
+    pub executable: bool,
+}
+
+/// Reads the project file or directory at `path` (joined to `dir`): every file below a
+/// directory, in sorted order, each checked as [`read`] checks one file (a symlink that
+/// leads out of the project, or a special file, anywhere in the tree is refused). A file
+/// gives one entry with an empty `rel`.
+pub fn read_tree(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<TreeFile>, Error> {
+    let input_error = |source: io::Error| Error::Input {
+        path: path.to_owned(),
+        source,
+    };
+    if inside_dir(dir, path, what).is_err() {
+        let real = inside(dir, path, what).map_err(|e| input_error(io::Error::other(e)))?;
+        let executable = is_executable(&real);
+        let contents = read(dir, path, what)?;
+        return Ok(vec![TreeFile {
+            rel: Utf8PathBuf::new(),
+            contents,
+            executable,
+        }]);
+    }
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(path)
+        .map_err(input_error)?
+        .collect::<Result<_, _>>()
+        .map_err(input_error)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let name = name.to_str().ok_or_else(|| {
+            input_error(io::Error::other(format!(
+                "{name:?} is not a UTF-8 file name"
+            )))
+        })?;
+        for mut file in read_tree(dir, &path.join(name), what)? {
+            file.rel = match file.rel.as_str() {
+                "" => Utf8PathBuf::from(name),
+                rel => Utf8Path::new(name).join(rel),
+            };
+            out.push(file);
+        }
+    }
+    Ok(out)
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
 /// Reads the project file at `path` (as the plan has it: joined to `dir`), checking the rule of [`resolve`] again
 /// on what is opened: the tree may have changed since validation.
 pub fn read(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<u8>, Error> {

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
-use crate::plan::{CheckPlan, EnvDefault, Plan, PluginSource, ServicePlan};
+use crate::plan::{CheckPlan, EnvDefault, Plan, PluginSource, ServicePlan, ShippedPlan};
 use crate::shell::{self, Piece};
 
 /// The first line of every rendered Dockerfile; also how a previous render is recognised.
@@ -70,7 +70,32 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     for check in &plan.checks {
         render_check(&env, plan, &plan_value, check, &mut tree)?;
     }
+    for file in &plan.files {
+        ship(plan, file, &mut tree)?;
+    }
     Ok(tree)
+}
+
+/// A shipped file, or every file of a shipped directory, at `root<path>` with its mode:
+/// the explicit one for a file, else 0755 when the source is executable, 0644 otherwise.
+fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut FileTree) -> Result<(), Error> {
+    let (Some(from), Some(context_path)) = (&file.from, &file.context_path) else {
+        return Ok(());
+    };
+    for found in crate::project::read_tree(&plan.manifest_dir, from, "file to ship")? {
+        let top = found.rel.as_str().is_empty();
+        let mode = match (top, file.mode) {
+            (true, Some(mode)) => mode,
+            _ if found.executable => 0o755,
+            _ => 0o644,
+        };
+        let path = match top {
+            true => context_path.clone(),
+            false => format!("{context_path}/{}", found.rel),
+        };
+        put(tree, path, found.contents, mode);
+    }
+    Ok(())
 }
 
 fn put(tree: &mut FileTree, path: String, contents: Vec<u8>, mode: u32) {

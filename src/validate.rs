@@ -13,7 +13,7 @@ use camino::Utf8Path;
 
 use crate::diagnostic::KeyPath;
 use crate::layout::{self, SENSU_PLUGIN_DIR};
-use crate::manifest::{App, Binaries, Check, Image, Log, Partial, Service};
+use crate::manifest::{App, Binaries, Check, Image, Log, Partial, Service, ShippedFile};
 use crate::shell;
 
 /// The target triples v1 builds and runs (linux/amd64).
@@ -70,6 +70,9 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         install_path_is_no_log_dir(&mut p, app, log, &m.services);
     }
     validate_checks(&mut p, &m.checks, &m.services, dir);
+    for (key, entry) in &m.files {
+        validate_file(&mut p, key, entry, m.app.as_ref(), dir);
+    }
     p.0
 }
 
@@ -285,6 +288,56 @@ fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &
             path.key("workdir"),
             "must be an absolute path (start with `/`)",
         );
+    }
+}
+
+/// One `[files]` entry: an in-image path of the image's own and no binary's, a source
+/// inside the project, a valid owner and an octal mode.
+fn validate_file(
+    p: &mut Problems,
+    key: &str,
+    entry: &ShippedFile,
+    app: Option<&App>,
+    dir: &Utf8Path,
+) {
+    let at = KeyPath::root().key("files").key(key);
+    let binaries = app.map(App::install_paths).unwrap_or_default();
+    let taken = binaries.iter().find(|(_, path)| layout::overlap(key, path));
+    let path_ok = image_path(key)
+        .and_then(|()| not_generated(key))
+        .and_then(|()| match taken {
+            Some((name, path)) => Err(format!(
+                "`{key}` would replace or hide the binary `{name}` ({path})"
+            )),
+            None => Ok(()),
+        });
+    p.check(at.clone(), path_ok);
+    let key_of = |field: &str| match entry {
+        ShippedFile::Source(_) => at.clone(),
+        ShippedFile::Table(_) => at.key(field),
+    };
+    if let Some(from) = entry.from() {
+        let resolved = no_nul(from)
+            .and_then(|()| crate::project::resolve_file_or_dir(dir, from, "file to ship"))
+            .and_then(|_| crate::project::check_tree(dir, from, "file to ship"));
+        p.check(key_of("from"), resolved);
+    }
+    if let Some(owner) = entry.owner() {
+        p.check(key_of("owner"), user_name(owner));
+    }
+    if let Some(mode) = entry.mode() {
+        p.check(key_of("mode"), octal_mode(mode).map(|_| ()));
+    }
+}
+
+/// An octal mode written as a string: `"0640"`, `"755"`.
+pub fn octal_mode(mode: &str) -> Result<u32, String> {
+    let digits_ok = (3..=4).contains(&mode.len()) && mode.chars().all(|c| ('0'..='7').contains(&c));
+    match digits_ok.then(|| u32::from_str_radix(mode, 8)) {
+        Some(Ok(bits)) => Ok(bits),
+        _ => Err(format!(
+            "invalid mode {mode:?}: an octal mode such as \"0644\" or \"0750\""
+        )),
     }
 }
 

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::docker::*;
@@ -435,4 +436,80 @@ fn a_check_that_follows_its_service_moves_with_docker_run_e_port() {
             stderr(&o)
         );
     }
+}
+
+/// A copy of `minimal` shipping a file, a directory (with a sub-directory and an
+/// executable), an owned file with a mode, and an empty owned directory.
+fn minimal_with_files() -> Project {
+    let p = Project::copy_of("minimal");
+    let write = |rel: &str, text: &str| {
+        let path = p.dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("config/shop.toml", "port = 1\n");
+    write("config/secret.toml", "secret\n");
+    write("site/index.html", "<h1>hi</h1>\n");
+    write("site/css/a.css", "h1 {}\n");
+    write("site/tool.sh", "#!/bin/sh\necho tool\n");
+    Command::new("chmod")
+        .arg("755")
+        .arg(p.dir.join("site/tool.sh"))
+        .status()
+        .unwrap();
+    p.edit_manifest(|t| {
+        t + r#"
+[files]
+"/etc/shop/config.toml" = "config/shop.toml"
+"/srv/www" = "site"
+"/etc/shop/secret.toml" = { from = "config/secret.toml", owner = "api", mode = "0640" }
+"/var/lib/shop" = { owner = "api", mode = "0750" }
+"#
+    });
+    p
+}
+
+#[test]
+fn shipped_files_land_with_their_modes_and_owners_and_a_change_rebuilds_from_them() {
+    require_docker!();
+    let p = minimal_with_files();
+    let (image, _) = build_image(&p, "minimal");
+    let c = Container::start(&image, &[]);
+    let listing = c.sh_ok(
+        "stat -c '%n %F %U %a' /etc/shop/config.toml /etc/shop/secret.toml /srv/www \
+         /srv/www/index.html /srv/www/css /srv/www/css/a.css /srv/www/tool.sh /var/lib/shop; \
+         cat /etc/shop/config.toml /srv/www/css/a.css; /srv/www/tool.sh",
+    );
+    assert_eq!(
+        listing,
+        "/etc/shop/config.toml regular file root 644\n\
+         /etc/shop/secret.toml regular file api 640\n\
+         /srv/www directory root 755\n\
+         /srv/www/index.html regular file root 644\n\
+         /srv/www/css directory root 755\n\
+         /srv/www/css/a.css regular file root 644\n\
+         /srv/www/tool.sh regular file root 755\n\
+         /var/lib/shop directory api 750\n\
+         port = 1\nh1 {}\ntool\n"
+    );
+    drop(c);
+
+    // Change one shipped file: the packages and users layers stay cached, the files' are
+    // rebuilt.
+    std::fs::write(p.dir.join("config/shop.toml"), "port = 2\n").unwrap();
+    let (image2, out) = build_image(&p, "minimal");
+    let steps = steps_cached(&stdout(&out));
+    let cached = |prefix: &str| {
+        steps
+            .iter()
+            .find(|(i, _)| i.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no step {prefix}: {steps:#?}"))
+            .1
+    };
+    assert!(cached("RUN apt-get update"), "{steps:#?}");
+    assert!(cached("RUN (getent passwd api"), "{steps:#?}");
+    assert!(!cached("COPY root/etc/shop/config.toml"), "{steps:#?}");
+    let c = Container::start(&image2, &[]);
+    assert_eq!(c.sh_ok("cat /etc/shop/config.toml"), "port = 2\n");
+    drop(image);
 }

@@ -723,3 +723,21 @@ fn a_new_user_never_joins_a_group_the_base_already_has() {
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(all.contains("group 'privy' already exists"), "{all}");
 }
+
+#[test]
+fn a_link_out_of_the_project_inside_a_shipped_directory_is_refused() {
+    let p = minimal_plus("[files]\n\"/srv/www\" = \"site\"\n");
+    std::fs::create_dir_all(p.dir.join("site/css")).unwrap();
+    std::fs::write(p.dir.join("site/index.html"), "hi\n").unwrap();
+    symlink("/etc/shadow", p.dir.join("site/css/leak")).unwrap();
+    let line = manifest_lines(&p);
+    assert_refused(
+        &p,
+        "files.\"/srv/www\"",
+        line,
+        "site/css/leak` is outside the project",
+    );
+    let o = p.build(&unique("leak"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!p.dir.join("target").exists());
+}
