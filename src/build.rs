@@ -163,7 +163,7 @@ fn choose_builder(plan: &Plan, opts: &Options) -> Result<Choice, Error> {
             reason: format!("--builder {} on the command line", named.name()),
         }),
         wanted => builder::choose(wanted.unwrap_or(plan.app.builder), target, || {
-            builder::probe_host(target)
+            builder::probe_host(target, &plan.app.cargo_manifest)
         }),
     }
 }
@@ -373,7 +373,10 @@ impl Runner for Real<'_> {
         let result = match action {
             Action::Engine(step) => step.output().map(|_| None),
             Action::Note(_) | Action::Fail(_) => Ok(None),
-            Action::Compile(step) => step.run().map(|()| None),
+            Action::Compile(step) => step
+                .run()
+                .map_err(|e| with_c_hint(e, &plan.app.target))
+                .map(|()| None),
             Action::Stage { binary, context } => self.stage(binary, context, report).map(|()| None),
             Action::DockerBuild {
                 step,
@@ -385,6 +388,21 @@ impl Runner for Real<'_> {
             let _ = std::fs::remove_dir_all(context_dir(plan));
         }
         result
+    }
+}
+
+/// A failed compile for a target this host has no C compiler for: most likely a crate's
+/// build script (cc-rs: `failed to find tool`) wanted one, so say what to install.
+fn with_c_hint(error: Error, target: &str) -> Error {
+    match error {
+        Error::StepFailed { .. } if builder::c_compiler_for(target).is_none() => Error::WithHint {
+            error: Box::new(error),
+            hint: format!(
+                "if a build script failed to find a C compiler (cc-rs: `failed to find tool`), {}",
+                crate::error::no_c_compiler(target)
+            ),
+        },
+        error => error,
     }
 }
 

@@ -4,12 +4,15 @@
 //! `builder = "auto"` is decided by the pure [`choose`] from [`HostFacts`], probed once and
 //! only when needed: cargo when this host can link for the target (Linux x86_64 with the
 //! target's standard library installed), else cross when it and a container engine are
-//! present, else cargo-zigbuild, else an error saying what to install. Nothing here prints.
+//! present, else cargo-zigbuild, else an error saying what to install. A crate that
+//! compiles C code for a musl target needs a C compiler for musl: cargo is chosen only with
+//! `musl-gcc`; without it, cross or cargo-zigbuild, or an error naming what to install,
+//! before anything compiles. Nothing here prints.
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
-use crate::exec::Step;
+use crate::exec::{Step, path_arg};
 use crate::manifest::Builder;
 
 /// What the host can do, as far as choosing a builder goes.
@@ -23,6 +26,10 @@ pub struct HostFacts {
     /// A container engine that answers (cross needs one).
     pub container_engine: bool,
     pub zigbuild: bool,
+    /// The crate compiles C code for the target (`cc` or `cmake` among its dependencies)
+    /// and this host has no C compiler for it (for musl: no `musl-gcc`). Only looked into
+    /// when it matters: a musl target without `musl-gcc`.
+    pub c_compiler_missing: bool,
 }
 
 /// The builder chosen, and why (for `auto`).
@@ -54,7 +61,7 @@ pub fn choose(
         }
         Builder::Auto => probe(),
     };
-    if host.linux_x86_64 && host.target_installed {
+    if host.linux_x86_64 && host.target_installed && !host.c_compiler_missing {
         choice(
             Builder::Cargo,
             &format!(
@@ -75,6 +82,10 @@ pub fn choose(
                 "auto: cargo cannot build {target} here and cross has no container engine; cargo-zigbuild is present"
             ),
         )
+    } else if host.c_compiler_missing {
+        Err(Error::NoCCompiler {
+            target: target.to_string(),
+        })
     } else {
         Err(Error::NoBuilder {
             target: target.to_string(),
@@ -83,7 +94,7 @@ pub fn choose(
 }
 
 /// Probes the host for [`choose`]. Each probe is a quick, read-only command.
-pub fn probe_host(target: &str) -> HostFacts {
+pub fn probe_host(target: &str, cargo_manifest: &Utf8Path) -> HostFacts {
     let works = |program: &str, args: &[&str]| {
         Step::new("probe the host", program)
             .args(args.iter().copied())
@@ -104,7 +115,49 @@ pub fn probe_host(target: &str) -> HostFacts {
         cross: works("cross", &["--version"]).is_ok(),
         container_engine: works("docker", &["info", "--format", "{{.ServerVersion}}"]).is_ok(),
         zigbuild: works("cargo", &["zigbuild", "--help"]).is_ok(),
+        c_compiler_missing: c_compiler_missing(target, cargo_manifest),
     }
+}
+
+/// Whether this host lacks a C compiler for `target`, as far as cargo's default can
+/// find one, and the crate needs one: for musl, `musl-gcc` is missing and the dependency
+/// graph for the target (`cargo metadata --filter-platform`) has `cc` or `cmake`.
+fn c_compiler_missing(target: &str, cargo_manifest: &Utf8Path) -> bool {
+    if !target.ends_with("-musl") || c_compiler_for(target).is_some() {
+        return false;
+    }
+    let metadata = Step::new("probe the host", "cargo")
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            target,
+        ])
+        .arg("--manifest-path")
+        .arg(path_arg(cargo_manifest))
+        .output();
+    let Ok(json) = metadata else {
+        return false; // the compile will say what is wrong
+    };
+    let meta: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let packages = meta["packages"].as_array().into_iter().flatten();
+    packages
+        .filter_map(|p| p["name"].as_str())
+        .any(|name| name == "cc" || name == "cmake")
+}
+
+/// The C compiler cc-rs would use for a musl `target` here, if there is one: `musl-gcc`
+/// (Debian's musl-tools) on PATH.
+pub fn c_compiler_for(target: &str) -> Option<Utf8PathBuf> {
+    if !target.ends_with("-musl") {
+        return Some("cc".into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("musl-gcc"))
+        .find(|candidate| candidate.is_file())
+        .and_then(|found| Utf8PathBuf::from_path_buf(found).ok())
 }
 
 #[cfg(test)]
@@ -120,6 +173,7 @@ mod tests {
             cross: true,
             container_engine: true,
             zigbuild: true,
+            c_compiler_missing: false,
         };
         assert_eq!(
             choose(Builder::Auto, t, || all.clone()).unwrap().builder,
@@ -159,5 +213,36 @@ mod tests {
                 .builder,
             Builder::Cross
         );
+    }
+
+    #[test]
+    fn c_code_for_musl_without_musl_gcc_goes_to_cross_or_zigbuild_or_says_what_to_install() {
+        let t = "x86_64-unknown-linux-musl";
+        let needs_c = HostFacts {
+            linux_x86_64: true,
+            target_installed: true,
+            c_compiler_missing: true,
+            zigbuild: true,
+            ..HostFacts::default()
+        };
+        assert_eq!(
+            choose(Builder::Auto, t, || needs_c.clone())
+                .unwrap()
+                .builder,
+            Builder::Zigbuild
+        );
+        let nothing = HostFacts {
+            zigbuild: false,
+            ..needs_c.clone()
+        };
+        let err = choose(Builder::Auto, t, || nothing.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the app compiles C code for x86_64-unknown-linux-musl"),
+            "{err}"
+        );
+        assert!(err.contains("install musl-tools"), "{err}");
+        assert!(err.contains("builder = \"zigbuild\""), "{err}");
     }
 }

@@ -58,6 +58,8 @@ pub enum Error {
     },
     /// No builder can compile for the target on this host (with what to install).
     NoBuilder { target: String },
+    /// The crate compiles C code for the target and nothing here can (with what to install).
+    NoCCompiler { target: String },
     /// `cargo metadata` answered something unreadable.
     CargoMetadata(String),
     /// The cargo package has no bin target of that name.
@@ -78,6 +80,8 @@ pub enum Error {
     },
     /// The build was interrupted by a signal; children were stopped.
     Interrupted,
+    /// An error, and what is most likely to fix it.
+    WithHint { error: Box<Error>, hint: String },
 }
 
 impl fmt::Display for Error {
@@ -114,6 +118,7 @@ impl fmt::Display for Error {
                 }
             }
             Error::NoBuilder { target } => no_builder(f, target),
+            Error::NoCCompiler { target } => write!(f, "{}", no_c_compiler(target)),
             Error::CargoMetadata(msg) => f.write_str(msg),
             Error::NoSuchBin {
                 cargo_manifest,
@@ -125,6 +130,7 @@ impl fmt::Display for Error {
                 f,
                 "{path} is {what}, not an ELF executable for {target}: refusing to put it in a linux image"
             ),
+            Error::WithHint { error, hint } => write!(f, "{error}\nhint: {hint}"),
             Error::Interrupted => f.write_str(
                 "interrupted: child processes stopped, nothing half-written left behind",
             ),
@@ -151,6 +157,15 @@ fn no_such_bin(
         [] => write!(f, "; its binaries: none"),
         bins => write!(f, "; its binaries: {}", bins.join(", ")),
     }
+}
+
+/// The crate compiles C code for `target`, and what to install for a C compiler.
+pub fn no_c_compiler(target: &str) -> String {
+    format!(
+        "the app compiles C code for {target} (its dependencies include `cc` or `cmake`) and this host has no C compiler for it: \
+         install musl-tools (`apt-get install musl-tools`, for musl-gcc), or cargo-zigbuild (`cargo install cargo-zigbuild` and `pip install ziglang`) \
+         and set builder = \"zigbuild\" (or `--builder zigbuild`)"
+    )
 }
 
 /// No builder for `target`, and what to install for one.
