@@ -178,3 +178,22 @@ fn a_compile_that_misses_a_c_compiler_says_what_to_install() {
     );
     assert!(Path::new(&p.dir).join("service.toml").is_file());
 }
+
+#[test]
+fn an_unknown_binary_gets_did_you_mean_from_the_workspaces_bin_targets() {
+    let p = Project::copy_of("workspace");
+    p.edit_manifest(|t| {
+        t.replace(
+            "binary = [\"api\", \"worker\"]",
+            "binary = [\"api\", \"wroker\"]",
+        )
+    });
+    let out = p.build("v1", &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has no binary target `wroker` (app.binary), did you mean `worker`?; its binaries: api, worker"),
+        "{err}"
+    );
+    assert!(!p.dir.join("target").exists(), "it compiled");
+}
