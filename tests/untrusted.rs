@@ -255,17 +255,7 @@ fn force_never_replaces_the_directory_of_a_symlinked_manifest_or_of_its_target()
     let manifest = proj.join("service.toml");
     // The link's directory, the target's directory, and directories holding either.
     for out in [&proj, &elsewhere, &tmp.path().to_path_buf()] {
-        let o = cmd()
-            .args([
-                "render",
-                "-f",
-                manifest.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--force",
-            ])
-            .output()
-            .unwrap();
+        let o = render_forced(&manifest, out);
         assert_eq!(
             o.status.code(),
             Some(1),
@@ -315,17 +305,7 @@ fn force_replaces_directories_only_never_a_file_or_a_link() {
     let app = tmp.path().join("app");
     std::fs::copy("/bin/true", &app).unwrap();
     let before = std::fs::read(&app).unwrap();
-    let o = cmd()
-        .args([
-            "render",
-            "-f",
-            manifest.to_str().unwrap(),
-            "--out",
-            app.to_str().unwrap(),
-            "--force",
-        ])
-        .output()
-        .unwrap();
+    let o = render_forced(&manifest, &app);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains(
@@ -339,17 +319,7 @@ fn force_replaces_directories_only_never_a_file_or_a_link() {
     let victim = victim(tmp.path());
     let link = tmp.path().join("link");
     symlink(&victim, &link).unwrap();
-    let o = cmd()
-        .args([
-            "render",
-            "-f",
-            manifest.to_str().unwrap(),
-            "--out",
-            link.to_str().unwrap(),
-            "--force",
-        ])
-        .output()
-        .unwrap();
+    let o = render_forced(&manifest, &link);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("it is a symbolic link"),
@@ -357,6 +327,19 @@ fn force_replaces_directories_only_never_a_file_or_a_link() {
         stderr(&o)
     );
     assert_victim_intact(&victim);
+}
+
+/// `buildkit-lite render -f MANIFEST --out OUT --force`.
+fn render_forced(manifest: &Path, out: &Path) -> Output {
+    cmd()
+        .arg("render")
+        .arg("-f")
+        .arg(manifest)
+        .arg("--out")
+        .arg(out)
+        .arg("--force")
+        .output()
+        .unwrap()
 }
 
 /// Entries of `dir` whose names start with `.`: temporaries.
