@@ -329,18 +329,25 @@ impl<'a> Real<'a> {
     ) -> Result<(), Error> {
         let app = &self.plan.app;
         let mut tree = std::mem::take(&mut self.tree);
-        let sources: Vec<(&Utf8PathBuf, bool)> = match binary {
-            Binary::Prebuilt(path) => vec![(path, true)],
-            Binary::Compiled(paths) => paths.iter().map(|p| (p, false)).collect(),
+        let binaries: Vec<(&Utf8PathBuf, Vec<u8>)> = match binary {
+            Binary::Prebuilt(path) => {
+                vec![(
+                    path,
+                    project::read(&self.plan.manifest_dir, path, "prebuilt binary")?,
+                )]
+            }
+            Binary::Compiled(paths) => paths
+                .iter()
+                .map(|path| {
+                    let read = std::fs::read(path).map_err(|source| Error::Input {
+                        path: path.clone(),
+                        source,
+                    });
+                    read.map(|contents| (path, contents))
+                })
+                .collect::<Result<_, _>>()?,
         };
-        for ((path, prebuilt), binary) in sources.into_iter().zip(&app.binaries) {
-            let contents = match prebuilt {
-                true => project::read(&self.plan.manifest_dir, path, "prebuilt binary")?,
-                false => std::fs::read(path).map_err(|source| Error::Input {
-                    path: path.clone(),
-                    source,
-                })?,
-            };
+        for ((path, contents), binary) in binaries.into_iter().zip(&app.binaries) {
             elf::check_binary(path, &contents, &app.target)?;
             let file = File {
                 contents,
@@ -395,7 +402,7 @@ impl Runner for Real<'_> {
 /// build script (cc-rs: `failed to find tool`) wanted one, so say what to install.
 fn with_c_hint(error: Error, target: &str) -> Error {
     match error {
-        Error::StepFailed { .. } if builder::c_compiler_for(target).is_none() => Error::WithHint {
+        Error::StepFailed { .. } if !builder::has_c_compiler(target) => Error::WithHint {
             error: Box::new(error),
             hint: format!(
                 "if a build script failed to find a C compiler (cc-rs: `failed to find tool`), {}",

@@ -123,7 +123,7 @@ pub fn probe_host(target: &str, cargo_manifest: &Utf8Path) -> HostFacts {
 /// find one, and the crate needs one: for musl, `musl-gcc` is missing and the dependency
 /// graph for the target (`cargo metadata --filter-platform`) has `cc` or `cmake`.
 fn c_compiler_missing(target: &str, cargo_manifest: &Utf8Path) -> bool {
-    if !target.ends_with("-musl") || c_compiler_for(target).is_some() {
+    if has_c_compiler(target) {
         return false;
     }
     let metadata = Step::new("probe the host", "cargo")
@@ -147,17 +147,14 @@ fn c_compiler_missing(target: &str, cargo_manifest: &Utf8Path) -> bool {
         .any(|name| name == "cc" || name == "cmake")
 }
 
-/// The C compiler cc-rs would use for a musl `target` here, if there is one: `musl-gcc`
-/// (Debian's musl-tools) on PATH.
-pub fn c_compiler_for(target: &str) -> Option<Utf8PathBuf> {
+/// Whether cc-rs finds a C compiler that builds for `target` here: the host's for gnu
+/// targets, `musl-gcc` (Debian's musl-tools) on PATH for musl ones.
+pub fn has_c_compiler(target: &str) -> bool {
     if !target.ends_with("-musl") {
-        return Some("cc".into());
+        return true;
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("musl-gcc"))
-        .find(|candidate| candidate.is_file())
-        .and_then(|found| Utf8PathBuf::from_path_buf(found).ok())
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("musl-gcc").is_file()))
 }
 
 #[cfg(test)]

@@ -383,27 +383,65 @@ fn span_in_value(value: &Spanned<DeValue<'_>>, rest: &[Segment]) -> Option<Range
     })
 }
 
+/// What serde complained of, read out of its message (serde's errors carry no structure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerdeComplaint<'a> {
+    /// `unknown field `bad`, expected one of `a`, `b``.
+    UnknownField {
+        bad: &'a str,
+        known: Vec<&'a str>,
+    },
+    /// `unknown variant `bad`, expected one of `a`, `b``.
+    UnknownVariant {
+        bad: &'a str,
+        known: Vec<&'a str>,
+    },
+    /// `missing field `key``.
+    MissingField(&'a str),
+    Other,
+}
+
+impl<'a> SerdeComplaint<'a> {
+    pub fn read(message: &'a str) -> Self {
+        // The names serde quotes, in order: the bad one first, then the known ones.
+        let mut names = message.split('`').skip(1).step_by(2);
+        let bad = names.next().unwrap_or_default();
+        if message.starts_with("unknown field `") {
+            SerdeComplaint::UnknownField {
+                bad,
+                known: names.collect(),
+            }
+        } else if message.starts_with("unknown variant `") {
+            SerdeComplaint::UnknownVariant {
+                bad,
+                known: names.collect(),
+            }
+        } else if message.starts_with("missing field `") {
+            SerdeComplaint::MissingField(bad)
+        } else {
+            SerdeComplaint::Other
+        }
+    }
+}
+
 /// Serde's wording, in the manifest's terms, with a "did you mean" for unknown names.
 fn rewrite_serde_message(message: &str) -> String {
-    let names: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let bad = rest.split('`').next().unwrap_or_default();
-        return crate::suggest::unknown_key_message(bad, &names[1..]);
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant `") {
-        let bad = rest.split('`').next().unwrap_or_default();
-        let known: Vec<String> = names[1..].iter().map(|n| format!("`{n}`")).collect();
-        let mut msg = format!("unknown value `{bad}`");
-        if let Some(best) = crate::suggest::did_you_mean(bad, &names[1..]) {
-            msg.push_str(&format!(", did you mean `{best}`?"));
+    match SerdeComplaint::read(message) {
+        SerdeComplaint::UnknownField { bad, known } => {
+            crate::suggest::unknown_key_message(bad, &known)
         }
-        msg.push_str(&format!(" (expected one of {})", known.join(", ")));
-        return msg;
+        SerdeComplaint::UnknownVariant { bad, known } => {
+            let listed: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
+            let mut msg = format!("unknown value `{bad}`");
+            if let Some(best) = crate::suggest::did_you_mean(bad, &known) {
+                msg.push_str(&format!(", did you mean `{best}`?"));
+            }
+            msg.push_str(&format!(" (expected one of {})", listed.join(", ")));
+            msg
+        }
+        SerdeComplaint::MissingField(key) => format!("missing key `{key}`"),
+        SerdeComplaint::Other => message.trim_end().to_string(),
     }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        return format!("missing key `{}", rest.trim_end());
-    }
-    message.trim_end().to_string()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use camino::Utf8Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diagnostic::{KeyPath, Located, Problems, SourceMap};
+use crate::diagnostic::{KeyPath, Located, Problems, SerdeComplaint, SourceMap};
 use crate::error::Error;
 use crate::manifest::{Image, Loaded, Log, Manifest, Partial};
 use crate::project::{manifest_dir, not_regular};
@@ -224,49 +224,52 @@ fn de_value<T: serde::de::DeserializeOwned>(
         let own_key = err
             .span()
             .is_some_and(|s| table.iter().any(|(k, _)| k.span().start == s.start));
-        let known = known_fields(err.message()).filter(|_| own_key);
-        if missing_field(err.message()).is_some_and(|key| removed.contains(&key)) {
+        let (known, missing) = match SerdeComplaint::read(err.message()) {
+            SerdeComplaint::UnknownField { known, .. } if own_key => (Some(known), None),
+            SerdeComplaint::MissingField(key) => (None, Some(key)),
+            _ => (None, None),
+        };
+        if missing.is_some_and(|key| removed.iter().any(|r| r == key)) {
             // Taken out below for its wrong type, and already reported.
             return None;
         }
         if known.is_none() {
             found.push(Located::from_toml(&err));
         }
-        for (k, v) in std::mem::take(table) {
-            let keep = match &known {
-                // Every unknown key of the table at once.
-                Some(known) => {
-                    let ok = known.contains(&k.get_ref().as_ref());
-                    if !ok {
-                        let msg = suggest::unknown_key_message(k.get_ref(), known);
-                        found.push(Located::at_unknown_key(k.span(), msg));
-                    }
-                    ok
-                }
-                None => culprit.as_deref() != Some(k.get_ref().as_ref()),
-            };
-            if keep {
-                table.insert(k, v);
-            } else {
-                removed.push(k.get_ref().to_string());
-            }
-        }
+        removed.extend(take_out(table, known.as_deref(), culprit.as_deref(), found));
         if table.len() == before {
             return None;
         }
     }
 }
 
-/// The key serde found missing, when `message` is its "missing field" error.
-fn missing_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("missing field `")?;
-    Some(rest.split('`').next()?.to_string())
-}
-
-/// The fields serde expected, when `message` is its "unknown field" error.
-fn known_fields(message: &str) -> Option<Vec<&str>> {
-    message.strip_prefix("unknown field `")?;
-    Some(message.split('`').skip(1).step_by(2).skip(1).collect())
+/// Takes the keys at fault out of `table`: every unknown key when serde named the known
+/// ones (each reported here), else the `culprit`. Returns the keys taken out.
+fn take_out(
+    table: &mut DeTable<'_>,
+    known: Option<&[&str]>,
+    culprit: Option<&str>,
+    found: &mut Vec<Located>,
+) -> Vec<String> {
+    let mut removed = Vec::new();
+    for (k, v) in std::mem::take(table) {
+        let name: &str = k.get_ref();
+        let keep = match known {
+            Some(known) if !known.contains(&name) => {
+                let msg = suggest::unknown_key_message(name, known);
+                found.push(Located::at_unknown_key(k.span(), msg));
+                false
+            }
+            Some(_) => true,
+            None => culprit != Some(name),
+        };
+        if keep {
+            table.insert(k, v);
+        } else {
+            removed.push(name.to_string());
+        }
+    }
+    removed
 }
 
 /// Deserializes each entry of a table of named tables (`[services.X]`, `[checks.X]`) on its

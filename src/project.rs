@@ -48,32 +48,36 @@ fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String
     Ok(real)
 }
 
-/// Like [`resolve`], but a directory inside the project is fine too (for `[files]`).
-pub fn resolve_file_or_dir(dir: &Utf8Path, rel: &str, what: &str) -> Result<PathBuf, String> {
-    let path = dir.join(rel);
-    match inside_dir(dir, &path, what) {
-        Ok(real) => Ok(real),
-        Err(_) => inside(dir, &path, what),
-    }
+/// Checks, reading nothing, that the project file or directory `rel`, and everything below
+/// it, passes [`resolve`]: no symlink out of the project, no special file.
+pub fn check_tree(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
+    files_below(dir, &dir.join(rel), what).map(|_| ())
 }
 
-/// Checks, reading nothing, that everything below the project directory `rel` (or the
-/// file itself) passes [`resolve`]: no symlink out of the project, no special file.
-pub fn check_tree(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
-    let path = dir.join(rel);
-    if inside_dir(dir, &path, what).is_err() {
-        return inside(dir, &path, what).map(|_| ());
+/// Every file at or below the project path `path` (joined to `dir`), sorted, as its path
+/// below `path` (empty for `path` itself when it is a file), each checked by [`inside`].
+fn files_below(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<Utf8PathBuf>, String> {
+    if inside_dir(dir, path, what).is_err() {
+        inside(dir, path, what)?;
+        return Ok(vec![Utf8PathBuf::new()]);
     }
-    let entries = std::fs::read_dir(&path).map_err(|e| format!("{what} `{path}`: {e}"))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{what} `{path}`: {e}"))?;
-        let name = entry.file_name();
+    let cannot_list = |e: io::Error| format!("{what} `{path}`: {e}");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(cannot_list)? {
+        let name = entry.map_err(cannot_list)?.file_name();
         let name = name
-            .to_str()
-            .ok_or_else(|| format!("{what} `{path}` holds {name:?}, not a UTF-8 file name"))?;
-        check_tree(dir, Utf8Path::new(rel).join(name).as_str(), what)?;
+            .into_string()
+            .map_err(|name| format!("{what} `{path}` holds {name:?}, not a UTF-8 file name"))?;
+        names.push(name);
     }
-    Ok(())
+    names.sort();
+    let mut files = Vec::new();
+    for name in names {
+        for below in files_below(dir, &path.join(&name), what)? {
+            files.push(join(Utf8Path::new(&name), &below));
+        }
+    }
+    Ok(files)
 }
 
 /// The canonical path of `path` if it is a directory inside the project `dir`.
@@ -101,46 +105,32 @@ pub struct TreeFile {
 }
 
 /// Reads the project file or directory at `path` (joined to `dir`): every file below a
-/// directory, in sorted order, each checked as [`read`] checks one file (a symlink that
-/// leads out of the project, or a special file, anywhere in the tree is refused). A file
-/// gives one entry with an empty `rel`.
+/// directory, in sorted order, each checked by the walk and again when it is opened (see
+/// [`read`]). A file gives one entry with an empty `rel`.
 pub fn read_tree(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<TreeFile>, Error> {
-    let input_error = |source: io::Error| Error::Input {
+    let files = files_below(dir, path, what).map_err(|e| Error::Input {
         path: path.to_owned(),
-        source,
-    };
-    if inside_dir(dir, path, what).is_err() {
-        let real = inside(dir, path, what).map_err(|e| input_error(io::Error::other(e)))?;
-        let executable = is_executable(&real);
-        let contents = read(dir, path, what)?;
-        return Ok(vec![TreeFile {
-            rel: Utf8PathBuf::new(),
-            contents,
-            executable,
-        }]);
+        source: io::Error::other(e),
+    })?;
+    files
+        .into_iter()
+        .map(|rel| {
+            let file = join(path, &rel);
+            Ok(TreeFile {
+                contents: read(dir, &file, what)?,
+                executable: is_executable(file.as_std_path()),
+                rel,
+            })
+        })
+        .collect()
+}
+
+/// `base/rel`, or `base` itself for an empty `rel` (where `join` would add a `/`).
+fn join(base: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
+    match rel.as_str() {
+        "" => base.to_owned(),
+        _ => base.join(rel),
     }
-    let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(path)
-        .map_err(input_error)?
-        .collect::<Result<_, _>>()
-        .map_err(input_error)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let name = name.to_str().ok_or_else(|| {
-            input_error(io::Error::other(format!(
-                "{name:?} is not a UTF-8 file name"
-            )))
-        })?;
-        for mut file in read_tree(dir, &path.join(name), what)? {
-            file.rel = match file.rel.as_str() {
-                "" => Utf8PathBuf::from(name),
-                rel => Utf8Path::new(name).join(rel),
-            };
-            out.push(file);
-        }
-    }
-    Ok(out)
 }
 
 fn is_executable(path: &Path) -> bool {

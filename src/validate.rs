@@ -317,9 +317,8 @@ fn validate_file(
         ShippedFile::Table(_) => at.key(field),
     };
     if let Some(from) = entry.from() {
-        let resolved = no_nul(from)
-            .and_then(|()| crate::project::resolve_file_or_dir(dir, from, "file to ship"))
-            .and_then(|_| crate::project::check_tree(dir, from, "file to ship"));
+        let resolved =
+            no_nul(from).and_then(|()| crate::project::check_tree(dir, from, "file to ship"));
         p.check(key_of("from"), resolved);
     }
     if let Some(owner) = entry.owner() {

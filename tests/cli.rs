@@ -45,12 +45,7 @@ fn check_reports_every_broken_fixture_with_file_line_column_and_key() {
     let fixtures = fixtures();
     assert!(fixtures.len() >= 25, "only {} fixtures", fixtures.len());
     for path in fixtures {
-        let rel = path
-            .strip_prefix(root())
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
+        let rel = relative(&path);
         let o = run(&["check", "-f", &rel]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{rel} should fail with 1:\n{err}");
@@ -84,12 +79,7 @@ fn check_reports_every_broken_fixture_with_file_line_column_and_key() {
 fn every_broken_fixture_reports_as_its_snapshot() {
     let mut all = String::new();
     for path in fixtures() {
-        let rel = path
-            .strip_prefix(root())
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
+        let rel = relative(&path);
         let o = run(&["check", "-f", &rel]);
         let root_dir = root().display().to_string();
         all.push_str(&format!(

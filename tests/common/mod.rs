@@ -60,6 +60,15 @@ pub fn fixtures() -> Vec<PathBuf> {
     paths
 }
 
+/// `path` relative to the repository root, as the tests pass it on command lines.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The lines `# <tag>: VALUE` at the top of a fixture.
 pub fn directives(path: &Path, tag: &str) -> Vec<String> {
     let prefix = format!("# {tag}:");
