@@ -8,6 +8,8 @@ pub const INIT_PATH: &str = "/usr/local/sbin/buildkit-lite-init";
 pub const SV_DIR: &str = "/etc/sv";
 /// Where runsvdir looks for services (links into [`SV_DIR`]).
 pub const SERVICE_DIR: &str = "/etc/service";
+/// Start-up tasks' scripts (one per task), which the init runs before the services.
+pub const TASKS_DIR: &str = "/etc/buildkit-lite/tasks";
 /// Sensu's configuration: check definitions and plugins.
 pub const SENSU_DIR: &str = "/etc/sensu";
 /// Where Sensu check definitions go.
@@ -21,6 +23,7 @@ const GENERATED: &[(&str, &str)] = &[
     (INIT_PATH, "buildkit-lite's init"),
     (SV_DIR, "the runit service directories"),
     (SERVICE_DIR, "the directory runsvdir supervises"),
+    ("/etc/buildkit-lite", "the start-up tasks"),
     (SENSU_DIR, "the Sensu checks and plugins"),
     ("/usr/bin/sh", "the shell every run script uses"),
     ("/usr/bin/runsvdir", "runit's runsvdir"),

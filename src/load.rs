@@ -5,7 +5,7 @@
 //!
 //! Loading has two passes so that one run reports all problems:
 //! 1. structure: the document is parsed once with spans, then each table (`[app]`, `[image]`,
-//!    `[log]`, each `[services.X]`, each `[checks.X]`) is deserialized on its own, so an
+//!    `[log]`, each `[services.X]`, `[checks.X]` and `[tasks.X]`, `[files]`) is deserialized on its own, so an
 //!    unknown key in one table does not hide a wrong type in another;
 //! 2. meaning: the rules serde cannot express (names, paths, Sensu's rules, files that must
 //!    exist) live in `validate.rs`.
@@ -28,7 +28,9 @@ use crate::project::{manifest_dir, not_regular};
 use crate::{suggest, validate};
 
 /// The top-level tables, in the order the spec lists them.
-const TABLES: &[&str] = &["app", "image", "log", "services", "checks", "files"];
+const TABLES: &[&str] = &[
+    "app", "image", "log", "services", "checks", "files", "tasks",
+];
 
 /// The largest manifest read (1 MiB): far above any real one, and a bound on the memory and
 /// time that loading can take, whatever the file.
@@ -181,6 +183,7 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
                 partial.all_services_read = all;
             }
             "checks" => partial.checks = de_entries(&path, value, found).0,
+            "tasks" => partial.tasks = de_entries(&path, value, found).0,
             _ => partial.files = de_value(value, found).unwrap_or_default(),
         }
     }

@@ -38,6 +38,11 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": "^(/[A-Za-z0-9._+@-]+)+$"}))]
     pub files: BTreeMap<String, ShippedFile>,
+    /// One-shot start-up tasks, by name (the rule of service names): run once at container
+    /// start, in name order, before any service starts; a task that fails stops the start.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"}))]
+    pub tasks: BTreeMap<String, Task>,
 }
 
 /// `[files]` entry: a project file or directory to copy, or a table with its owner and mode
@@ -284,6 +289,10 @@ pub struct Image {
     #[serde(default = "default_stop_timeout")]
     #[schemars(range(min = 1))]
     pub stop_timeout: u64,
+    /// The name of a check (`[checks.NAME]`) whose command becomes the image's
+    /// `HEALTHCHECK`: its `interval`, its `timeout` (default 10) and `occurrences` as the
+    /// retries (default 3), so `docker ps` shows `healthy` or `unhealthy`.
+    pub healthcheck: Option<String>,
 }
 
 /// The image's init system.
@@ -315,6 +324,10 @@ pub struct Log {
     pub max_size: Option<u64>,
     /// Rotated files svlogd keeps (svlogd `n`; 0 keeps all).
     pub keep: Option<u64>,
+    /// `true`: every log line also goes to the container's stdout (`docker logs`), prefixed
+    /// with the service's name, while svlogd still writes the files.
+    #[serde(default)]
+    pub stdout: bool,
 }
 
 /// `[services.NAME]`: one process supervised by runit.
@@ -338,6 +351,43 @@ pub struct Service {
     /// `false`: no log service; the output goes to the container's stdout.
     #[serde(default = "default_true")]
     pub log: bool,
+}
+
+/// `[tasks.NAME]`: a one-shot command run at container start, before any service. The
+/// keys and word rules of a service, without `log`: its output goes to the container's
+/// stdout.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Task {
+    /// The argv to exec. Words are literal except `${NAME}`, replaced at run time by that
+    /// environment variable; `$${` is a literal `${`. Default: the binary with the task's
+    /// name, else the first binary.
+    #[schemars(length(min = 1))]
+    pub command: Option<Vec<String>>,
+    /// Run as this user (created in the image when missing). Default: root.
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub user: Option<String>,
+    /// Default environment values; the container's own environment wins.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}))]
+    pub env: BTreeMap<String, String>,
+    /// Absolute working directory.
+    #[serde(default = "default_workdir")]
+    pub workdir: String,
+}
+
+impl Task {
+    /// The task as a service without a log service: what it runs is checked, resolved and
+    /// rendered by the same rules.
+    pub fn as_service(&self) -> Service {
+        Service {
+            command: self.command.clone(),
+            user: self.user.clone(),
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            log: false,
+        }
+    }
 }
 
 /// `[checks.NAME]`: a Sensu check. Exactly one of `http`, `command`, `script`.
@@ -486,6 +536,7 @@ impl Default for Image {
             env: BTreeMap::new(),
             expose: Vec::new(),
             stop_timeout: default_stop_timeout(),
+            healthcheck: None,
         }
     }
 }
@@ -497,6 +548,7 @@ impl Default for Log {
             dir: default_log_dir(),
             max_size: None,
             keep: None,
+            stdout: false,
         }
     }
 }
@@ -521,6 +573,7 @@ pub struct Partial {
     pub services: BTreeMap<String, Service>,
     pub checks: BTreeMap<String, Check>,
     pub files: BTreeMap<String, ShippedFile>,
+    pub tasks: BTreeMap<String, Task>,
     /// False when some `[services.X]` could not be read (so "no service" is not reported).
     pub all_services_read: bool,
 }
@@ -534,6 +587,7 @@ impl Partial {
             services: self.services,
             checks: self.checks,
             files: self.files,
+            tasks: self.tasks,
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::manifest::{
 };
 use crate::shell::{self, Piece};
 
-use crate::layout::{INIT_PATH, SENSU_PLUGIN_DIR};
+use crate::layout::{INIT_PATH, SENSU_PLUGIN_DIR, TASKS_DIR};
 /// Seconds the http plugin waits for an answer when the check sets no `timeout`.
 pub const HTTP_TIMEOUT: u64 = 10;
 
@@ -30,6 +30,8 @@ pub struct Plan {
     pub image: ImagePlan,
     pub log: LogPlan,
     pub services: Vec<ServicePlan>,
+    /// Start-up tasks, in the order they run (by name); never with a log service.
+    pub tasks: Vec<ServicePlan>,
     pub checks: Vec<CheckPlan>,
     /// Users to create in the image when the base lacks them (sorted, never `root`).
     pub users: Vec<String>,
@@ -106,6 +108,8 @@ pub struct ImagePlan {
     /// Whether the image's entrypoint is buildkit-lite's runit init.
     pub runit_init: bool,
     pub init_path: &'static str,
+    /// Where the start-up tasks' scripts go.
+    pub tasks_dir: &'static str,
     /// apt packages to install (the user's and what the image needs), sorted.
     pub packages: Vec<String>,
     /// Labels written into the Dockerfile (title, authors and the user's).
@@ -115,12 +119,30 @@ pub struct ImagePlan {
     pub stop_timeout: u64,
     /// Seconds the init gives services to stop before it kills them.
     pub grace: u64,
+    /// Docker's `HEALTHCHECK`, from the check `image.healthcheck` names.
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// The image's `HEALTHCHECK`: a check's command, on the check's schedule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Healthcheck {
+    /// The check it runs.
+    pub check: String,
+    /// The exec-form command: the check's command in `sh -c`, with any failure as exit 1
+    /// (Sensu's CRITICAL, 2, is a code Docker reserves).
+    pub argv: Vec<String>,
+    pub interval: u64,
+    pub timeout: u64,
+    pub retries: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LogPlan {
     pub user: String,
     pub dir: String,
+    /// `[log] stdout`: log lines also go to the container's stdout, prefixed with the
+    /// service's name.
+    pub stdout: bool,
     /// The log directory of every service with a log service, to create in the image.
     pub dirs: Vec<String>,
 }
@@ -148,7 +170,8 @@ pub struct EnvDefault {
 pub struct ServiceLog {
     /// `<log.dir>/<service>`.
     pub dir: String,
-    /// Lines of svlogd's `config` file (`s…`, `n…`); empty for svlogd's defaults.
+    /// Lines of svlogd's `config` file (`s…`, `n…`, and `e*` to copy every line to its
+    /// stderr for `[log] stdout`); empty for svlogd's defaults.
     pub config: Vec<String>,
 }
 
@@ -209,7 +232,15 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         .iter()
         .map(|(name, s)| resolve_service(name, s, default_binary(&app.binaries, name), &m.log))
         .collect();
-    let checks = m
+    let tasks: Vec<ServicePlan> = m
+        .tasks
+        .iter()
+        .map(|(name, t)| {
+            let binary = default_binary(&app.binaries, name);
+            resolve_service(name, &t.as_service(), binary, &m.log)
+        })
+        .collect();
+    let checks: Vec<CheckPlan> = m
         .checks
         .iter()
         .map(|(name, c)| resolve_check(name, c, &m.services, &loaded.dir))
@@ -222,13 +253,14 @@ pub fn resolve(loaded: &Loaded) -> Plan {
     Plan {
         manifest_path: loaded.path.clone(),
         manifest_dir: loaded.dir.clone(),
-        image: resolve_image(m),
+        image: resolve_image(m, &checks),
         log: resolve_log(&m.log, &services),
-        users: users(&services, &m.log, &files),
+        users: users(&services, &tasks, &m.log, &files),
         file_setup: file_setup(&files),
         files,
         app,
         services,
+        tasks,
         checks,
     }
 }
@@ -281,7 +313,7 @@ fn resolve_service(name: &str, s: &Service, install_path: &str, log: &Log) -> Se
         workdir: s.workdir.clone(),
         log: s.log.then(|| ServiceLog {
             dir: format!("{}/{}", log.dir.trim_end_matches('/'), name),
-            config: svlogd_config(log.max_size, log.keep),
+            config: svlogd_config(log),
         }),
     }
 }
@@ -375,14 +407,22 @@ fn sensu_check(c: &Check, command: String) -> SensuCheck {
     }
 }
 
-fn resolve_image(m: &Manifest) -> ImagePlan {
+fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
     let image = &m.image;
+    let healthcheck = image.healthcheck.as_ref().map(|name| {
+        let check = checks
+            .iter()
+            .find(|c| &c.name == name)
+            .expect("a validated healthcheck names a check");
+        healthcheck(check)
+    });
     ImagePlan {
         repository: image.name.clone().unwrap_or_else(|| m.app.name.clone()),
         base: image.base.clone(),
         init: image.init,
         runit_init: image.init == Init::Runit,
         init_path: INIT_PATH,
+        tasks_dir: TASKS_DIR,
         packages: packages(m),
         labels: labels(m),
         env: image.env.clone(),
@@ -391,6 +431,26 @@ fn resolve_image(m: &Manifest) -> ImagePlan {
         // A second is kept for the log services and the init itself (at least one for
         // the services, so a stop-timeout of 1 may run a little over).
         grace: image.stop_timeout.saturating_sub(1).max(1),
+        healthcheck,
+    }
+}
+
+/// The `HEALTHCHECK` that runs `check`: its interval, its timeout (else the http plugin's
+/// default), its occurrences as the retries (else 3).
+fn healthcheck(check: &CheckPlan) -> Healthcheck {
+    let sensu = &check.sensu;
+    Healthcheck {
+        check: check.name.clone(),
+        // The command is sh's `$0`, so no quoting of it is needed.
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "/bin/sh -c \"$0\" || exit 1".into(),
+            sensu.command.clone(),
+        ],
+        interval: sensu.interval,
+        timeout: sensu.timeout.unwrap_or(HTTP_TIMEOUT),
+        retries: sensu.occurrences.unwrap_or(3),
     }
 }
 
@@ -426,10 +486,19 @@ fn labels(m: &Manifest) -> BTreeMap<String, String> {
     labels
 }
 
-/// The users to create: every service's, the log user when some service logs, and the
-/// owners of shipped files.
-fn users(services: &[ServicePlan], log: &Log, files: &[ShippedPlan]) -> Vec<String> {
-    let mut users: Vec<String> = services.iter().filter_map(|s| s.user.clone()).collect();
+/// The users to create: every service's and task's, the log user when some service logs,
+/// and the owners of shipped files.
+fn users(
+    services: &[ServicePlan],
+    tasks: &[ServicePlan],
+    log: &Log,
+    files: &[ShippedPlan],
+) -> Vec<String> {
+    let mut users: Vec<String> = services
+        .iter()
+        .chain(tasks)
+        .filter_map(|s| s.user.clone())
+        .collect();
     users.extend(files.iter().filter_map(|f| f.owner.clone()));
     if services.iter().any(|s| s.log.is_some()) {
         users.push(log.user.clone());
@@ -472,6 +541,7 @@ fn resolve_log(log: &Log, services: &[ServicePlan]) -> LogPlan {
     LogPlan {
         user: log.user.clone(),
         dir: log.dir.clone(),
+        stdout: log.stdout,
         dirs: services
             .iter()
             .filter_map(|s| s.log.as_ref().map(|l| l.dir.clone()))
@@ -479,13 +549,17 @@ fn resolve_log(log: &Log, services: &[ServicePlan]) -> LogPlan {
     }
 }
 
-fn svlogd_config(max_size: Option<u64>, keep: Option<u64>) -> Vec<String> {
+fn svlogd_config(log: &Log) -> Vec<String> {
     let mut lines = Vec::new();
-    if let Some(s) = max_size {
+    if let Some(s) = log.max_size {
         lines.push(format!("s{s}"));
     }
-    if let Some(n) = keep {
+    if let Some(n) = log.keep {
         lines.push(format!("n{n}"));
+    }
+    if log.stdout {
+        // svlogd's alert pattern: every line is also written to svlogd's stderr.
+        lines.push("e*".into());
     }
     lines
 }

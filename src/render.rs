@@ -18,7 +18,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR};
+use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR, TASKS_DIR};
 use crate::plan::{CheckPlan, EnvDefault, Plan, PluginSource, ServicePlan, ShippedPlan};
 use crate::shell::{self, Piece};
 
@@ -67,6 +67,20 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     for service in &plan.services {
         render_service(&env, &plan_value, service, &mut tree)?;
     }
+    for task in &plan.tasks {
+        let ctx = minijinja::context! {
+            plan => plan_value.clone(),
+            service => Value::from(Serde(task)),
+            task => true,
+        };
+        let script = render_one(&env, "sv/run.j2", &ctx)?;
+        put(
+            &mut tree,
+            format!("root{TASKS_DIR}/{}", task.name),
+            script,
+            0o755,
+        );
+    }
     for check in &plan.checks {
         render_check(&env, plan, &plan_value, check, &mut tree)?;
     }
@@ -112,6 +126,7 @@ fn render_service(
     let ctx = minijinja::context! {
         plan => plan_value.clone(),
         service => Value::from(Serde(service)),
+        task => false,
     };
     let dir = format!("root/etc/sv/{}", service.name);
     put(

@@ -13,7 +13,9 @@ use camino::Utf8Path;
 
 use crate::diagnostic::KeyPath;
 use crate::layout::{self, SENSU_PLUGIN_DIR};
-use crate::manifest::{App, Binaries, Check, Image, Log, Partial, Service, ShippedFile};
+use crate::manifest::{
+    App, Binaries, Check, Image, Init, Log, Partial, Service, ShippedFile, Task,
+};
 use crate::shell;
 
 /// The target triples v1 builds and runs (linux/amd64).
@@ -64,7 +66,13 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         );
     }
     for (name, service) in &m.services {
-        validate_service(&mut p, &root.key("services"), name, service);
+        validate_service(&mut p, &root.key("services"), "service", name, service);
+    }
+    for (name, task) in &m.tasks {
+        validate_service(&mut p, &root.key("tasks"), "task", name, &task.as_service());
+    }
+    if let Some(image) = &m.image {
+        validate_start_up(&mut p, image, &m.tasks, &m.checks);
     }
     if let (Some(app), Some(log)) = (&m.app, &m.log) {
         install_path_is_no_log_dir(&mut p, app, log, &m.services);
@@ -243,8 +251,15 @@ fn validate_log(p: &mut Problems, path: &KeyPath, log: &Log) {
     }
 }
 
-fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &Service) {
-    let path = services.key(name);
+/// A service's or a task's name and what it runs: `what` is "service" or "task".
+fn validate_service(
+    p: &mut Problems,
+    section: &KeyPath,
+    what: &str,
+    name: &str,
+    service: &Service,
+) {
+    let path = section.key(name);
     let name_ok = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
@@ -254,7 +269,7 @@ fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &
         p.add(
             path.clone(),
             format!(
-                "invalid service name {:?}: lower-case letters, digits, `_`, `-` and `.`, starting with a letter or digit, at most 64 characters",
+                "invalid {what} name {:?}: lower-case letters, digits, `_`, `-` and `.`, starting with a letter or digit, at most 64 characters",
                 name
             ),
         );
@@ -287,6 +302,26 @@ fn validate_service(p: &mut Problems, services: &KeyPath, name: &str, service: &
         p.add(
             path.key("workdir"),
             "must be an absolute path (start with `/`)",
+        );
+    }
+}
+
+/// `image.healthcheck` names a check, and tasks need buildkit-lite's init.
+fn validate_start_up(
+    p: &mut Problems,
+    image: &Image,
+    tasks: &BTreeMap<String, Task>,
+    checks: &BTreeMap<String, Check>,
+) {
+    let image_path = KeyPath::root().key("image");
+    if let Some(check) = &image.healthcheck {
+        let names: Vec<&str> = checks.keys().map(String::as_str).collect();
+        p.check(image_path.key("healthcheck"), known(check, "check", &names));
+    }
+    if image.init == Init::Inherit && !tasks.is_empty() {
+        p.add(
+            KeyPath::root().key("tasks"),
+            "start-up tasks need buildkit-lite's init: with image.init = \"inherit\" the base owns start-up (set init = \"runit\", or run the tasks from the base's own start-up)",
         );
     }
 }
@@ -352,7 +387,8 @@ fn validate_checks(
         let path = KeyPath::root().key("checks").key(name);
         validate_check(p, &path, name, check, dir);
         if let Some(service) = &check.service {
-            p.check(path.key("service"), known_service(service, services));
+            let names: Vec<&str> = services.keys().map(String::as_str).collect();
+            p.check(path.key("service"), known(service, "service", &names));
         }
         let Some(file) = check.kind().and_then(|kind| kind.plugin_file(name)) else {
             continue;
@@ -467,16 +503,19 @@ fn url_port(url: &str) -> Result<(), String> {
 }
 
 /// `check.service` names a service of the manifest.
-fn known_service(name: &str, services: &BTreeMap<String, Service>) -> Result<(), String> {
-    if services.contains_key(name) {
+/// `name` is one of `names`, the names of the manifest's `what`s (service, check).
+fn known(name: &str, what: &str, names: &[&str]) -> Result<(), String> {
+    if names.contains(&name) {
         return Ok(());
     }
-    let names: Vec<&str> = services.keys().map(String::as_str).collect();
-    let mut msg = format!("no service `{name}`");
-    if let Some(close) = crate::suggest::did_you_mean(name, &names) {
+    let mut msg = format!("no {what} `{name}`");
+    if let Some(close) = crate::suggest::did_you_mean(name, names) {
         msg.push_str(&format!(", did you mean `{close}`?"));
     }
-    msg.push_str(&format!(" (the services: {})", names.join(", ")));
+    match names {
+        [] => msg.push_str(&format!(" (the manifest has no [{what}s.NAME] table)")),
+        _ => msg.push_str(&format!(" (the {what}s: {})", names.join(", "))),
+    }
     Err(msg)
 }
 
