@@ -14,6 +14,7 @@
 //! staged context. Nothing here prints.
 
 use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
 
 use crate::builder::{self, Choice};
 use crate::error::Error;
@@ -31,6 +32,8 @@ pub struct Options {
     pub no_cache: bool,
     /// `--builder`: overrides `app.builder` for this run.
     pub builder: Option<Builder>,
+    /// `--push`: push every tag after the build.
+    pub push: bool,
 }
 
 /// What the build tells its caller as it goes.
@@ -46,13 +49,33 @@ pub enum Event<'a> {
 }
 
 /// A built image.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
 pub struct Built {
     /// `<repository>:<tag>`, one for each tag.
     pub references: Vec<String>,
     pub image_id: String,
+    /// `<repository>@sha256:…`, the registry's digest, when the image was pushed.
+    pub digest: Option<String>,
     /// The staged context that was built.
     pub context: Utf8PathBuf,
+    /// The builder that compiled the binaries; none for a `prebuilt` one.
+    pub builder: Option<&'static str>,
+}
+
+/// What an action made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Product {
+    /// `docker build`: the image ID.
+    ImageId(String),
+    /// `docker push`: the pushed manifest's digest (`sha256:…`).
+    Digest(String),
+}
+
+/// What the actions made, together.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Made {
+    pub image_id: Option<String>,
+    pub digest: Option<String>,
 }
 
 /// Where `build` stages the context of `plan`: in a directory the tool owns, which also
@@ -73,20 +96,28 @@ pub fn build(
         docker::validate_tag(tag)?;
     }
     let tree = render::render(plan)?;
-    let actions = decide(plan, opts, probe(plan, opts, report));
-    let image_id = if opts.dry_run {
+    let facts = probe(plan, opts, report);
+    let builder = match &facts.how {
+        Ok(How::Compile(c)) => Some(c.choice.builder.name()),
+        _ => None,
+    };
+    let actions = decide(plan, opts, facts);
+    let made = if opts.dry_run {
         execute(actions, &mut DryRun, report)?
     } else {
         execute(actions, &mut Real::new(plan, tree), report)?
     };
-    Ok(image_id.map(|image_id| Built {
+    let repository = &plan.image.repository;
+    Ok(made.image_id.map(|image_id| Built {
         references: opts
             .tags
             .iter()
-            .map(|tag| format!("{}:{tag}", plan.image.repository))
+            .map(|tag| format!("{repository}:{tag}"))
             .collect(),
         image_id,
+        digest: made.digest.map(|d| format!("{repository}@{d}")),
         context: context_dir(plan),
+        builder,
     }))
 }
 
@@ -189,6 +220,8 @@ pub enum Action {
         step: Step,
         image_id_file: Utf8PathBuf,
     },
+    /// `docker push` one tag (`--push`); the image stays local whatever happens.
+    Push { step: Step, reference: String },
 }
 
 /// Where the binaries to stage come from, in the order of `plan.app.binaries`.
@@ -229,6 +262,13 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         step,
         image_id_file,
     });
+    if opts.push {
+        for tag in &opts.tags {
+            let reference = format!("{}:{tag}", plan.image.repository);
+            let step = docker::push_step(&reference);
+            actions.push(Action::Push { step, reference });
+        }
+    }
     actions
 }
 
@@ -252,40 +292,42 @@ fn compiled(plan: &Plan, how: How) -> Result<(Binary, Vec<Action>), Error> {
 
 /// What a runner does with an action.
 pub trait Runner {
-    /// Does `action`; returns the image ID when the action built one.
+    /// Does `action`; returns what it made, if anything (an image ID, a digest).
     fn act(
         &mut self,
         action: &Action,
         report: &mut dyn FnMut(Event),
-    ) -> Result<Option<String>, Error>;
+    ) -> Result<Option<Product>, Error>;
 }
 
 /// Reports each action, then has `runner` do it; a `Fail` action ends the build with its
-/// error. Returns the image ID, if one was built.
+/// error. Returns what was made: the image ID and the digest, when there are.
 pub fn execute(
     actions: Vec<Action>,
     runner: &mut dyn Runner,
     report: &mut dyn FnMut(Event),
-) -> Result<Option<String>, Error> {
-    let mut image_id = None;
+) -> Result<Made, Error> {
+    let mut made = Made::default();
     for action in actions {
         let action = match action {
             Action::Fail(error) => return Err(error),
             action => action,
         };
         announce(&action, report);
-        if let Some(id) = runner.act(&action, report)? {
-            image_id = Some(id);
+        match runner.act(&action, report)? {
+            Some(Product::ImageId(id)) => made.image_id = Some(id),
+            Some(Product::Digest(digest)) => made.digest = Some(digest),
+            None => {}
         }
     }
-    Ok(image_id)
+    Ok(made)
 }
 
 /// Reports what an action is about to do (or, in a dry run, would do).
 fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
     match action {
         Action::Engine(step) | Action::Compile(step) => report(Event::Step(step)),
-        Action::DockerBuild { step, .. } => report(Event::Step(step)),
+        Action::DockerBuild { step, .. } | Action::Push { step, .. } => report(Event::Step(step)),
         Action::Note(note) => report(Event::Note(note.clone())),
         Action::Stage { context, .. } => report(Event::Stage(context)),
         Action::Fail(_) => {}
@@ -296,7 +338,7 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
 pub struct DryRun;
 
 impl Runner for DryRun {
-    fn act(&mut self, _: &Action, _: &mut dyn FnMut(Event)) -> Result<Option<String>, Error> {
+    fn act(&mut self, _: &Action, _: &mut dyn FnMut(Event)) -> Result<Option<Product>, Error> {
         Ok(None)
     }
 }
@@ -375,7 +417,7 @@ impl Runner for Real<'_> {
         &mut self,
         action: &Action,
         report: &mut dyn FnMut(Event),
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<Product>, Error> {
         let plan = self.plan;
         let result = match action {
             Action::Engine(step) => step.output().map(|_| None),
@@ -388,7 +430,10 @@ impl Runner for Real<'_> {
             Action::DockerBuild {
                 step,
                 image_id_file,
-            } => docker_build(step, image_id_file).map(Some),
+            } => docker_build(step, image_id_file).map(|id| Some(Product::ImageId(id))),
+            Action::Push { step, reference } => {
+                docker::push(step, reference).map(|d| Some(Product::Digest(d)))
+            }
         };
         if let (Err(Error::Interrupted), Some(_)) = (&result, &self.build_dir) {
             // Interrupted once staging began: the context goes too, as the message says.
@@ -437,7 +482,7 @@ mod tests {
             &mut self,
             action: &Action,
             _: &mut dyn FnMut(Event),
-        ) -> Result<Option<String>, Error> {
+        ) -> Result<Option<Product>, Error> {
             let name = match action {
                 Action::Engine(_) => "engine".to_string(),
                 Action::Note(note) => format!("note {note}"),
@@ -445,9 +490,14 @@ mod tests {
                 Action::Compile(step) => format!("compile: {}", step.command_line()),
                 Action::Stage { binary, .. } => format!("stage {binary:?}"),
                 Action::DockerBuild { .. } => "docker build".into(),
+                Action::Push { reference, .. } => format!("push {reference}"),
             };
             self.0.push(name);
-            Ok(matches!(action, Action::DockerBuild { .. }).then(|| "sha256:x".to_string()))
+            Ok(match action {
+                Action::DockerBuild { .. } => Some(Product::ImageId("sha256:x".into())),
+                Action::Push { .. } => Some(Product::Digest("sha256:d".into())),
+                _ => None,
+            })
         }
     }
 
@@ -474,6 +524,7 @@ mod tests {
             dry_run: false,
             no_cache: false,
             builder: None,
+            push: false,
         }
     }
 
@@ -496,7 +547,7 @@ mod tests {
     }
 
     /// Runs the actions with a recording runner: what it did, what was reported, the result.
-    fn record(actions: Vec<Action>) -> (Vec<String>, Vec<String>, Result<Option<String>, Error>) {
+    fn record(actions: Vec<Action>) -> (Vec<String>, Vec<String>, Result<Made, Error>) {
         let mut runner = Recording(Vec::new());
         let mut events = Vec::new();
         let result = execute(actions, &mut runner, &mut |e| {
@@ -534,7 +585,7 @@ mod tests {
                 "step build the image with docker",
             ]
         );
-        assert_eq!(result.unwrap().as_deref(), Some("sha256:x"));
+        assert_eq!(result.unwrap().image_id.as_deref(), Some("sha256:x"));
     }
 
     #[test]
@@ -582,8 +633,8 @@ mod tests {
         let (_tmp, plan) = plan("binary = \"demo\"");
         let mut reported = 0;
         let actions = decide(&plan, &options(), compiled(&["demo"]));
-        let image = execute(actions, &mut DryRun, &mut |_| reported += 1);
-        assert_eq!(image.unwrap(), None);
+        let made = execute(actions, &mut DryRun, &mut |_| reported += 1);
+        assert_eq!(made.unwrap(), Made::default());
         assert_eq!(reported, 5);
     }
 }

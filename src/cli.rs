@@ -33,6 +33,26 @@ pub enum Command {
         /// Compile with this builder for this run instead of the manifest's app.builder
         #[arg(long, value_name = "BUILDER", value_parser = parse_builder)]
         builder: Option<Builder>,
+        /// After the build, push every tag to the registry in image.name and print the digest
+        #[arg(long)]
+        push: bool,
+        /// Print the result as one JSON document on stdout (progress stays on stderr)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove a built image: start it, wait for every service, run every check, stop it
+    Test {
+        /// The tag of the image to test (<image.name>:<TAG>)
+        #[arg(value_parser = parse_tag)]
+        tag: String,
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Seconds the services get to come up and the checks to pass, together
+        #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+        timeout: u64,
+        /// Print the results as one JSON document on stdout (progress stays on stderr)
+        #[arg(long)]
+        json: bool,
     },
     /// Write the build context (without the binary) for review, to --out DIR or stdout
     Render {
@@ -49,6 +69,10 @@ pub enum Command {
     Check {
         #[command(flatten)]
         manifest: ManifestArg,
+        /// Print the result as one JSON document on stdout: every problem with its file,
+        /// line, column, key and message
+        #[arg(long)]
+        json: bool,
     },
     /// Print the JSON Schema of service.toml (for editors)
     Schema,

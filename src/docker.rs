@@ -1,4 +1,5 @@
-//! Docker: the steps that check for an engine and build the image, and the rules for tags.
+//! Docker: the steps that check for an engine, build, push and run images, and the rules
+//! for tags.
 //!
 //! The docker CLI is used as the user has it set up: `DOCKER_HOST` and the current docker
 //! context apply. Nothing here forces BuildKit or the legacy builder: the generated
@@ -83,9 +84,168 @@ pub fn build_step(
         .arg(path_arg(context))
 }
 
+/// `docker push` of one tag.
+pub fn push_step(reference: &str) -> Step {
+    Step::new(format!("push {reference}"), "docker").args(["push", reference])
+}
+
+/// Runs a push and returns the digest the registry gave the image (`sha256:…`, docker's
+/// last line: `TAG: digest: sha256:… size: N`). A failure is [`Error::PushFailed`] with
+/// docker's words and what most likely fixes it.
+pub fn push(step: &Step, reference: &str) -> Result<String, Error> {
+    let attempt = step.attempt()?;
+    let said = format!("{}{}", attempt.stdout, attempt.stderr);
+    let digest = said
+        .lines()
+        .filter_map(|line| line.split_once("digest: ").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .find(|d| d.starts_with("sha256:"));
+    match (attempt.success(), digest) {
+        (true, Some(digest)) => Ok(digest.to_string()),
+        (true, None) => Err(Error::PushFailed {
+            reference: reference.to_string(),
+            reason: format!(
+                "docker printed no digest:
+{}",
+                said.trim_end()
+            ),
+        }),
+        (false, _) => Err(Error::PushFailed {
+            reference: reference.to_string(),
+            reason: push_failure(reference, &said),
+        }),
+    }
+}
+
+/// Why a push failed, in a line that says what to do, then docker's last words.
+fn push_failure(reference: &str, said: &str) -> String {
+    let registry = registry_of(reference);
+    let lower = said.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let hint = if has(&[
+        "no basic auth credentials",
+        "unauthorized",
+        "authentication required",
+    ]) {
+        format!("the registry {registry} wants credentials: run `docker login {registry}` first")
+    } else if has(&[
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "dial tcp",
+        "connection reset",
+    ]) {
+        format!("no registry answers at {registry}: is it running, and is image.name right?")
+    } else if has(&["denied"]) {
+        format!(
+            "the registry {registry} refused the push: do these credentials allow pushing to this repository?"
+        )
+    } else {
+        "docker push failed".to_string()
+    };
+    let last: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+    let last = &last[last.len().saturating_sub(3)..];
+    format!("{hint}\ndocker said: {}", last.join("\n"))
+}
+
+/// The registry host of an image reference: its first component when that has a `.` or a
+/// `:` or is `localhost`, else Docker Hub.
+fn registry_of(reference: &str) -> &str {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+/// Asks for the ID of a local image: fails when there is none.
+pub fn image_id_step(reference: &str) -> Step {
+    Step::new(
+        format!("find the image {reference} (build it first with `buildkit-lite build`)"),
+        "docker",
+    )
+    .args(["image", "inspect", "--format", "{{.Id}}", reference])
+}
+
+/// Starts a detached container of `reference` named `name`, labelled as a test's.
+pub fn run_step(reference: &str, name: &str) -> Step {
+    Step::new(format!("start a container of {reference}"), "docker")
+        .args(["run", "--detach", "--name", name])
+        .args(["--label", "dev.buildkit-lite.test=true", reference])
+}
+
+/// Runs `script` with `sh -c` inside the running container `name`.
+pub fn exec_step(name: &str, script: &str) -> Step {
+    Step::new("run a command in the test container", "docker")
+        .args(["exec", name, "sh", "-c", script])
+}
+
+/// The state of container `name`: `<running> <exit code>`.
+pub fn state_step(name: &str) -> Step {
+    Step::new("read the test container's state", "docker").args([
+        "container",
+        "inspect",
+        "--format",
+        "{{.State.Running}} {{.State.ExitCode}}",
+        name,
+    ])
+}
+
+/// The last lines of what container `name` printed (both streams, into stdout and stderr).
+pub fn logs_step(name: &str, lines: usize) -> Step {
+    Step::new("read the test container's output", "docker").args([
+        "logs",
+        "--tail",
+        &lines.to_string(),
+        name,
+    ])
+}
+
+/// `docker stop` with the image's stop-timeout.
+pub fn stop_step(name: &str, timeout: u64) -> Step {
+    Step::new("stop the test container", "docker").args([
+        "stop",
+        "--time",
+        &timeout.to_string(),
+        name,
+    ])
+}
+
+/// Removes container `name` and its anonymous volumes, running or not.
+pub fn remove_step(name: &str) -> Step {
+    Step::new("remove the test container", "docker").args(["rm", "--force", "--volumes", name])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_is_the_first_component_with_a_dot_or_port() {
+        assert_eq!(registry_of("127.0.0.1:5000/acme/app:v1"), "127.0.0.1:5000");
+        assert_eq!(
+            registry_of("registry.example.com/app:v1"),
+            "registry.example.com"
+        );
+        assert_eq!(registry_of("localhost/app:v1"), "localhost");
+        assert_eq!(registry_of("acme/app:v1"), "docker.io");
+        assert_eq!(registry_of("app:v1"), "docker.io");
+    }
+
+    #[test]
+    fn a_failed_push_says_what_to_do() {
+        let said = "The push refers to repository [127.0.0.1:5999/app]\nGet \"http://127.0.0.1:5999/v2/\": dial tcp 127.0.0.1:5999: connect: connection refused\n";
+        let why = push_failure("127.0.0.1:5999/app:v1", said);
+        assert!(
+            why.starts_with("no registry answers at 127.0.0.1:5999"),
+            "{why}"
+        );
+        assert!(why.contains("connection refused"), "{why}");
+        let why = push_failure("127.0.0.1:5000/app:v1", "no basic auth credentials\n");
+        assert!(
+            why.contains("run `docker login 127.0.0.1:5000` first"),
+            "{why}"
+        );
+    }
 
     #[test]
     fn tags_follow_dockers_rule() {

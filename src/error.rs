@@ -82,6 +82,17 @@ pub enum Error {
     Interrupted,
     /// An error, and what is most likely to fix it.
     WithHint { error: Box<Error>, hint: String },
+    /// `test`: the image ran, and these (`service api`, `check ping`) failed.
+    TestFailed {
+        image: String,
+        failures: Vec<String>,
+    },
+    /// `--push`: the image was built and stays local; pushing it failed.
+    PushFailed {
+        reference: String,
+        /// What docker said, and what most likely fixes it.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -131,6 +142,13 @@ impl fmt::Display for Error {
                 "{path} is {what}, not an ELF executable for {target}: refusing to put it in a linux image"
             ),
             Error::WithHint { error, hint } => write!(f, "{error}\nhint: {hint}"),
+            Error::TestFailed { image, failures } => {
+                write!(f, "{image} failed its test: {}", failures.join(", "))
+            }
+            Error::PushFailed { reference, reason } => write!(
+                f,
+                "could not push {reference} (the image was built and stays local): {reason}"
+            ),
             Error::Interrupted => f.write_str(
                 "interrupted: child processes stopped, nothing half-written left behind",
             ),

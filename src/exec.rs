@@ -90,9 +90,11 @@ impl Step {
         })
     }
 
-    /// Runs the step with its output streamed through to the tool's own stdout and stderr.
+    /// Runs the step with its output streamed through to the tool's stderr, both streams:
+    /// a child's output is progress, and the tool's stdout is kept for its own results
+    /// (`--json` documents stay parseable).
     pub fn run(&self) -> Result<(), Error> {
-        self.run_expression(self.expression().unchecked())
+        self.run_expression(self.expression().stdout_to_stderr().unchecked())
             .map(|_| ())
     }
 
@@ -107,7 +109,53 @@ impl Step {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs the step and returns what it did, whatever its exit status: fails only when it
+    /// cannot start or is interrupted. For commands whose failure is an answer (a check).
+    pub fn attempt(&self) -> Result<Attempt, Error> {
+        let expression = self
+            .expression()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked();
+        let output = self.finish(expression)?;
+        Ok(Attempt {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    /// Runs the step even after an interrupt, quietly, and ignores how it ends: for
+    /// cleaning up (removing a throwaway container) on the way out.
+    pub fn cleanup(&self) {
+        let _ = self
+            .expression()
+            .stdout_null()
+            .stderr_null()
+            .unchecked()
+            .run();
+    }
+
     fn run_expression(&self, expression: duct::Expression) -> Result<std::process::Output, Error> {
+        let output = self.finish(expression)?;
+        if output.status.success() {
+            return Ok(output);
+        }
+        let status = match output.status.code() {
+            Some(code) => format!("exited with status {code}"),
+            None => "was killed by a signal".to_string(),
+        };
+        Err(Error::StepFailed {
+            summary: self.summary.clone(),
+            command: self.command_line(),
+            status,
+            output: tail(&String::from_utf8_lossy(&output.stderr), 20),
+        })
+    }
+
+    /// Starts the expression, waits for it (an interrupt kills it), and returns its output
+    /// whatever its status.
+    fn finish(&self, expression: duct::Expression) -> Result<std::process::Output, Error> {
         if interrupted() {
             return Err(Error::Interrupted);
         }
@@ -123,24 +171,25 @@ impl Step {
         if interrupted() {
             return Err(Error::Interrupted);
         }
-        let output = result.map_err(|source| Error::Spawn {
+        result.map_err(|source| Error::Spawn {
             summary: self.summary.clone(),
             command: self.command_line(),
             source,
-        })?;
-        if output.status.success() {
-            return Ok(output);
-        }
-        let status = match output.status.code() {
-            Some(code) => format!("exited with status {code}"),
-            None => "was killed by a signal".to_string(),
-        };
-        Err(Error::StepFailed {
-            summary: self.summary.clone(),
-            command: self.command_line(),
-            status,
-            output: tail(&String::from_utf8_lossy(&output.stderr), 20),
         })
+    }
+}
+
+/// What a step did: its exit code (none when a signal killed it) and its output.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Attempt {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
     }
 }
 

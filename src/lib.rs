@@ -2,7 +2,8 @@
 //! logs and Sensu checks.
 //!
 //! The pipeline, one module a stage (every command runs a prefix of it):
-//! `load::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`.
+//! `load::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`,
+//! and after it `prove` (`test TAG`). `json` holds the `--json` documents.
 //! Library code returns values and errors; only `main.rs` prints.
 
 pub mod build;
@@ -14,11 +15,13 @@ pub mod docker;
 pub mod elf;
 pub mod error;
 pub mod exec;
+pub mod json;
 pub mod layout;
 pub mod load;
 pub mod manifest;
 pub mod plan;
 pub mod project;
+pub mod prove;
 pub mod render;
 pub mod schema;
 pub mod shell;

@@ -323,7 +323,8 @@ fn a_rebuild_is_all_cache_and_an_app_change_rebuilds_only_from_the_binary() {
         if let Some(id) = out.lines().find_map(|l| l.strip_prefix("image id ")) {
             ids.borrow_mut().push(Image(id.to_string()));
         }
-        (out, start.elapsed())
+        // docker's build log is progress: on stderr.
+        (stderr(&o), start.elapsed())
     };
     let (_, first) = timed("first build");
     let (log, second) = timed("second build");
@@ -498,7 +499,7 @@ fn shipped_files_land_with_their_modes_and_owners_and_a_change_rebuilds_from_the
     // rebuilt.
     std::fs::write(p.dir.join("config/shop.toml"), "port = 2\n").unwrap();
     let (image2, out) = build_image(&p, "minimal");
-    let steps = steps_cached(&stdout(&out));
+    let steps = steps_cached(&stderr(&out));
     let cached = |prefix: &str| {
         steps
             .iter()

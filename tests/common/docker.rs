@@ -88,6 +88,28 @@ impl Project {
         Project { tmp, dir }
     }
 
+    /// A project of `manifest` alone, with a real program (`/bin/true`) as `app.bin` for
+    /// its `prebuilt` binary: images without compiling, for services that are shell
+    /// commands.
+    pub fn prebuilt(name: &str, manifest: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("service.toml"), manifest).unwrap();
+        std::fs::copy("/bin/true", dir.join("app.bin")).unwrap();
+        Project { tmp, dir }
+    }
+
+    /// `buildkit-lite test TAG -f <copy>/service.toml EXTRA…`.
+    pub fn prove(&self, tag: &str, extra: &[&str]) -> Output {
+        cmd()
+            .current_dir(&self.dir)
+            .args(["test", tag, "-f", "service.toml"])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
     pub fn manifest(&self) -> PathBuf {
         self.dir.join("service.toml")
     }
@@ -192,6 +214,21 @@ impl Image {
             .trim()
             .to_string()
     }
+}
+
+/// Every container, running or not, that `buildkit-lite test` started from `image`.
+pub fn test_containers(image: &Image) -> Vec<String> {
+    let o = docker(&[
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        "label=dev.buildkit-lite.test",
+        "--filter",
+        &format!("ancestor={}", image.0),
+    ]);
+    assert!(o.status.success(), "docker ps: {}", stderr(&o));
+    stdout(&o).lines().map(String::from).collect()
 }
 
 /// A running container, removed when dropped.
