@@ -601,6 +601,24 @@ mod tests {
     }
 
     #[test]
+    fn push_pushes_every_tag_after_the_build_and_keeps_the_digest() {
+        let (_tmp, plan) = plan("binary = \"demo\"");
+        let opts = Options {
+            tags: vec!["v1".into(), "latest".into()],
+            push: true,
+            ..options()
+        };
+        let (done, _, result) = record(decide(&plan, &opts, compiled(&["demo"])));
+        assert_eq!(
+            done[done.len() - 3..],
+            ["docker build", "push demo:v1", "push demo:latest"]
+        );
+        let made = result.unwrap();
+        assert_eq!(made.image_id.as_deref(), Some("sha256:x"));
+        assert_eq!(made.digest.as_deref(), Some("sha256:d"));
+    }
+
+    #[test]
     fn a_prebuilt_binary_is_staged_without_compiling() {
         let (_tmp, plan) = plan("binary = \"demo\"\nprebuilt = \"app.bin\"");
         let path = plan.manifest_dir.join("app.bin");

@@ -48,6 +48,7 @@ fn auto_picks_cargo_on_this_host_and_says_so() {
     require_docker!();
     let p = Project::copy_of("minimal");
     let (image, out) = build_image(&p, "minimal");
+    assert_proven(&p, &image, &["minimal"], &[]);
     let err = stderr(&out);
     assert!(
         err.contains(

@@ -12,7 +12,7 @@ fn help_lists_every_command_with_a_line_of_help() {
     let o = run(&["--help"]);
     assert!(o.status.success());
     let help = stdout(&o);
-    for command in ["build", "render", "check", "schema"] {
+    for command in ["build", "test", "render", "check", "schema"] {
         let line = help
             .lines()
             .find(|l| l.trim_start().starts_with(&format!("{command} ")))
@@ -119,6 +119,64 @@ fn a_manifest_with_three_problems_reports_all_three() {
     assert!(
         lines[2].contains(":21:7: checks.ping.ttl: ttl (10) must be greater than interval (30)"),
         "{err}"
+    );
+}
+
+#[test]
+fn check_json_lists_every_problem_with_file_line_column_key_and_message() {
+    let o = run(&[
+        "check",
+        "-f",
+        "tests/fixtures/three-problems.toml",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let file = "tests/fixtures/three-problems.toml";
+    assert_eq!(doc["ok"], false);
+    assert_eq!(
+        doc["problems"],
+        serde_json::json!([
+            {"file": file, "line": 15, "column": 8, "key": "services.web.user",
+             "message": "invalid user name \"Bad User\": lower-case letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters"},
+            {"file": file, "line": 16, "column": 1, "key": "services.web.logg",
+             "message": "unknown key `logg`, did you mean `log`? (expected one of `command`, `user`, `env`, `workdir`, `log`)"},
+            {"file": file, "line": 21, "column": 7, "key": "checks.ping.ttl",
+             "message": "ttl (10) must be greater than interval (30)"},
+        ])
+    );
+    assert_eq!(doc["omitted"], 0);
+    // The human message is still on stderr.
+    assert!(stderr(&o).contains("3 problems"), "{}", stderr(&o));
+
+    // A valid manifest: its counts; an unreadable one: a problem without a position.
+    let o = run(&["check", "-f", &example_manifest("workspace"), "--json"]);
+    assert!(o.status.success());
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (&doc["ok"], &doc["services"], &doc["checks"], &doc["tasks"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        )
+    );
+    let o = run(&["check", "-f", "no/such/service.toml", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let problem = &doc["problems"][0];
+    assert_eq!(problem["file"], "no/such/service.toml");
+    assert!(
+        problem["line"].is_null() && problem["key"].is_null(),
+        "{problem}"
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read manifest no/such/service.toml: "),
+        "{problem}"
     );
 }
 

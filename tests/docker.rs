@@ -182,6 +182,12 @@ fn multi_service_image_runs_every_service_as_its_user_and_reaps_orphans() {
     require_docker!();
     let project = Project::copy_of("multi-service");
     let (image, _) = build_image(&project, "acme/multi-service");
+    assert_proven(
+        &project,
+        &image,
+        &["api", "spawner", "ticker", "worker"],
+        &["api_health", "worker_running"],
+    );
     let c = Container::start(&image, &["-e", "GREETING=set by docker run"]);
     c.wait_until_up(Duration::from_secs(10));
 

@@ -41,6 +41,16 @@ fn assert_workspace_runs(image: &Image) {
         let config = c.sh_ok(&format!("curl -fs http://127.0.0.1:{port}/config"));
         assert!(config.contains("hello from a shipped file"), "{config}");
         c.eventually_ok(Duration::from_secs(10), "test -s /var/lib/workspace/ticks");
+        // The start-up task ran first, as its user, and said so on docker logs.
+        assert_eq!(
+            c.sh_ok("stat -c '%U' /var/lib/workspace/schema; cat /var/lib/workspace/schema"),
+            "worker\nversion 1\n"
+        );
+        let logs = stdout(&docker(&["logs", &c.name]));
+        assert!(
+            logs.starts_with("buildkit-lite-init: task migrate: starting\nworker: migrate: /var/lib/workspace/schema is at schema version 1\nbuildkit-lite-init: task migrate: done\n"),
+            "{logs}"
+        );
         // The check follows the api's port, default or not.
         let plugin = c.sh_ok("/etc/sensu/plugins/http-api_ping.sh");
         assert_eq!(
@@ -61,6 +71,7 @@ fn the_workspace_builds_with_the_default_builder_for_musl_and_runs() {
     assert!(err.contains("==> builder: cargo (auto:"), "{err}");
     assert!(err.contains("--bin api --bin worker"), "{err}");
     assert_workspace_runs(&image);
+    assert_proven(&p, &image, &["api", "worker"], &["api_ping"]);
 }
 
 #[test]

@@ -231,6 +231,30 @@ pub fn test_containers(image: &Image) -> Vec<String> {
     stdout(&o).lines().map(String::from).collect()
 }
 
+/// `buildkit-lite test` passes on `image`: a passing line for each service and check and
+/// for the stop, the summary, and no container left behind.
+pub fn assert_proven(project: &Project, image: &Image, services: &[&str], checks: &[&str]) {
+    let tag = image.0.rsplit_once(':').unwrap().1;
+    let o = project.prove(tag, &[]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let lines = services
+        .iter()
+        .map(|s| format!("ok   service {s} "))
+        .chain(checks.iter().map(|c| format!("ok   check {c} ")))
+        .chain(["ok   stop ".to_string()]);
+    for line in lines {
+        assert!(
+            out.lines().any(|l| l.starts_with(&line)),
+            "no `{line}`:\n{out}"
+        );
+    }
+    let n = services.len() + checks.len() + 1;
+    let summary = format!("test {}: passed ({n} results, ", image.0);
+    assert!(out.contains(&summary), "no `{summary}`:\n{out}");
+    assert_eq!(test_containers(image), Vec::<String>::new());
+}
+
 /// A running container, removed when dropped.
 pub struct Container {
     pub name: String,
