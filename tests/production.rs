@@ -46,10 +46,9 @@ fn test_proves_the_healthcheck_app_and_names_a_failing_check_and_a_crash_looping
     // Docker's health every second, so that the test sees it change.
     project.edit_manifest(|m| m.replacen("interval = 60", "interval = 1", 1));
     let image = build(&project, "healthcheck-app");
-    let tag = image.0.split_once(':').unwrap().1.to_string();
 
     // Everything passes: a line per service and check, with its time, and a summary.
-    let o = project.prove(&tag, &[]);
+    let o = project.prove(image.tag(), &[]);
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     for line in [
@@ -120,8 +119,7 @@ fn test_proves_the_healthcheck_app_and_names_a_failing_check_and_a_crash_looping
         )
     });
     let failing = build(&project, "healthcheck-app");
-    let failing_tag = failing.0.split_once(':').unwrap().1.to_string();
-    let o = project.prove(&failing_tag, &["--timeout", "4", "--json"]);
+    let o = project.prove(failing.tag(), &["--timeout", "4", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let doc = json(&o);
     assert_eq!(doc["ok"], false);
@@ -154,8 +152,7 @@ fn test_proves_the_healthcheck_app_and_names_a_failing_check_and_a_crash_looping
         )
     });
     let crashing = build(&project, "healthcheck-app");
-    let crashing_tag = crashing.0.split_once(':').unwrap().1.to_string();
-    let o = project.prove(&crashing_tag, &[]);
+    let o = project.prove(crashing.tag(), &[]);
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let line = stdout(&o)
         .lines()
@@ -255,12 +252,7 @@ fn start_up_tasks_run_in_order_before_the_services_and_a_failing_one_stops_the_s
         "{}",
         stdout(&o)
     );
-    assert!(
-        project
-            .prove(image.0.split_once(':').unwrap().1, &[])
-            .status
-            .success()
-    );
+    assert!(project.prove(image.tag(), &[]).status.success());
 
     // A task that fails: the container exits with its status, says which task, and no
     // service starts.
@@ -290,7 +282,7 @@ fn start_up_tasks_run_in_order_before_the_services_and_a_failing_one_stops_the_s
         "{out}{err}"
     );
     // `test` names the container's exit and the task's words.
-    let o = project.prove(failing.0.split_once(':').unwrap().1, &[]);
+    let o = project.prove(failing.tag(), &[]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(
@@ -308,7 +300,7 @@ fn ctrl_c_during_test_removes_the_container() {
     let manifest = format!("{TASKS}\n[checks.never]\ncommand = \"false\"\n");
     let project = Project::prebuilt("tasks", &manifest);
     let image = build(&project, "tasks");
-    let tag = image.0.split_once(':').unwrap().1;
+    let tag = image.tag();
     let child = cmd()
         .current_dir(&project.dir)
         .args(["test", tag, "-f", "service.toml"])

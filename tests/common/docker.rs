@@ -198,6 +198,11 @@ impl Drop for Image {
 }
 
 impl Image {
+    /// The tag of the reference (after the last `:`).
+    pub fn tag(&self) -> &str {
+        self.0.rsplit_once(':').map_or("", |(_, tag)| tag)
+    }
+
     pub fn label(&self, name: &str) -> String {
         let o = docker(&[
             "image",
@@ -234,8 +239,7 @@ pub fn test_containers(image: &Image) -> Vec<String> {
 /// `buildkit-lite test` passes on `image`: a passing line for each service and check and
 /// for the stop, the summary, and no container left behind.
 pub fn assert_proven(project: &Project, image: &Image, services: &[&str], checks: &[&str]) {
-    let tag = image.0.rsplit_once(':').unwrap().1;
-    let o = project.prove(tag, &[]);
+    let o = project.prove(image.tag(), &[]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     let lines = services
