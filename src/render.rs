@@ -49,6 +49,10 @@ pub struct File {
 /// The build context, relative path → file, in a stable (sorted) order.
 pub type FileTree = BTreeMap<Utf8PathBuf, File>;
 
+/// The files as they are rendered, in about the tree's order: sorted into a [`FileTree`]
+/// once at the end, which compares far fewer paths than inserting one file at a time.
+type Rendered = Vec<(Utf8PathBuf, File)>;
+
 /// Renders every generated file of the context (everything but the binary).
 ///
 /// The plan becomes a template value once, shared by every file's context: converting it
@@ -57,7 +61,7 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     let env = environment();
     let plan_value = Value::from(Serde(plan));
     let whole_plan = minijinja::context! { plan => plan_value.clone() };
-    let mut tree = FileTree::new();
+    let mut tree = Rendered::new();
     let dockerfile = render_one(&env, "Dockerfile.j2", &whole_plan)?;
     put(&mut tree, "Dockerfile".into(), dockerfile, 0o644);
     if plan.image.runit_init {
@@ -87,12 +91,16 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     for file in &plan.files {
         ship(plan, file, &mut tree)?;
     }
-    Ok(tree)
+    // Paths are unique: validation keeps shipped files off the generated ones. Sorting
+    // the strings first (cheap byte comparisons; nearly the paths' order) leaves the
+    // component-wise sort of `collect` almost nothing to do.
+    tree.sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+    Ok(tree.into_iter().collect())
 }
 
 /// A shipped file, or every file of a shipped directory, at `root<path>` with its mode:
 /// the explicit one for a file, else 0755 when the source is executable, 0644 otherwise.
-fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut FileTree) -> Result<(), Error> {
+fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut Rendered) -> Result<(), Error> {
     let (Some(from), Some(context_path)) = (&file.from, &file.context_path) else {
         return Ok(());
     };
@@ -112,8 +120,8 @@ fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut FileTree) -> Result<(), Erro
     Ok(())
 }
 
-fn put(tree: &mut FileTree, path: String, contents: Vec<u8>, mode: u32) {
-    tree.insert(Utf8PathBuf::from(path), File { contents, mode });
+fn put(tree: &mut Rendered, path: String, contents: Vec<u8>, mode: u32) {
+    tree.push((Utf8PathBuf::from(path), File { contents, mode }));
 }
 
 /// A service's `run` script, and its `log/run` when it logs.
@@ -121,7 +129,7 @@ fn render_service(
     env: &Environment<'static>,
     plan_value: &Value,
     service: &ServicePlan,
-    tree: &mut FileTree,
+    tree: &mut Rendered,
 ) -> Result<(), Error> {
     let ctx = minijinja::context! {
         plan => plan_value.clone(),
@@ -148,7 +156,7 @@ fn render_check(
     plan: &Plan,
     plan_value: &Value,
     check: &CheckPlan,
-    tree: &mut FileTree,
+    tree: &mut Rendered,
 ) -> Result<(), Error> {
     let document = BTreeMap::from([("checks", BTreeMap::from([(&check.name, &check.sensu)]))]);
     let mut json = serde_json::to_vec_pretty(&document).expect("a check serializes");

@@ -315,8 +315,7 @@ fn validate_start_up(
 ) {
     let image_path = KeyPath::root().key("image");
     if let Some(check) = &image.healthcheck {
-        let names: Vec<&str> = checks.keys().map(String::as_str).collect();
-        p.check(image_path.key("healthcheck"), known(check, "check", &names));
+        p.check(image_path.key("healthcheck"), known(check, "check", checks));
     }
     if image.init == Init::Inherit && !tasks.is_empty() {
         p.add(
@@ -387,8 +386,7 @@ fn validate_checks(
         let path = KeyPath::root().key("checks").key(name);
         validate_check(p, &path, name, check, dir);
         if let Some(service) = &check.service {
-            let names: Vec<&str> = services.keys().map(String::as_str).collect();
-            p.check(path.key("service"), known(service, "service", &names));
+            p.check(path.key("service"), known(service, "service", services));
         }
         let Some(file) = check.kind().and_then(|kind| kind.plugin_file(name)) else {
             continue;
@@ -502,12 +500,14 @@ fn url_port(url: &str) -> Result<(), String> {
     }
 }
 
-/// `check.service` names a service of the manifest.
-/// `name` is one of `names`, the names of the manifest's `what`s (service, check).
-fn known(name: &str, what: &str, names: &[&str]) -> Result<(), String> {
-    if names.contains(&name) {
+/// `name` is a key of `table`, the manifest's `what`s (service, check). A lookup: the
+/// list of names is made only for the message.
+fn known<V>(name: &str, what: &str, table: &BTreeMap<String, V>) -> Result<(), String> {
+    if table.contains_key(name) {
         return Ok(());
     }
+    let names: Vec<&str> = table.keys().map(String::as_str).collect();
+    let names = names.as_slice();
     let mut msg = format!("no {what} `{name}`");
     if let Some(close) = crate::suggest::did_you_mean(name, names) {
         msg.push_str(&format!(", did you mean `{close}`?"));
