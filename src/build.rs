@@ -67,6 +67,9 @@ pub struct Built {
 pub enum Product {
     /// `docker build`: the image ID.
     ImageId(String),
+    /// Staging found every tag already on the image built from this very context: its ID.
+    /// The `docker build` that follows is not needed.
+    Current(String),
     /// `docker push`: the pushed manifest's digest (`sha256:…`).
     Digest(String),
 }
@@ -96,6 +99,10 @@ pub fn build(
         docker::validate_tag(tag)?;
     }
     let tree = render::render(plan)?;
+    // The engine check (listing the repository's images) runs while the host is probed;
+    // its result is taken, in its turn, by the Engine action.
+    let engine =
+        (!opts.dry_run).then(|| Prefetch::start(docker::images_step(&plan.image.repository)));
     let facts = probe(plan, opts, report);
     let builder = match &facts.how {
         Ok(How::Compile(c)) => Some(c.choice.builder.name()),
@@ -105,7 +112,7 @@ pub fn build(
     let made = if opts.dry_run {
         execute(actions, &mut DryRun, report)?
     } else {
-        execute(actions, &mut Real::new(plan, tree), report)?
+        execute(actions, &mut Real::new(plan, tree, engine), report)?
     };
     let repository = &plan.image.repository;
     Ok(made.image_id.map(|image_id| Built {
@@ -154,17 +161,20 @@ pub struct CompileFacts {
 /// metadata` (reported as it runs), whether the workspace has a `Cargo.lock`, and the git
 /// revision.
 pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Facts {
-    let how = BuildDir::check(&plan.manifest_dir, &plan.app.name).and_then(|()| {
-        match &plan.app.prebuilt {
-            Some(path) => Ok(How::Prebuilt(path.clone())),
-            None => compile_facts(plan, opts, report).map(How::Compile),
-        }
-    });
-    let revision = docker::revision_step(&plan.manifest_dir)
-        .output()
-        .ok()
-        .map(|s| s.trim().to_string());
-    Facts { how, revision }
+    std::thread::scope(|side| {
+        let revision = side.spawn(|| {
+            let rev = docker::revision_step(&plan.manifest_dir).output();
+            rev.ok().map(|s| s.trim().to_string())
+        });
+        let how = BuildDir::check(&plan.manifest_dir, &plan.app.name).and_then(|()| {
+            match &plan.app.prebuilt {
+                Some(path) => Ok(How::Prebuilt(path.clone())),
+                None => compile_facts(plan, opts, report).map(How::Compile),
+            }
+        });
+        let revision = revision.join().unwrap_or(None);
+        Facts { how, revision }
+    })
 }
 
 fn compile_facts(
@@ -176,11 +186,17 @@ fn compile_facts(
     // writes a Cargo.lock when there is none, and only a lockfile the project has makes
     // the compile --locked.
     let lockfile = compile::has_lockfile(&plan.app);
-    let choice = choose_builder(plan, opts)?;
     report(Event::Probe(&compile::metadata_step(&plan.app)));
+    // Side by side: cargo metadata, and the builder's probes.
+    let (choice, metadata) = std::thread::scope(|side| {
+        let metadata = side.spawn(|| compile::metadata(&plan.app));
+        let choice = choose_builder(plan, opts);
+        (choice, metadata.join())
+    });
+    let metadata = metadata.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     Ok(CompileFacts {
-        choice,
-        metadata: compile::metadata(&plan.app)?,
+        choice: choice?,
+        metadata: metadata?,
         lockfile,
     })
 }
@@ -193,16 +209,19 @@ fn choose_builder(plan: &Plan, opts: &Options) -> Result<Choice, Error> {
             builder: named,
             reason: format!("--builder {} on the command line", named.name()),
         }),
-        wanted => builder::choose(wanted.unwrap_or(plan.app.builder), target, || {
-            builder::probe_host(target, &plan.app.cargo_manifest)
-        }),
+        wanted => builder::choose(
+            wanted.unwrap_or(plan.app.builder),
+            target,
+            &mut builder::RealHost::new(target, &plan.app.cargo_manifest),
+        ),
     }
 }
 
 /// One thing the build does.
 #[derive(Debug)]
 pub enum Action {
-    /// Reach the Docker engine: before anything is compiled.
+    /// Reach the Docker engine, listing the repository's images: before anything is
+    /// compiled.
     Engine(Step),
     /// Tell the user a decision.
     Note(String),
@@ -210,10 +229,12 @@ pub enum Action {
     Fail(Error),
     /// Compile the app.
     Compile(Step),
-    /// Stage the context, with the binary, into the locked build directory.
+    /// Stage the context, with the binary, into the locked build directory; unless
+    /// `reuse` finds the image of every tag already built from the same context.
     Stage {
         binary: Binary,
         context: Utf8PathBuf,
+        reuse: Option<Reuse>,
     },
     /// `docker build` the staged context; docker writes the image ID into `image_id_file`.
     DockerBuild {
@@ -222,6 +243,14 @@ pub enum Action {
     },
     /// `docker push` one tag (`--push`); the image stays local whatever happens.
     Push { step: Step, reference: String },
+}
+
+/// What makes a built image current: its references, and the `docker build` line that
+/// built it (labels and all), which goes into the context's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reuse {
+    pub references: Vec<String>,
+    pub build_line: String,
 }
 
 /// Where the binaries to stage come from, in the order of `plan.app.binaries`.
@@ -235,7 +264,8 @@ pub enum Binary {
 
 /// The actions of a build, in order. Pure: the facts were probed before.
 pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
-    let mut actions = vec![Action::Engine(docker::engine_step())];
+    let repository = &plan.image.repository;
+    let mut actions = vec![Action::Engine(docker::images_step(repository))];
     let binary = match facts.how.and_then(|how| compiled(plan, how)) {
         Err(cannot) => {
             actions.push(Action::Fail(cannot));
@@ -257,14 +287,27 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         revision,
         opts.no_cache,
     );
-    actions.push(Action::Stage { binary, context });
+    // --no-cache always builds.
+    let reuse = (!opts.no_cache).then(|| Reuse {
+        references: opts
+            .tags
+            .iter()
+            .map(|t| format!("{repository}:{t}"))
+            .collect(),
+        build_line: step.command_line(),
+    });
+    actions.push(Action::Stage {
+        binary,
+        context,
+        reuse,
+    });
     actions.push(Action::DockerBuild {
         step,
         image_id_file,
     });
     if opts.push {
         for tag in &opts.tags {
-            let reference = format!("{}:{tag}", plan.image.repository);
+            let reference = format!("{repository}:{tag}");
             let step = docker::push_step(&reference);
             actions.push(Action::Push { step, reference });
         }
@@ -308,14 +351,20 @@ pub fn execute(
     report: &mut dyn FnMut(Event),
 ) -> Result<Made, Error> {
     let mut made = Made::default();
+    let mut current = false;
     for action in actions {
         let action = match action {
             Action::Fail(error) => return Err(error),
+            Action::DockerBuild { .. } if current => continue,
             action => action,
         };
         announce(&action, report);
         match runner.act(&action, report)? {
             Some(Product::ImageId(id)) => made.image_id = Some(id),
+            Some(Product::Current(id)) => {
+                made.image_id = Some(id);
+                current = true;
+            }
             Some(Product::Digest(digest)) => made.digest = Some(digest),
             None => {}
         }
@@ -343,6 +392,31 @@ impl Runner for DryRun {
     }
 }
 
+/// A step started ahead of its turn, on a thread of its own.
+pub struct Prefetch {
+    step: Step,
+    output: std::thread::JoinHandle<Result<String, Error>>,
+}
+
+impl Prefetch {
+    pub fn start(step: Step) -> Self {
+        let running = step.clone();
+        Prefetch {
+            step,
+            output: std::thread::spawn(move || running.output()),
+        }
+    }
+
+    /// The step's output, if `step` is the one started.
+    fn take(self, step: &Step) -> Option<Result<String, Error>> {
+        let output = self
+            .output
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (self.step == *step).then_some(output)
+    }
+}
+
 /// Does every action for real.
 pub struct Real<'a> {
     plan: &'a Plan,
@@ -350,25 +424,78 @@ pub struct Real<'a> {
     tree: FileTree,
     /// The locked build directory, from staging to the end of the build.
     build_dir: Option<BuildDir>,
+    /// What the engine check listed: `<repository>:<tag> <image ID>` lines.
+    images: String,
+    /// The engine check, when it was started ahead.
+    engine: Option<Prefetch>,
+    /// The digest of the staged context, recorded once `docker build` succeeds.
+    digest: Option<String>,
 }
 
 impl<'a> Real<'a> {
-    pub fn new(plan: &'a Plan, tree: FileTree) -> Self {
+    pub fn new(plan: &'a Plan, tree: FileTree, engine: Option<Prefetch>) -> Self {
         Real {
             plan,
             tree,
             build_dir: None,
+            images: String::new(),
+            engine,
+            digest: None,
         }
     }
 
     /// Reads and checks every binary, takes the build directory's lock, and writes the
-    /// context with the binaries.
+    /// context with the binaries; unless the image of every tag was built from this very
+    /// context (`reuse`), which is then the product.
     fn stage(
         &mut self,
         binary: &Binary,
         context: &Utf8Path,
+        reuse: Option<&Reuse>,
         report: &mut dyn FnMut(Event),
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Product>, Error> {
+        let tree = self.with_binaries(binary)?;
+        let name = &self.plan.app.name;
+        let waiting = || {
+            report(Event::Note(format!(
+                "waiting for another build of {name} to finish"
+            )))
+        };
+        self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
+        if let Some(reuse) = reuse {
+            let digest = context_digest(&tree, &reuse.build_line);
+            if let Some(id) = self.current_image(context, reuse, &digest) {
+                let what = reuse.references.join(", ");
+                report(Event::Note(format!(
+                    "up to date: {what} is the image of this very context; nothing to build"
+                )));
+                return Ok(Some(Product::Current(id)));
+            }
+            self.digest = Some(digest);
+        }
+        stage::write_tree(&tree, context, &self.plan.manifest_path, Replace::Force)?;
+        if exec::interrupted() {
+            return Err(Error::Interrupted);
+        }
+        Ok(None)
+    }
+
+    /// The ID of the image every reference names, when the last build recorded it with
+    /// this context's digest (beside the context: `image-id`, `context-digest`).
+    fn current_image(&self, context: &Utf8Path, reuse: &Reuse, digest: &str) -> Option<String> {
+        let read = |name: &str| std::fs::read_to_string(context.with_file_name(name)).ok();
+        let (id, recorded) = (read("image-id")?, read("context-digest")?);
+        let id = id.trim();
+        let tagged = |reference: &String| {
+            let mut lines = self.images.lines().filter_map(|l| l.split_once(' '));
+            lines.any(|(r, image)| r == reference && image == id)
+        };
+        (recorded.trim() == digest && reuse.references.iter().all(tagged)).then(|| id.to_string())
+    }
+
+    /// The rendered tree with every binary, each read and checked to be an executable for
+    /// the target.
+    fn with_binaries(&mut self, binary: &Binary) -> Result<FileTree, Error> {
         let app = &self.plan.app;
         let mut tree = std::mem::take(&mut self.tree);
         let binaries: Vec<(&Utf8PathBuf, Vec<u8>)> = match binary {
@@ -397,18 +524,7 @@ impl<'a> Real<'a> {
             };
             tree.insert(binary.context_path.clone().into(), file);
         }
-        let name = &app.name;
-        let waiting = || {
-            report(Event::Note(format!(
-                "waiting for another build of {name} to finish"
-            )))
-        };
-        self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
-        stage::write_tree(&tree, context, &self.plan.manifest_path, Replace::Force)?;
-        if exec::interrupted() {
-            return Err(Error::Interrupted);
-        }
-        Ok(())
+        Ok(tree)
     }
 }
 
@@ -420,17 +536,28 @@ impl Runner for Real<'_> {
     ) -> Result<Option<Product>, Error> {
         let plan = self.plan;
         let result = match action {
-            Action::Engine(step) => step.output().map(|_| None),
+            Action::Engine(step) => {
+                let started = self.engine.take().and_then(|e| e.take(step));
+                started.unwrap_or_else(|| step.output()).map(|images| {
+                    self.images = images;
+                    None
+                })
+            }
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Compile(step) => step
                 .run()
                 .map_err(|e| with_c_hint(e, &plan.app.target))
                 .map(|()| None),
-            Action::Stage { binary, context } => self.stage(binary, context, report).map(|()| None),
+            Action::Stage {
+                binary,
+                context,
+                reuse,
+            } => self.stage(binary, context, reuse.as_ref(), report),
             Action::DockerBuild {
                 step,
                 image_id_file,
-            } => docker_build(step, image_id_file).map(|id| Some(Product::ImageId(id))),
+            } => docker_build(step, image_id_file, self.digest.as_deref())
+                .map(|id| Some(Product::ImageId(id))),
             Action::Push { step, reference } => {
                 docker::push(step, reference).map(|d| Some(Product::Digest(d)))
             }
@@ -458,15 +585,45 @@ fn with_c_hint(error: Error, target: &str) -> Error {
     }
 }
 
-/// Runs `docker build` and reads the image ID it wrote.
-fn docker_build(step: &Step, image_id_file: &Utf8Path) -> Result<String, Error> {
+/// Runs `docker build` and reads the image ID it wrote; then records the context's digest
+/// beside it (`context-digest`), so that the next build of the same context can see the
+/// image is current. A failed build leaves no digest.
+fn docker_build(
+    step: &Step,
+    image_id_file: &Utf8Path,
+    digest: Option<&str>,
+) -> Result<String, Error> {
+    let digest_file = image_id_file.with_file_name("context-digest");
+    let _ = std::fs::remove_file(&digest_file);
     let _ = std::fs::remove_file(image_id_file);
     step.run()?;
     let image_id = std::fs::read_to_string(image_id_file).map_err(|source| Error::Input {
         path: image_id_file.to_owned(),
         source,
     })?;
+    if let Some(digest) = digest {
+        std::fs::write(&digest_file, format!("{digest}\n")).map_err(|source| Error::Write {
+            path: digest_file.clone(),
+            source,
+        })?;
+    }
     Ok(image_id.trim().to_string())
+}
+
+/// SHA-256 of the `docker build` line and every file of the context (path, mode, size and
+/// contents, in the tree's order): equal digests mean docker would be given the same.
+pub fn context_digest(tree: &FileTree, build_line: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(build_line.as_bytes());
+    hash.update([0]);
+    for (path, file) in tree {
+        let head = format!("{path}\0{:o}\0{}\0", file.mode, file.contents.len());
+        hash.update(head.as_bytes());
+        hash.update(&file.contents);
+    }
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 #[cfg(test)]

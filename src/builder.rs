@@ -1,8 +1,9 @@
 //! Choosing how to compile: the builder named in the manifest, or for `auto` the first
 //! that works on this host (cargo, then cross, then cargo-zigbuild).
 //!
-//! `builder = "auto"` is decided by the pure [`choose`] from [`HostFacts`], probed once and
-//! only when needed: cargo when this host can link for the target (Linux x86_64 with the
+//! `builder = "auto"` is decided by [`choose`], which asks a [`Host`] one [`Fact`] at a
+//! time, cheapest first and only as far as the decision needs (on a host that has the
+//! target installed, cross is never asked): cargo when this host can link for the target (Linux x86_64 with the
 //! target's standard library installed), else cross when it and a container engine are
 //! present, else cargo-zigbuild, else an error saying what to install. A crate that
 //! compiles C code for a musl target needs a C compiler for musl: cargo is chosen only with
@@ -32,6 +33,87 @@ pub struct HostFacts {
     pub c_compiler_missing: bool,
 }
 
+/// One thing [`choose`] may ask of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fact {
+    LinuxX86_64,
+    TargetInstalled,
+    CCompilerMissing,
+    Cross,
+    ContainerEngine,
+    Zigbuild,
+}
+
+/// Answers [`Fact`]s: the real host probes on demand ([`RealHost`]); tests answer from a
+/// [`HostFacts`].
+pub trait Host {
+    fn has(&mut self, fact: Fact) -> bool;
+}
+
+impl Host for HostFacts {
+    fn has(&mut self, fact: Fact) -> bool {
+        match fact {
+            Fact::LinuxX86_64 => self.linux_x86_64,
+            Fact::TargetInstalled => self.target_installed,
+            Fact::CCompilerMissing => self.c_compiler_missing,
+            Fact::Cross => self.cross,
+            Fact::ContainerEngine => self.container_engine,
+            Fact::Zigbuild => self.zigbuild,
+        }
+    }
+}
+
+/// This host, probed with quick read-only commands, each at most once and only when asked.
+pub struct RealHost<'a> {
+    pub target: &'a str,
+    pub cargo_manifest: &'a Utf8Path,
+    known: std::collections::BTreeMap<Fact, bool>,
+}
+
+impl<'a> RealHost<'a> {
+    pub fn new(target: &'a str, cargo_manifest: &'a Utf8Path) -> Self {
+        RealHost {
+            target,
+            cargo_manifest,
+            known: Default::default(),
+        }
+    }
+
+    fn probe(&self, fact: Fact) -> bool {
+        let works = |program: &str, args: &[&str]| {
+            Step::new("probe the host", program)
+                .args(args.iter().copied())
+                .output()
+        };
+        match fact {
+            Fact::LinuxX86_64 => cfg!(all(target_os = "linux", target_arch = "x86_64")),
+            Fact::TargetInstalled => works("rustc", &["--print", "sysroot"])
+                .map(|sysroot| {
+                    let lib = Utf8PathBuf::from(sysroot.trim()).join("lib/rustlib");
+                    lib.join(self.target).join("lib").is_dir()
+                })
+                .unwrap_or(false),
+            Fact::CCompilerMissing => c_compiler_missing(self.target, self.cargo_manifest),
+            Fact::Cross => works("cross", &["--version"]).is_ok(),
+            Fact::ContainerEngine => {
+                works("docker", &["info", "--format", "{{.ServerVersion}}"]).is_ok()
+            }
+            Fact::Zigbuild => works("cargo", &["zigbuild", "--help"]).is_ok(),
+        }
+    }
+}
+
+impl Host for RealHost<'_> {
+    fn has(&mut self, fact: Fact) -> bool {
+        if let Some(known) = self.known.get(&fact) {
+            return *known;
+        }
+        let answer = self.probe(fact);
+        self.known.insert(fact, answer);
+        answer
+    }
+}
+
 /// The builder chosen, and why (for `auto`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
@@ -40,49 +122,45 @@ pub struct Choice {
 }
 
 /// Decides the builder. A builder named in the manifest is used as is (its own errors
-/// say what is missing); only `auto` asks `probe` about the host, and follows the rule of
-/// the module docs.
-pub fn choose(
-    wanted: Builder,
-    target: &str,
-    probe: impl FnOnce() -> HostFacts,
-) -> Result<Choice, Error> {
+/// say what is missing); only `auto` asks `host`, in the order of the module docs.
+pub fn choose(wanted: Builder, target: &str, host: &mut dyn Host) -> Result<Choice, Error> {
     let choice = |builder, reason: &str| {
         Ok(Choice {
             builder,
             reason: reason.to_string(),
         })
     };
-    let host = match wanted {
+    match wanted {
         Builder::Cargo => return choice(Builder::Cargo, "builder = \"cargo\" in the manifest"),
         Builder::Cross => return choice(Builder::Cross, "builder = \"cross\" in the manifest"),
         Builder::Zigbuild => {
             return choice(Builder::Zigbuild, "builder = \"zigbuild\" in the manifest");
         }
-        Builder::Auto => probe(),
-    };
-    if host.linux_x86_64 && host.target_installed && !host.c_compiler_missing {
+        Builder::Auto => {}
+    }
+    let mut has = |fact| host.has(fact);
+    if has(Fact::LinuxX86_64) && has(Fact::TargetInstalled) && !has(Fact::CCompilerMissing) {
         choice(
             Builder::Cargo,
             &format!(
                 "auto: this Linux x86_64 host links for {target} and has its standard library"
             ),
         )
-    } else if host.cross && host.container_engine {
+    } else if has(Fact::Cross) && has(Fact::ContainerEngine) {
         choice(
             Builder::Cross,
             &format!(
                 "auto: cargo cannot build {target} here; cross and a container engine are present"
             ),
         )
-    } else if host.zigbuild {
+    } else if has(Fact::Zigbuild) {
         choice(
             Builder::Zigbuild,
             &format!(
                 "auto: cargo cannot build {target} here and cross has no container engine; cargo-zigbuild is present"
             ),
         )
-    } else if host.c_compiler_missing {
+    } else if has(Fact::CCompilerMissing) {
         Err(Error::NoCCompiler {
             target: target.to_string(),
         })
@@ -90,32 +168,6 @@ pub fn choose(
         Err(Error::NoBuilder {
             target: target.to_string(),
         })
-    }
-}
-
-/// Probes the host for [`choose`]. Each probe is a quick, read-only command.
-pub fn probe_host(target: &str, cargo_manifest: &Utf8Path) -> HostFacts {
-    let works = |program: &str, args: &[&str]| {
-        Step::new("probe the host", program)
-            .args(args.iter().copied())
-            .output()
-    };
-    let target_installed = works("rustc", &["--print", "sysroot"])
-        .map(|sysroot| {
-            Utf8PathBuf::from(sysroot.trim())
-                .join("lib/rustlib")
-                .join(target)
-                .join("lib")
-                .is_dir()
-        })
-        .unwrap_or(false);
-    HostFacts {
-        linux_x86_64: cfg!(all(target_os = "linux", target_arch = "x86_64")),
-        target_installed,
-        cross: works("cross", &["--version"]).is_ok(),
-        container_engine: works("docker", &["info", "--format", "{{.ServerVersion}}"]).is_ok(),
-        zigbuild: works("cargo", &["zigbuild", "--help"]).is_ok(),
-        c_compiler_missing: c_compiler_missing(target, cargo_manifest),
     }
 }
 
@@ -173,7 +225,7 @@ mod tests {
             c_compiler_missing: false,
         };
         assert_eq!(
-            choose(Builder::Auto, t, || all.clone()).unwrap().builder,
+            choose(Builder::Auto, t, &mut all.clone()).unwrap().builder,
             Builder::Cargo
         );
         let no_target = HostFacts {
@@ -181,7 +233,7 @@ mod tests {
             ..all.clone()
         };
         assert_eq!(
-            choose(Builder::Auto, t, || no_target.clone())
+            choose(Builder::Auto, t, &mut no_target.clone())
                 .unwrap()
                 .builder,
             Builder::Cross
@@ -191,13 +243,13 @@ mod tests {
             ..no_target.clone()
         };
         assert_eq!(
-            choose(Builder::Auto, t, || no_engine.clone())
+            choose(Builder::Auto, t, &mut no_engine.clone())
                 .unwrap()
                 .builder,
             Builder::Zigbuild
         );
         let nothing = HostFacts::default();
-        let err = choose(Builder::Auto, t, || nothing.clone())
+        let err = choose(Builder::Auto, t, &mut nothing.clone())
             .unwrap_err()
             .to_string();
         assert!(
@@ -205,11 +257,39 @@ mod tests {
             "{err}"
         );
         assert_eq!(
-            choose(Builder::Cross, t, || nothing.clone())
+            choose(Builder::Cross, t, &mut nothing.clone())
                 .unwrap()
                 .builder,
             Builder::Cross
         );
+    }
+
+    /// Answers every fact yes, and writes down what was asked.
+    struct Asked(Vec<Fact>);
+
+    impl Host for Asked {
+        fn has(&mut self, fact: Fact) -> bool {
+            self.0.push(fact);
+            fact != Fact::CCompilerMissing
+        }
+    }
+
+    #[test]
+    fn auto_asks_only_what_the_decision_needs() {
+        let mut host = Asked(Vec::new());
+        let choice = choose(Builder::Auto, "x86_64-unknown-linux-gnu", &mut host).unwrap();
+        assert_eq!(choice.builder, Builder::Cargo);
+        assert_eq!(
+            host.0,
+            [
+                Fact::LinuxX86_64,
+                Fact::TargetInstalled,
+                Fact::CCompilerMissing
+            ]
+        );
+        let mut host = Asked(Vec::new());
+        choose(Builder::Cargo, "x86_64-unknown-linux-gnu", &mut host).unwrap();
+        assert_eq!(host.0, []);
     }
 
     #[test]
@@ -223,7 +303,7 @@ mod tests {
             ..HostFacts::default()
         };
         assert_eq!(
-            choose(Builder::Auto, t, || needs_c.clone())
+            choose(Builder::Auto, t, &mut needs_c.clone())
                 .unwrap()
                 .builder,
             Builder::Zigbuild
@@ -232,7 +312,7 @@ mod tests {
             zigbuild: false,
             ..needs_c.clone()
         };
-        let err = choose(Builder::Auto, t, || nothing.clone())
+        let err = choose(Builder::Auto, t, &mut nothing.clone())
             .unwrap_err()
             .to_string();
         assert!(

@@ -37,6 +37,20 @@ pub fn engine_step() -> Step {
     .args(["version", "--format", "{{.Server.Version}}"])
 }
 
+/// Lists the local images of `repository` as `<repository>:<tag> <image ID>` lines. It is
+/// also the build's engine check: it fails when docker is missing or the daemon does not
+/// answer, before anything is compiled (and lists nothing, not an error, when there is no
+/// image yet).
+pub fn images_step(repository: &str) -> Step {
+    Step::new(
+        "reach the Docker engine (is docker installed and its daemon running? DOCKER_HOST and the docker context apply)",
+        "docker",
+    )
+    .args(["image", "ls", "--no-trunc", "--format"])
+    .arg("{{.Repository}}:{{.Tag}} {{.ID}}")
+    .arg(repository)
+}
+
 /// The commit of the manifest's git checkout, for the revision label.
 pub fn revision_step(manifest_dir: &Utf8Path) -> Step {
     Step::new("read the git revision of the manifest's checkout", "git")

@@ -2,8 +2,9 @@
 //! for `--dry-run` and runs in one place, with its output streamed through or captured.
 //!
 //! Interrupts: [`interrupt`] (called from the SIGINT/SIGTERM handler `main` installs) kills
-//! the running child and makes every later step fail with [`Error::Interrupted`], so that
-//! the build stops without leaving orphans or a half-written context. Nothing here prints.
+//! every running child (steps may run side by side on threads) and makes every later step
+//! fail with [`Error::Interrupted`], so that the build stops without leaving orphans or a
+//! half-written context. Nothing here prints.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,9 +166,9 @@ impl Step {
             source,
         })?;
         let handle = Arc::new(handle);
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.clone());
+        running().push(handle.clone());
         let result = handle.wait().cloned();
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        running().retain(|h| !Arc::ptr_eq(h, &handle));
         if interrupted() {
             return Err(Error::Interrupted);
         }
@@ -220,18 +221,21 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static RUNNING: Mutex<Option<Arc<duct::Handle>>> = Mutex::new(None);
+/// The children running now: more than one while probes run side by side.
+static RUNNING: Mutex<Vec<Arc<duct::Handle>>> = Mutex::new(Vec::new());
 
-/// Stops the running child and its process group (SIGTERM, then SIGKILL after two
+fn running() -> std::sync::MutexGuard<'static, Vec<Arc<duct::Handle>>> {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Stops every running child and its process group (SIGTERM, then SIGKILL after two
 /// seconds), and makes every later step fail as interrupted. Called from the signal
 /// handler's thread.
 pub fn interrupt() {
     INTERRUPTED.store(true, Ordering::SeqCst);
-    let Some(handle) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
-        return;
-    };
+    let handles = running().clone();
     let signal_groups = |signal: &str| {
-        for pid in handle.pids() {
+        for pid in handles.iter().flat_map(|h| h.pids()) {
             let _ = std::process::Command::new("kill")
                 .args([signal, "--", &format!("-{pid}")])
                 .stderr(std::process::Stdio::null())
@@ -240,14 +244,14 @@ pub fn interrupt() {
     };
     signal_groups("-TERM");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while std::time::Instant::now() < deadline {
-        if matches!(handle.try_wait(), Ok(Some(_))) {
-            break;
-        }
+    let all_done = || handles.iter().all(|h| matches!(h.try_wait(), Ok(Some(_))));
+    while std::time::Instant::now() < deadline && !all_done() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     signal_groups("-KILL");
-    let _ = handle.kill();
+    for handle in &handles {
+        let _ = handle.kill();
+    }
 }
 
 /// Whether an interrupt arrived.
