@@ -1,0 +1,246 @@
+//! `cargo bench`: the figures of the README's Performance table, measured in one run on this
+//! machine, whole processes, medians.
+//!
+//! 1. `render` of generated manifests with 50, 500 and 5,000 services (each with an http
+//!    check), the growth per 10× services, and the peak memory (GNU `time`'s maximum
+//!    resident set size, when `/usr/bin/time` is there).
+//! 2. `build` of `examples/healthcheck-app` against the hand-written sequence it replaces
+//!    (`cargo build --release --target … --bin …`, `cp` the binary into the rendered context,
+//!    `docker build -t …`), run in pairs: with nothing changed (default builder, and
+//!    `builder = "cargo"`), and after a code change. Needs what `build` needs (`.ci/setup`).
+//!
+//! It prints figures and ratios and asserts nothing: speed goals are read from its output,
+//! never checked by timed tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOOL: &str = env!("CARGO_BIN_EXE_buildkit-lite");
+const TARGET: &str = "x86_64-unknown-linux-musl";
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument picks a part: `render` or `build`.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    println!("buildkit-lite benchmark ({} cores)", cores());
+    if wants("render") {
+        render();
+    }
+    if wants("build") {
+        build();
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs `command`, which must succeed, and returns how long it took.
+fn timed(command: &mut Command) -> Duration {
+    let start = Instant::now();
+    let status = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let took = start.elapsed();
+    assert!(status.success(), "{command:?} failed");
+    took
+}
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// A manifest with `n` services, each with an http check that follows it.
+fn manifest(n: usize) -> String {
+    let mut text = String::from(
+        "[app]\nname = \"big\"\nbinary = \"big\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n",
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "\n[services.svc{i}]\ncommand = [\"/bin/big\", \"--port\", \"${{PORT}}\"]\nuser = \"app\"\nenv = {{ PORT = \"{}\" }}\n\n[checks.check{i}]\nhttp = \"http://127.0.0.1:${{PORT}}/ping\"\nservice = \"svc{i}\"\ninterval = 10\n",
+            8000 + i % 1000
+        ));
+    }
+    text
+}
+
+fn render() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.bin"), b"").unwrap();
+    println!("\nrender (whole process, median; --out would add the file writes)");
+    println!(
+        "{:>9}  {:>10}  {:>12}  {:>12}",
+        "services", "time", "growth/10x", "peak memory"
+    );
+    let mut last: Option<f64> = None;
+    for (n, runs) in [(50, 21), (500, 15), (5000, 7)] {
+        let path = dir.path().join(format!("big{n}.toml"));
+        std::fs::write(&path, manifest(n)).unwrap();
+        let times = (0..runs)
+            .map(|_| timed(Command::new(TOOL).arg("render").arg("-f").arg(&path)))
+            .collect();
+        let t = secs(median(times));
+        let growth = last.map_or("".to_string(), |l| format!("{:.1}x", t / l));
+        println!(
+            "{n:>9}  {:>9.4}s  {growth:>12}  {:>12}",
+            t,
+            peak_memory(&path)
+        );
+        last = Some(t);
+    }
+}
+
+/// The maximum resident set size of one `render`, from GNU time.
+fn peak_memory(manifest: &Path) -> String {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(TOOL)
+        .arg("render")
+        .arg("-f")
+        .arg(manifest)
+        .stdout(Stdio::null())
+        .output();
+    let kib = out.ok().and_then(|o| {
+        String::from_utf8_lossy(&o.stderr)
+            .trim()
+            .lines()
+            .last()?
+            .parse::<u64>()
+            .ok()
+    });
+    kib.map_or("n/a".to_string(), |k| {
+        format!("{:.1} MB", k as f64 / 1024.0)
+    })
+}
+
+/// A copy of examples/healthcheck-app under target/bench (kept between runs, so cargo's
+/// own cache makes the first build quick the next time).
+fn project() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/bench/healthcheck-app");
+    let from = root.join("examples/healthcheck-app");
+    for rel in [
+        "Cargo.toml",
+        "service.toml",
+        "src/main.rs",
+        "checks/sv-running.sh",
+    ] {
+        let to = dir.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(rel), &to).unwrap();
+    }
+    dir
+}
+
+/// The hand-written sequence: compile, copy the binary into the rendered context, build.
+fn by_hand(dir: &Path) -> Duration {
+    let start = Instant::now();
+    timed(Command::new("cargo").current_dir(dir).args([
+        "build",
+        "--release",
+        "--target",
+        TARGET,
+        "--bin",
+        "healthcheckapp",
+    ]));
+    let binary = dir.join(format!("target/{TARGET}/release/healthcheckapp"));
+    let context = dir.join("target/hand/context");
+    std::fs::copy(binary, context.join("root/bin/healthcheckapp")).unwrap();
+    timed(
+        Command::new("docker")
+            .args(["build", "-t", "healthcheck-app-by-hand:v1"])
+            .arg(&context),
+    );
+    start.elapsed()
+}
+
+fn ours(dir: &Path, builder: &str) -> Duration {
+    timed(
+        Command::new(TOOL)
+            .current_dir(dir)
+            .args(["build", "v1", "--builder", builder]),
+    )
+}
+
+/// Alternately ours and by hand, `pairs` times, after `prepare` each time; returns the
+/// medians and the median of the paired ratios.
+fn paired(
+    pairs: usize,
+    dir: &Path,
+    builder: &str,
+    prepare: &mut dyn FnMut(usize),
+) -> (Duration, Duration, f64) {
+    let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..pairs {
+        prepare(2 * i);
+        let o = ours(dir, builder);
+        prepare(2 * i + 1);
+        let h = by_hand(dir);
+        ratios.push(secs(o) / secs(h));
+        (a.push(o), b.push(h));
+    }
+    ratios.sort_by(f64::total_cmp);
+    (median(a), median(b), ratios[ratios.len() / 2])
+}
+
+fn build() {
+    let dir = project();
+    let context = dir.join("target/hand/context");
+    let _ = std::fs::remove_dir_all(&context);
+    timed(
+        Command::new(TOOL)
+            .current_dir(&dir)
+            .arg("render")
+            .arg("--out")
+            .arg(&context),
+    );
+    std::fs::create_dir_all(context.join("root/bin")).unwrap();
+    // Warm up both: compiled, built, every layer in docker's cache.
+    ours(&dir, "auto");
+    by_hand(&dir);
+
+    println!(
+        "\nbuild of examples/healthcheck-app against the hand-written sequence (paired runs, medians)"
+    );
+    println!(
+        "{:<34}  {:>9}  {:>9}  {:>6}",
+        "", "ours", "by hand", "ratio"
+    );
+    let show = |what: &str, (o, h, r): (Duration, Duration, f64)| {
+        println!(
+            "{what:<34}  {:>8.3}s  {:>8.3}s  {r:>5.2}x",
+            secs(o),
+            secs(h)
+        );
+    };
+    show(
+        "no change, default builder (auto)",
+        paired(11, &dir, "auto", &mut |_| {}),
+    );
+    show(
+        "no change, builder = cargo",
+        paired(11, &dir, "cargo", &mut |_| {}),
+    );
+    let main = dir.join("src/main.rs");
+    let original = std::fs::read_to_string(&main).unwrap();
+    let mut change = |i: usize| {
+        let code = original.replace("ready (stdout)", &format!("ready (stdout) {i}"));
+        std::fs::write(&main, code).unwrap();
+    };
+    show(
+        "code change, default builder",
+        paired(3, &dir, "auto", &mut change),
+    );
+    std::fs::write(&main, original).unwrap();
+}
