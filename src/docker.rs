@@ -37,18 +37,35 @@ pub fn engine_step() -> Step {
     .args(["version", "--format", "{{.Server.Version}}"])
 }
 
-/// Lists the local images of `repository` as `<repository>:<tag> <image ID>` lines. It is
-/// also the build's engine check: it fails when docker is missing or the daemon does not
-/// answer, before anything is compiled (and lists nothing, not an error, when there is no
-/// image yet).
-pub fn images_step(repository: &str) -> Step {
+/// Asks the engine for the image ID of each reference. It is also the build's engine
+/// check, before anything is compiled: see [`image_ids`].
+pub fn image_ids_step(references: &[String]) -> Step {
     Step::new(
         "reach the Docker engine (is docker installed and its daemon running? DOCKER_HOST and the docker context apply)",
         "docker",
     )
-    .args(["image", "ls", "--no-trunc", "--format"])
-    .arg("{{.Repository}}:{{.Tag}} {{.ID}}")
-    .arg(repository)
+    .args(["image", "inspect", "--format", "{{.Id}}"])
+    .args(references.iter().cloned())
+}
+
+/// Runs an [`image_ids_step`]: `<reference> <image ID>` lines when every reference names
+/// a local image, none when some does not (there is nothing to reuse then). Fails when
+/// docker is missing or the engine does not answer.
+pub fn image_ids(step: &Step) -> Result<String, Error> {
+    let attempt = step.attempt()?;
+    let references = step.args.iter().skip(4);
+    if attempt.success() {
+        let ids = attempt.stdout.lines();
+        return Ok(references
+            .zip(ids)
+            .map(|(r, id)| format!("{r} {id}\n"))
+            .collect());
+    }
+    let mut complaints = attempt.stderr.lines().filter(|l| !l.trim().is_empty());
+    if complaints.all(|l| l.contains("No such image")) {
+        return Ok(String::new());
+    }
+    Err(step.failed(&attempt))
 }
 
 /// The commit of the manifest's git checkout, for the revision label.
@@ -73,21 +90,12 @@ pub fn build_step(
     for tag in tags {
         step = step.args(["--tag", &format!("{}:{tag}", plan.image.repository)]);
     }
+    // The Dockerfile's last LABEL takes these: one metadata step, where each `--label`
+    // would be a step of its own (with the legacy builder) rebuilt on every code change.
     let version = tags.first().map_or("", String::as_str);
-    step = step
-        .args([
-            "--label",
-            &format!("org.opencontainers.image.title={}", plan.app.name),
-        ])
-        .args([
-            "--label",
-            &format!("org.opencontainers.image.version={version}"),
-        ]);
+    step = step.args(["--build-arg", &format!("BUILDKIT_LITE_VERSION={version}")]);
     if let Some(rev) = revision {
-        step = step.args([
-            "--label",
-            &format!("org.opencontainers.image.revision={rev}"),
-        ]);
+        step = step.args(["--build-arg", &format!("BUILDKIT_LITE_REVISION={rev}")]);
     }
     if no_cache {
         step = step.arg("--no-cache");

@@ -114,11 +114,11 @@ fn dry_run_prints_every_command_and_runs_none() {
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     for command in [
-        "docker image ls --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' minimal",
+        &format!("docker image inspect --format '{{{{.Id}}}}' minimal:{tag}"),
         "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin minimal",
         "cargo metadata --format-version 1 --no-deps --manifest-path",
         &format!(
-            "docker build --tag minimal:{tag} --label org.opencontainers.image.title=minimal --label org.opencontainers.image.version={tag} --no-cache"
+            "docker build --tag minimal:{tag} --build-arg BUILDKIT_LITE_VERSION={tag} --no-cache"
         ),
     ] {
         assert!(err.contains(command), "dry run lacks `{command}`:\n{err}");
@@ -169,7 +169,7 @@ fn a_daemon_that_does_not_answer_is_reported_before_compiling() {
         "{err}"
     );
     assert!(
-        err.contains("`docker image ls --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' minimal` exited with status 1"),
+        err.contains("`docker image inspect --format '{{.Id}}' minimal:v1` exited with status 1"),
         "{err}"
     );
     assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
@@ -251,7 +251,7 @@ fn docker_not_installed_is_a_clear_error() {
         err.contains("error: could not reach the Docker engine"),
         "{err}"
     );
-    assert!(err.contains("cannot run `docker image ls"), "{err}");
+    assert!(err.contains("cannot run `docker image inspect"), "{err}");
 }
 
 #[test]
