@@ -99,10 +99,9 @@ pub fn build(
         docker::validate_tag(tag)?;
     }
     let tree = render::render(plan)?;
-    // The engine check (listing the repository's images) runs while the host is probed;
+    // The engine check (asking for the image of every tag) runs while the host is probed;
     // its result is taken, in its turn, by the Engine action.
-    let engine =
-        (!opts.dry_run).then(|| Prefetch::start(docker::images_step(&plan.image.repository)));
+    let engine = (!opts.dry_run).then(|| Prefetch::start(engine_step(plan, opts)));
     let facts = probe(plan, opts, report);
     let builder = match &facts.how {
         Ok(How::Compile(c)) => Some(c.choice.builder.name()),
@@ -182,21 +181,26 @@ fn compile_facts(
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<CompileFacts, Error> {
-    // First: cargo metadata (ours, and the one `cross --version` runs while choosing)
-    // writes a Cargo.lock when there is none, and only a lockfile the project has makes
-    // the compile --locked.
-    let lockfile = compile::has_lockfile(&plan.app);
     report(Event::Probe(&compile::metadata_step(&plan.app)));
-    // Side by side: cargo metadata, and the builder's probes.
+    // Side by side: cargo metadata, and the builder's probes. `cargo metadata --no-deps`
+    // writes no Cargo.lock, so the lockfile is looked for as soon as it answers: only a
+    // lockfile the project has makes the compile --locked. (`cross --version`, probed only
+    // when cargo cannot build here, may write one; a lockfile cargo just resolved is one
+    // --locked accepts.)
     let (choice, metadata) = std::thread::scope(|side| {
-        let metadata = side.spawn(|| compile::metadata(&plan.app));
+        let metadata = side.spawn(|| {
+            compile::metadata(&plan.app).map(|m| {
+                let lockfile = m.has_lockfile();
+                (m, lockfile)
+            })
+        });
         let choice = choose_builder(plan, opts);
         (choice, metadata.join())
     });
-    let metadata = metadata.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let (metadata, lockfile) = metadata.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
     Ok(CompileFacts {
         choice: choice?,
-        metadata: metadata?,
+        metadata,
         lockfile,
     })
 }
@@ -265,7 +269,7 @@ pub enum Binary {
 /// The actions of a build, in order. Pure: the facts were probed before.
 pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     let repository = &plan.image.repository;
-    let mut actions = vec![Action::Engine(docker::images_step(repository))];
+    let mut actions = vec![Action::Engine(engine_step(plan, opts))];
     let binary = match facts.how.and_then(|how| compiled(plan, how)) {
         Err(cannot) => {
             actions.push(Action::Fail(cannot));
@@ -313,6 +317,17 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         }
     }
     actions
+}
+
+/// The engine check, which also asks for the image ID of every reference the build makes.
+fn engine_step(plan: &Plan, opts: &Options) -> Step {
+    let repository = &plan.image.repository;
+    let references: Vec<String> = opts
+        .tags
+        .iter()
+        .map(|t| format!("{repository}:{t}"))
+        .collect();
+    docker::image_ids_step(&references)
 }
 
 /// The binaries to stage, and the actions that compile them (none for `prebuilt`). Fails
@@ -392,7 +407,8 @@ impl Runner for DryRun {
     }
 }
 
-/// A step started ahead of its turn, on a thread of its own.
+/// The engine check ([`docker::image_ids`]) started ahead of its turn, on a thread of its
+/// own.
 pub struct Prefetch {
     step: Step,
     output: std::thread::JoinHandle<Result<String, Error>>,
@@ -403,7 +419,7 @@ impl Prefetch {
         let running = step.clone();
         Prefetch {
             step,
-            output: std::thread::spawn(move || running.output()),
+            output: std::thread::spawn(move || docker::image_ids(&running)),
         }
     }
 
@@ -424,7 +440,7 @@ pub struct Real<'a> {
     tree: FileTree,
     /// The locked build directory, from staging to the end of the build.
     build_dir: Option<BuildDir>,
-    /// What the engine check listed: `<repository>:<tag> <image ID>` lines.
+    /// What the engine check found: `<repository>:<tag> <image ID>` lines.
     images: String,
     /// The engine check, when it was started ahead.
     engine: Option<Prefetch>,
@@ -538,10 +554,12 @@ impl Runner for Real<'_> {
         let result = match action {
             Action::Engine(step) => {
                 let started = self.engine.take().and_then(|e| e.take(step));
-                started.unwrap_or_else(|| step.output()).map(|images| {
-                    self.images = images;
-                    None
-                })
+                started
+                    .unwrap_or_else(|| docker::image_ids(step))
+                    .map(|images| {
+                        self.images = images;
+                        None
+                    })
             }
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Compile(step) => step
@@ -695,6 +713,7 @@ mod tests {
                 },
                 metadata: compile::Metadata {
                     target_directory: "/t".into(),
+                    workspace_root: "/w".into(),
                     bins: bins.iter().map(|b| b.to_string()).collect(),
                 },
                 lockfile: true,

@@ -61,19 +61,6 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, lock
     step
 }
 
-/// Whether the cargo workspace of the app has a `Cargo.lock` (asked of `cargo
-/// locate-project --workspace`, read-only).
-pub fn has_lockfile(app: &AppPlan) -> bool {
-    let root = Step::new("find the cargo workspace of the app", "cargo")
-        .args(["locate-project", "--workspace", "--message-format", "plain"])
-        .arg("--manifest-path")
-        .arg(path_arg(&app.cargo_manifest))
-        .output();
-    root.ok()
-        .map(|manifest| Utf8PathBuf::from(manifest.trim()).with_file_name("Cargo.lock"))
-        .is_some_and(|lock| lock.is_file())
-}
-
 /// The directory cargo's `--profile` writes into.
 fn profile_dir(profile: &str) -> &str {
     match profile {
@@ -90,6 +77,15 @@ pub struct Metadata {
     pub target_directory: Utf8PathBuf,
     /// The bin targets (of `app.package` when set).
     pub bins: Vec<String>,
+    /// The workspace's root directory, where its `Cargo.lock` is.
+    pub workspace_root: Utf8PathBuf,
+}
+
+impl Metadata {
+    /// Whether the workspace has a `Cargo.lock` (`cargo metadata --no-deps` writes none).
+    pub fn has_lockfile(&self) -> bool {
+        self.workspace_root.join("Cargo.lock").is_file()
+    }
 }
 
 /// Runs `cargo metadata` (read-only: it compiles nothing) and reads it.
@@ -104,6 +100,9 @@ pub fn parse_metadata(json: &str, app: &AppPlan) -> Result<Metadata, Error> {
     let target_directory = meta["target_directory"]
         .as_str()
         .ok_or_else(|| Error::CargoMetadata("cargo metadata gave no target_directory".into()))?;
+    let workspace_root = meta["workspace_root"]
+        .as_str()
+        .ok_or_else(|| Error::CargoMetadata("cargo metadata gave no workspace_root".into()))?;
     let bins = meta["packages"]
         .as_array()
         .into_iter()
@@ -120,6 +119,7 @@ pub fn parse_metadata(json: &str, app: &AppPlan) -> Result<Metadata, Error> {
     Ok(Metadata {
         target_directory: target_directory.into(),
         bins,
+        workspace_root: workspace_root.into(),
     })
 }
 
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn artifact_paths_come_from_metadata() {
-        let json = r#"{"target_directory": "/w/target", "packages": [{"name": "demo-pkg",
+        let json = r#"{"target_directory": "/w/target", "workspace_root": "/w", "packages": [{"name": "demo-pkg",
             "targets": [{"name": "demo", "kind": ["bin"]}, {"name": "demo", "kind": ["lib"]},
             {"name": "demo-worker", "kind": ["bin"]}]}]}"#;
         let meta = parse_metadata(json, &app()).unwrap();

@@ -142,16 +142,26 @@ impl Step {
         if output.status.success() {
             return Ok(output);
         }
-        let status = match output.status.code() {
+        Err(self.failed(&Attempt {
+            code: output.status.code(),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }))
+    }
+
+    /// The error of this step when it ran as `attempt` and failed: what it was for, its
+    /// command line, its status and the end of its stderr.
+    pub fn failed(&self, attempt: &Attempt) -> Error {
+        let status = match attempt.code {
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".to_string(),
         };
-        Err(Error::StepFailed {
+        Error::StepFailed {
             summary: self.summary.clone(),
             command: self.command_line(),
             status,
-            output: tail(&String::from_utf8_lossy(&output.stderr), 20),
-        })
+            output: tail(&attempt.stderr, 20),
+        }
     }
 
     /// Starts the expression, waits for it (an interrupt kills it), and returns its output
