@@ -78,24 +78,39 @@ fn manifest(n: usize) -> String {
 fn render() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.bin"), b"").unwrap();
-    println!("\nrender (whole process, median; --out would add the file writes)");
+    let sizes = [50, 500, 5000];
+    let paths: Vec<PathBuf> = sizes
+        .iter()
+        .map(|n| {
+            let path = dir.path().join(format!("big{n}.toml"));
+            std::fs::write(&path, manifest(*n)).unwrap();
+            path
+        })
+        .collect();
+    let run = |path: &PathBuf| timed(Command::new(TOOL).arg("render").arg("-f").arg(path));
+    // Rounds over every size, so that the machine's drift touches each size alike.
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); sizes.len()];
+    for path in &paths {
+        run(path); // warm-up
+    }
+    for _ in 0..15 {
+        for (i, path) in paths.iter().enumerate() {
+            times[i].push(run(path));
+        }
+    }
+    println!("\nrender to stdout (whole process, median of 15; --out would add the file writes)");
     println!(
         "{:>9}  {:>10}  {:>12}  {:>12}",
         "services", "time", "growth/10x", "peak memory"
     );
     let mut last: Option<f64> = None;
-    for (n, runs) in [(50, 21), (500, 15), (5000, 7)] {
-        let path = dir.path().join(format!("big{n}.toml"));
-        std::fs::write(&path, manifest(n)).unwrap();
-        let times = (0..runs)
-            .map(|_| timed(Command::new(TOOL).arg("render").arg("-f").arg(&path)))
-            .collect();
-        let t = secs(median(times));
+    for ((n, path), runs) in sizes.iter().zip(&paths).zip(times) {
+        let t = secs(median(runs));
         let growth = last.map_or("".to_string(), |l| format!("{:.1}x", t / l));
         println!(
             "{n:>9}  {:>9.4}s  {growth:>12}  {:>12}",
             t,
-            peak_memory(&path)
+            peak_memory(path)
         );
         last = Some(t);
     }
@@ -188,7 +203,8 @@ fn paired(
         prepare(2 * i + 1);
         let h = by_hand(dir);
         ratios.push(secs(o) / secs(h));
-        (a.push(o), b.push(h));
+        a.push(o);
+        b.push(h);
     }
     ratios.sort_by(f64::total_cmp);
     (median(a), median(b), ratios[ratios.len() / 2])
@@ -240,7 +256,7 @@ fn build() {
     };
     show(
         "code change, default builder",
-        paired(3, &dir, "auto", &mut change),
+        paired(5, &dir, "auto", &mut change),
     );
     std::fs::write(&main, original).unwrap();
 }

@@ -206,14 +206,17 @@ fn de_value<T: serde::de::DeserializeOwned>(
     value: &Spanned<DeValue<'_>>,
     found: &mut Vec<Located>,
 ) -> Option<T> {
+    let read = |value: &Spanned<DeValue<'_>>| {
+        T::deserialize(toml::de::ValueDeserializer::from(value.clone()))
+    };
+    // The common case, a table that reads, costs one copy.
+    let mut err = match read(value) {
+        Ok(v) => return Some(v),
+        Err(err) => err,
+    };
     let mut value = value.clone();
     let mut removed: Vec<String> = Vec::new();
     loop {
-        let de = toml::de::ValueDeserializer::from(value.clone());
-        let err = match T::deserialize(de) {
-            Ok(v) => return Some(v),
-            Err(err) => err,
-        };
         let culprit = err
             .span()
             .and_then(|s| crate::diagnostic::key_at(&value, s.start));
@@ -243,6 +246,10 @@ fn de_value<T: serde::de::DeserializeOwned>(
         if table.len() == before {
             return None;
         }
+        err = match read(&value) {
+            Ok(v) => return Some(v),
+            Err(err) => err,
+        };
     }
 }
 

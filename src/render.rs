@@ -323,7 +323,12 @@ fn argv_filter(words: Value) -> Result<Value, minijinja::Error> {
 /// The tree as `render` prints it without `--out`: each file after a header line naming
 /// its path and mode.
 pub fn listing(tree: &FileTree) -> String {
-    let mut out = String::new();
+    // Sized once: the listing is about as large as the files.
+    let size: usize = tree
+        .iter()
+        .map(|(p, f)| p.as_str().len() + f.contents.len() + 32)
+        .sum();
+    let mut out = String::with_capacity(size);
     for (i, (path, file)) in tree.iter().enumerate() {
         if i > 0 {
             out.push('\n');
