@@ -256,7 +256,7 @@ fn build() {
     };
     show(
         "code change, default builder",
-        paired(5, &dir, "auto", &mut change),
+        paired(9, &dir, "auto", &mut change),
     );
     std::fs::write(&main, original).unwrap();
 }
