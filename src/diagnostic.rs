@@ -398,6 +398,11 @@ pub enum SerdeComplaint<'a> {
     },
     /// `missing field `key``.
     MissingField(&'a str),
+    /// `invalid type: string "60", expected u64`: what was found, what was expected.
+    InvalidType {
+        found: &'a str,
+        expected: &'a str,
+    },
     Other,
 }
 
@@ -418,6 +423,12 @@ impl<'a> SerdeComplaint<'a> {
             }
         } else if message.starts_with("missing field `") {
             SerdeComplaint::MissingField(bad)
+        } else if let Some((found, expected)) = message
+            .trim_end()
+            .strip_prefix("invalid type: ")
+            .and_then(|rest| rest.rsplit_once(", expected "))
+        {
+            SerdeComplaint::InvalidType { found, expected }
         } else {
             SerdeComplaint::Other
         }
@@ -440,13 +451,65 @@ fn rewrite_serde_message(message: &str) -> String {
             msg
         }
         SerdeComplaint::MissingField(key) => format!("missing key `{key}`"),
+        SerdeComplaint::InvalidType { found, expected } => invalid_type(found, expected),
         SerdeComplaint::Other => message.trim_end().to_string(),
     }
+}
+
+/// A wrong type in the words of someone writing TOML, not Rust's: "expected a whole number
+/// ≥ 0, found the string "60" (write it without quotes)".
+fn invalid_type(found: &str, expected: &str) -> String {
+    let expected = match expected {
+        "u64" | "u32" | "usize" => "a whole number ≥ 0",
+        "u16" => "a whole number from 0 to 65535",
+        "u8" => "a whole number from 0 to 255",
+        "i64" | "i32" => "a whole number",
+        "a boolean" => "true or false",
+        "a sequence" => "a list, such as [\"a\", \"b\"]",
+        "a string" => "a string in quotes",
+        "a map" | "struct" => "a table",
+        other => other,
+    };
+    let (kind, value) = found.split_once(' ').unwrap_or((found, ""));
+    let value = value.trim_matches('`');
+    let found = match kind {
+        "string" => format!("the string {value}"),
+        "integer" | "floating" => format!("the number {value}"),
+        "boolean" => format!("`{value}`"),
+        "sequence" => "a list".to_string(),
+        "map" => "a table".to_string(),
+        _ => found.to_string(),
+    };
+    let number_in_quotes = kind == "string"
+        && value.trim_matches('"').parse::<f64>().is_ok()
+        && expected.contains("number");
+    let hint = if number_in_quotes {
+        " (write it without quotes)"
+    } else {
+        ""
+    };
+    format!("expected {expected}, found {found}{hint}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrong_types_are_said_in_toml_words() {
+        assert_eq!(
+            rewrite_serde_message("invalid type: string \"60\", expected u64"),
+            "expected a whole number ≥ 0, found the string \"60\" (write it without quotes)"
+        );
+        assert_eq!(
+            rewrite_serde_message("invalid type: integer `1`, expected a string"),
+            "expected a string in quotes, found the number 1"
+        );
+        assert_eq!(
+            rewrite_serde_message("invalid type: string \"x\", expected a sequence"),
+            "expected a list, such as [\"a\", \"b\"], found the string \"x\""
+        );
+    }
 
     #[test]
     fn key_paths_print_like_toml() {

@@ -126,7 +126,10 @@ fn unknown_keys_and_a_wrong_type_in_one_table_are_all_reported() {
         err.contains(":2:1: app.nmae: unknown key `nmae`, did you mean `name`?"),
         "{err}"
     );
-    assert!(err.contains(":3:12: app.features: invalid type"), "{err}");
+    assert!(
+        err.contains(":3:12: app.features: expected a list"),
+        "{err}"
+    );
     assert!(
         err.contains(":4:1: app.binaryy: unknown key `binaryy`, did you mean `binary`?"),
         "{err}"
