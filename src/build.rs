@@ -34,6 +34,8 @@ pub struct Options {
     pub builder: Option<Builder>,
     /// `--push`: push every tag after the build.
     pub push: bool,
+    /// `--verbose`: stream cargo's and docker's output; else it is shown only on failure.
+    pub verbose: bool,
 }
 
 /// What the build tells its caller as it goes.
@@ -46,6 +48,8 @@ pub enum Event<'a> {
     Stage(&'a Utf8Path),
     /// A decision or a wait worth knowing (which builder and why).
     Note(String),
+    /// The action announced last is done, after this long.
+    Done(std::time::Duration),
 }
 
 /// A built image.
@@ -111,7 +115,11 @@ pub fn build(
     let made = if opts.dry_run {
         execute(actions, &mut DryRun, report)?
     } else {
-        execute(actions, &mut Real::new(plan, tree, engine), report)?
+        execute(
+            actions,
+            &mut Real::new(plan, tree, engine, opts.verbose),
+            report,
+        )?
     };
     let repository = &plan.image.repository;
     Ok(made.image_id.map(|image_id| Built {
@@ -374,7 +382,12 @@ pub fn execute(
             action => action,
         };
         announce(&action, report);
-        match runner.act(&action, report)? {
+        let started = std::time::Instant::now();
+        let product = runner.act(&action, report)?;
+        if !matches!(action, Action::Note(_)) {
+            report(Event::Done(started.elapsed()));
+        }
+        match product {
             Some(Product::ImageId(id)) => made.image_id = Some(id),
             Some(Product::Current(id)) => {
                 made.image_id = Some(id);
@@ -444,13 +457,16 @@ pub struct Real<'a> {
     images: String,
     /// The engine check, when it was started ahead.
     engine: Option<Prefetch>,
+    /// Stream the output of compiles and docker builds.
+    verbose: bool,
     /// The digest of the staged context, recorded once `docker build` succeeds.
     digest: Option<String>,
 }
 
 impl<'a> Real<'a> {
-    pub fn new(plan: &'a Plan, tree: FileTree, engine: Option<Prefetch>) -> Self {
+    pub fn new(plan: &'a Plan, tree: FileTree, engine: Option<Prefetch>, verbose: bool) -> Self {
         Real {
+            verbose,
             plan,
             tree,
             build_dir: None,
@@ -494,6 +510,19 @@ impl<'a> Real<'a> {
             return Err(Error::Interrupted);
         }
         Ok(None)
+    }
+
+    /// How steps with long output run: streamed with `--verbose`, else quietly.
+    fn run_step(&self) -> fn(&Step) -> Result<(), Error> {
+        if self.verbose {
+            Step::run
+        } else {
+            Step::run_quietly
+        }
+    }
+
+    fn run(&self, step: &Step) -> Result<(), Error> {
+        self.run_step()(step)
     }
 
     /// The ID of the image every reference names, when the last build recorded it with
@@ -562,8 +591,8 @@ impl Runner for Real<'_> {
                     })
             }
             Action::Note(_) | Action::Fail(_) => Ok(None),
-            Action::Compile(step) => step
-                .run()
+            Action::Compile(step) => self
+                .run(step)
                 .map_err(|e| with_c_hint(e, &plan.app.target))
                 .map(|()| None),
             Action::Stage {
@@ -574,7 +603,7 @@ impl Runner for Real<'_> {
             Action::DockerBuild {
                 step,
                 image_id_file,
-            } => docker_build(step, image_id_file, self.digest.as_deref())
+            } => docker_build(self.run_step(), step, image_id_file, self.digest.as_deref())
                 .map(|id| Some(Product::ImageId(id))),
             Action::Push { step, reference } => {
                 docker::push(step, reference).map(|d| Some(Product::Digest(d)))
@@ -607,6 +636,7 @@ fn with_c_hint(error: Error, target: &str) -> Error {
 /// beside it (`context-digest`), so that the next build of the same context can see the
 /// image is current. A failed build leaves no digest.
 fn docker_build(
+    run: fn(&Step) -> Result<(), Error>,
     step: &Step,
     image_id_file: &Utf8Path,
     digest: Option<&str>,
@@ -614,7 +644,7 @@ fn docker_build(
     let digest_file = image_id_file.with_file_name("context-digest");
     let _ = std::fs::remove_file(&digest_file);
     let _ = std::fs::remove_file(image_id_file);
-    step.run()?;
+    run(step)?;
     let image_id = std::fs::read_to_string(image_id_file).map_err(|source| Error::Input {
         path: image_id_file.to_owned(),
         source,
@@ -689,6 +719,7 @@ mod tests {
             manifest,
             path: dir.join("service.toml"),
             dir,
+            text,
         };
         (tmp, crate::plan::resolve(&loaded))
     }
@@ -700,6 +731,7 @@ mod tests {
             no_cache: false,
             builder: None,
             push: false,
+            verbose: false,
         }
     }
 
@@ -727,10 +759,14 @@ mod tests {
         let mut runner = Recording(Vec::new());
         let mut events = Vec::new();
         let result = execute(actions, &mut runner, &mut |e| {
+            if matches!(e, Event::Done(_)) {
+                return;
+            }
             events.push(match e {
                 Event::Step(step) | Event::Probe(step) => format!("step {}", step.summary),
                 Event::Stage(_) => "stage".into(),
                 Event::Note(note) => format!("note {note}"),
+                Event::Done(_) => "done".into(),
             })
         });
         (runner.0, events, result)
@@ -827,7 +863,11 @@ mod tests {
         let (_tmp, plan) = plan("binary = \"demo\"");
         let mut reported = 0;
         let actions = decide(&plan, &options(), compiled(&["demo"]));
-        let made = execute(actions, &mut DryRun, &mut |_| reported += 1);
+        let made = execute(actions, &mut DryRun, &mut |e| {
+            if !matches!(e, Event::Done(_)) {
+                reported += 1
+            }
+        });
         assert_eq!(made.unwrap(), Made::default());
         assert_eq!(reported, 5);
     }

@@ -39,6 +39,9 @@ pub enum Command {
         /// Print the result as one JSON document on stdout (progress stays on stderr)
         #[arg(long)]
         json: bool,
+        /// Stream cargo's and docker's output instead of one line per step
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
     /// Prove a built image: start it, wait for every service, run every check, stop it
     Test {
@@ -73,7 +76,23 @@ pub enum Command {
         /// line, column, key and message
         #[arg(long)]
         json: bool,
+        /// Fail (exit 1) on warnings too: for CI
+        #[arg(long)]
+        deny_warnings: bool,
     },
+    /// Write a commented service.toml (and its schema file) from the Cargo.toml in DIR
+    Init {
+        /// The directory with the Cargo.toml
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: Utf8PathBuf,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
     /// Print the JSON Schema of service.toml (for editors)
     Schema,
 }

@@ -87,6 +87,8 @@ pub enum Error {
         image: String,
         failures: Vec<String>,
     },
+    /// `check --deny-warnings` found warnings.
+    Warnings { path: Utf8PathBuf, count: usize },
     /// `--push`: the image was built and stays local; pushing it failed.
     PushFailed {
         reference: String,
@@ -121,13 +123,7 @@ impl fmt::Display for Error {
                 command,
                 status,
                 output,
-            } => {
-                write!(f, "could not {summary}: `{command}` {status}")?;
-                match output.trim_end() {
-                    "" => Ok(()),
-                    output => write!(f, "\n{output}"),
-                }
-            }
+            } => step_failed(f, summary, command, status, output),
             Error::NoBuilder { target } => no_builder(f, target),
             Error::NoCCompiler { target } => write!(f, "{}", no_c_compiler(target)),
             Error::CargoMetadata(msg) => f.write_str(msg),
@@ -145,6 +141,11 @@ impl fmt::Display for Error {
             Error::TestFailed { image, failures } => {
                 write!(f, "{image} failed its test: {}", failures.join(", "))
             }
+            Error::Warnings { path, count } => write!(
+                f,
+                "{path}: {count} warning{} and --deny-warnings",
+                plural(*count)
+            ),
             Error::PushFailed { reference, reason } => write!(
                 f,
                 "could not push {reference} (the image was built and stays local): {reason}"
@@ -153,6 +154,21 @@ impl fmt::Display for Error {
                 "interrupted: child processes stopped, nothing half-written left behind",
             ),
         }
+    }
+}
+
+/// A failed step: what it was for, its command line and status, then its output.
+fn step_failed(
+    f: &mut fmt::Formatter<'_>,
+    summary: &str,
+    command: &str,
+    status: &str,
+    output: &str,
+) -> fmt::Result {
+    write!(f, "could not {summary}: `{command}` {status}")?;
+    match output.trim_end() {
+        "" => Ok(()),
+        output => write!(f, "\n{output}"),
     }
 }
 
@@ -227,6 +243,7 @@ impl std::error::Error for Error {
             | Error::Write { source, .. }
             | Error::Spawn { source, .. } => Some(source),
             Error::Template { source, .. } => Some(source),
+            Error::WithHint { error, .. } => error.source(),
             _ => None,
         }
     }

@@ -99,6 +99,30 @@ impl Step {
             .map(|_| ())
     }
 
+    /// Runs the step with both streams captured, not shown: a failure's error carries all
+    /// of its output (what a user needs to see then, and only then).
+    pub fn run_quietly(&self) -> Result<(), Error> {
+        let expression = self
+            .expression()
+            .stderr_to_stdout()
+            .stdout_capture()
+            .unchecked();
+        let output = self.finish(expression)?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let all = String::from_utf8_lossy(&output.stdout);
+        let mut error = self.failed(&Attempt {
+            code: output.status.code(),
+            stdout: String::new(),
+            stderr: String::new(),
+        });
+        if let Error::StepFailed { output, .. } = &mut error {
+            *output = all.trim_end().to_string();
+        }
+        Err(error)
+    }
+
     /// Runs the step and returns its stdout; its stderr is kept for the error message.
     pub fn output(&self) -> Result<String, Error> {
         let out = self.run_expression(

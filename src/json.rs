@@ -10,6 +10,7 @@ use camino::Utf8Path;
 use serde::Serialize;
 
 use crate::build::Built;
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::prove::Report;
@@ -70,9 +71,12 @@ struct CheckDocument<'a> {
     problems: Vec<Problem>,
     /// Problems beyond those listed.
     omitted: usize,
+    /// Warnings of a valid manifest.
+    warnings: Vec<Problem>,
 }
 
-/// One problem of a manifest. A manifest that cannot be read has no line, column or key.
+/// One problem or warning of a manifest. A manifest that cannot be read has no line,
+/// column or key.
 #[derive(Serialize)]
 struct Problem {
     file: String,
@@ -82,34 +86,48 @@ struct Problem {
     message: String,
 }
 
-/// The result of checking `manifest`: its counts when valid, else its problems.
-pub fn checked(manifest: &Utf8Path, result: &Result<Plan, Error>) -> String {
+impl Problem {
+    fn at(file: &Utf8Path, d: &Diagnostic) -> Self {
+        Problem {
+            file: file.to_string(),
+            line: Some(d.line),
+            column: Some(d.column),
+            key: Some(d.key.to_string()),
+            message: d.message.clone(),
+        }
+    }
+}
+
+/// The result of checking `manifest`: its counts and warnings when valid, else its
+/// problems. `ok` is false when it is invalid, or has warnings and `deny_warnings`.
+pub fn checked(
+    manifest: &Utf8Path,
+    result: &Result<(Plan, Vec<Diagnostic>), Error>,
+    deny_warnings: bool,
+) -> String {
     let mut doc = CheckDocument {
-        ok: result.is_ok(),
+        ok: false,
         manifest,
         services: 0,
         checks: 0,
         tasks: 0,
         problems: Vec::new(),
         omitted: 0,
+        warnings: Vec::new(),
     };
     match result {
-        Ok(plan) => {
+        Ok((plan, warnings)) => {
+            doc.ok = warnings.is_empty() || !deny_warnings;
             doc.services = plan.services.len();
             doc.checks = plan.checks.len();
             doc.tasks = plan.tasks.len();
+            doc.warnings = warnings.iter().map(|w| Problem::at(manifest, w)).collect();
         }
         Err(Error::Invalid { path, problems }) => {
             doc.problems = problems
                 .diagnostics
                 .iter()
-                .map(|d| Problem {
-                    file: path.to_string(),
-                    line: Some(d.line),
-                    column: Some(d.column),
-                    key: Some(d.key.to_string()),
-                    message: d.message.clone(),
-                })
+                .map(|d| Problem::at(path, d))
                 .collect();
             doc.omitted = problems.omitted;
         }
@@ -126,6 +144,9 @@ pub fn checked(manifest: &Utf8Path, result: &Result<Plan, Error>) -> String {
 
 /// An error's message with its causes, on one line.
 fn unnested(error: &Error) -> String {
+    if let Error::WithHint { error, hint } = error {
+        return format!("{} (hint: {hint})", unnested(error));
+    }
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -3,7 +3,8 @@
 //!
 //! The pipeline, one module a stage (every command runs a prefix of it):
 //! `load::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`,
-//! and after it `prove` (`test TAG`). `json` holds the `--json` documents.
+//! and after it `prove` (`test TAG`). `lint` has `check`'s warnings, `init` writes a first
+//! manifest, `json` holds the `--json` documents.
 //! Library code returns values and errors; only `main.rs` prints.
 
 pub mod build;
@@ -15,8 +16,10 @@ pub mod docker;
 pub mod elf;
 pub mod error;
 pub mod exec;
+pub mod init;
 pub mod json;
 pub mod layout;
+pub mod lint;
 pub mod load;
 pub mod manifest;
 pub mod plan;
@@ -35,6 +38,21 @@ use camino::Utf8Path;
 
 /// Loads, validates and resolves the manifest at `path`: what every command starts with.
 pub fn plan(path: &Utf8Path) -> Result<plan::Plan, Error> {
-    let loaded = load::load(path)?;
-    Ok(plan::resolve(&loaded))
+    Ok(plan::resolve(&loaded(path)?))
+}
+
+/// Loads and validates the manifest at `path`; a missing one gets a pointer to `init`.
+pub fn loaded(path: &Utf8Path) -> Result<manifest::Loaded, Error> {
+    load::load(path).map_err(|error| match error {
+        Error::Read { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            let dir = project::manifest_dir(path);
+            Error::WithHint {
+                error: Box::new(error),
+                hint: format!(
+                    "to start one from the Cargo.toml there, run `buildkit-lite init --dir {dir}`"
+                ),
+            }
+        }
+        error => error,
+    })
 }

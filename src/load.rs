@@ -45,6 +45,8 @@ pub fn load(path: &Utf8Path) -> Result<Loaded, Error> {
             manifest,
             path: path.to_owned(),
             dir,
+            // Valid UTF-8: it parsed.
+            text: String::from_utf8_lossy(&bytes).replace("\r\n", "\n"),
         }),
         Err(problems) => Err(Error::Invalid {
             path: path.to_owned(),

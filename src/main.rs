@@ -5,19 +5,26 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anstyle::{AnsiColor, Style};
 use buildkit_lite::build::{self, Event};
 use buildkit_lite::cli::{Cli, Command};
 use buildkit_lite::stage::{self, Replace};
-use buildkit_lite::{Error, exec, prove, render, schema};
+use buildkit_lite::{Error, exec, lint, plan, prove, render, schema};
 use camino::Utf8Path;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+
+/// `==>` and `warning:`/`error:` marks, shown in colour only where stderr is a terminal
+/// and `NO_COLOR` is not set (anstream strips them otherwise).
+const STEP: Style = AnsiColor::Green.on_default().bold();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
+const ERROR: Style = AnsiColor::Red.on_default().bold();
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            anstream::eprintln!("{ERROR}error:{ERROR:#} {err}");
             let mut source = std::error::Error::source(&err);
             while let Some(cause) = source {
                 eprintln!("caused by: {cause}");
@@ -30,7 +37,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Check { manifest, json } => check(&manifest.path, json),
+        Command::Check {
+            manifest,
+            json,
+            deny_warnings,
+        } => check(&manifest.path, json, deny_warnings),
         Command::Schema => {
             print!("{}", schema::json());
             Ok(())
@@ -48,6 +59,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             builder,
             push,
             json,
+            verbose,
         } => {
             let opts = build::Options {
                 tags,
@@ -55,6 +67,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 no_cache,
                 builder,
                 push,
+                verbose,
             };
             build(&manifest.path, &opts, json)
         }
@@ -70,6 +83,17 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             test(&manifest.path, &opts, json)
         }
+        Command::Init { dir } => init(&dir),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "buildkit-lite", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            let _ = page.render(&mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -81,20 +105,60 @@ fn or_json_failure<T>(result: Result<T, Error>, json: bool) -> Result<T, Error> 
     result
 }
 
-fn check(path: &Utf8Path, json: bool) -> Result<(), Error> {
-    let result = buildkit_lite::plan(path);
+/// Validates; warnings go to stderr (exit 0, unless `--deny-warnings`).
+fn check(path: &Utf8Path, json: bool, deny_warnings: bool) -> Result<(), Error> {
+    let result = buildkit_lite::loaded(path).map(|loaded| {
+        let plan = plan::resolve(&loaded);
+        let warnings = lint::warnings(&loaded, &plan);
+        (plan, warnings)
+    });
     if json {
-        print!("{}", buildkit_lite::json::checked(path, &result));
+        print!(
+            "{}",
+            buildkit_lite::json::checked(path, &result, deny_warnings)
+        );
     }
-    let plan = result?;
+    let (plan, warnings) = result?;
+    for warning in &warnings {
+        anstream::eprintln!("{WARN}warning:{WARN:#} {path}:{warning}");
+    }
+    if deny_warnings && !warnings.is_empty() {
+        return Err(Error::Warnings {
+            path: path.to_owned(),
+            count: warnings.len(),
+        });
+    }
     if !json {
         let (services, checks) = (plan.services.len(), plan.checks.len());
+        let n = warnings.len();
+        let warned = if n > 0 {
+            format!(", {n} warning{}", plural(n))
+        } else {
+            String::new()
+        };
         println!(
-            "{path}: ok ({services} service{}, {checks} check{})",
+            "{path}: ok ({services} service{}, {checks} check{}{warned})",
             plural(services),
             plural(checks)
         );
     }
+    Ok(())
+}
+
+fn init(dir: &Utf8Path) -> Result<(), Error> {
+    let done = buildkit_lite::init::init(dir)?;
+    let manifest = &done.manifest;
+    println!("wrote {manifest}");
+    match &done.schema {
+        Some(schema) => println!("wrote {schema}"),
+        None => println!(
+            "kept the {} that was there",
+            buildkit_lite::init::SCHEMA_FILE
+        ),
+    }
+    println!("next:");
+    println!("  buildkit-lite check -f {manifest}");
+    println!("  buildkit-lite build v1 -f {manifest}");
     Ok(())
 }
 
@@ -125,18 +189,13 @@ fn build(path: &Utf8Path, opts: &build::Options, json: bool) -> Result<(), Error
     let plan = or_json_failure(buildkit_lite::plan(path), json)?;
     // Ctrl-C or SIGTERM: stop the running child; the build then fails as interrupted.
     let _ = ctrlc::set_handler(exec::interrupt);
-    let dry_run = opts.dry_run;
-    let built = build::build(&plan, opts, &mut |event| match event {
-        Event::Step(step) if dry_run => eprintln!("would {}:\n    {step}", step.summary),
-        Event::Step(step) | Event::Probe(step) => {
-            eprintln!("==> {}\n    {step}", step.summary)
-        }
-        Event::Stage(context) if dry_run => {
-            eprintln!("would stage the build context into {context}")
-        }
-        Event::Stage(context) => eprintln!("==> staging the build context into {context}"),
-        Event::Note(note) => eprintln!("==> {note}"),
-    });
+    let mut progress = Progress {
+        dry_run: opts.dry_run,
+        verbose: opts.verbose,
+        open: false,
+    };
+    let built = build::build(&plan, opts, &mut |event| progress.show(event));
+    progress.close();
     let Some(built) = or_json_failure(built, json)? else {
         return Ok(());
     };
@@ -152,6 +211,67 @@ fn build(path: &Utf8Path, opts: &build::Options, json: bool) -> Result<(), Error
         println!("pushed {digest}");
     }
     Ok(())
+}
+
+/// How a build's events are shown: a dry run's plan on stdout (it is the product); else,
+/// on stderr, one line per step ending with its duration, or with `--verbose` the command
+/// lines and the children's output streaming between.
+struct Progress {
+    dry_run: bool,
+    verbose: bool,
+    /// A step's line is printed and waits for its duration.
+    open: bool,
+}
+
+impl Progress {
+    fn show(&mut self, event: Event) {
+        match event {
+            Event::Step(step) if self.dry_run => println!("would {}:\n    {step}", step.summary),
+            Event::Stage(context) if self.dry_run => {
+                println!("would stage the build context into {context}")
+            }
+            Event::Probe(step) if self.verbose || self.dry_run => {
+                self.close();
+                anstream::eprintln!("{STEP}==>{STEP:#} {}\n    {step}", step.summary);
+            }
+            Event::Probe(_) | Event::Done(_) if self.dry_run => {}
+            Event::Probe(_) => {}
+            Event::Step(step) if self.verbose => {
+                self.close();
+                anstream::eprintln!("{STEP}==>{STEP:#} {}\n    {step}", step.summary);
+            }
+            Event::Step(step) => self.open(&step.summary),
+            Event::Stage(context) => self.open(&format!("stage the build context into {context}")),
+            Event::Note(note) => {
+                self.close();
+                anstream::eprintln!("{STEP}==>{STEP:#} {note}");
+            }
+            Event::Done(took) if self.open => {
+                eprintln!(" ({:.1}s)", took.as_secs_f64());
+                self.open = false;
+            }
+            Event::Done(took) if self.verbose => {
+                eprintln!("    done in {:.1}s", took.as_secs_f64())
+            }
+            Event::Done(_) => {}
+        }
+    }
+
+    /// Starts a step's line; its duration ends it.
+    fn open(&mut self, what: &str) {
+        self.close();
+        anstream::eprint!("{STEP}==>{STEP:#} {what}…");
+        let _ = std::io::stderr().flush();
+        self.open = true;
+    }
+
+    /// Ends a line left open (something came between a step and its end).
+    fn close(&mut self) {
+        if self.open {
+            eprintln!();
+            self.open = false;
+        }
+    }
 }
 
 fn test(path: &Utf8Path, opts: &prove::Options, json: bool) -> Result<(), Error> {

@@ -561,6 +561,8 @@ pub struct Loaded {
     pub path: Utf8PathBuf,
     /// The directory relative paths in the manifest are resolved against.
     pub dir: Utf8PathBuf,
+    /// The manifest's text (LF line ends), for positions of later findings (warnings).
+    pub text: String,
 }
 
 /// What pass 1 could read: every table that deserialized. Validation runs on all of it, so

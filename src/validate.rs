@@ -483,17 +483,20 @@ fn http_url(url: &str) -> Result<(), String> {
     Err("must be an http:// or https:// URL with no spaces or control characters".into())
 }
 
-/// A literal port in a URL is 1–65535 (one from `${NAME}` is read when the check runs).
-fn url_port(url: &str) -> Result<(), String> {
+/// The port written in a URL, when there is one and it is not read from `${NAME}`.
+pub fn literal_port(url: &str) -> Option<&str> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let Some((_, port)) = host_port.rsplit_once(':') else {
+    let (_, port) = host_port.rsplit_once(':')?;
+    (!port.contains(['$', ']']) && !port.is_empty()).then_some(port)
+}
+
+/// A literal port in a URL is 1–65535 (one from `${NAME}` is read when the check runs).
+fn url_port(url: &str) -> Result<(), String> {
+    let Some(port) = literal_port(url) else {
         return Ok(());
     };
-    if port.contains(['$', ']']) || port.is_empty() {
-        return Ok(());
-    }
     match port.parse::<u32>() {
         Ok(1..=65535) => Ok(()),
         _ => Err(format!("the port `{port}` is not a port from 1 to 65535")),

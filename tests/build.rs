@@ -112,7 +112,8 @@ fn dry_run_prints_every_command_and_runs_none() {
     let tag = unique("dry");
     let out = p.build(&tag, &["--dry-run", "--no-cache"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
+    // The plan on stdout, the probes that ran on stderr.
+    let err = stdout(&out) + &stderr(&out);
     for command in [
         &format!("docker image inspect --format '{{{{.Id}}}}' minimal:{tag}"),
         "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin minimal",
@@ -363,7 +364,7 @@ fn several_tags_name_one_image_and_builder_overrides_the_manifest_for_one_run() 
     let p = Project::copy_of("minimal");
     let tags = [unique("one"), unique("two")];
     let images: Vec<Image> = tags.iter().map(|t| Image(format!("minimal:{t}"))).collect();
-    let out = p.build(&tags[0], &[&tags[1], "--builder", "zigbuild"]);
+    let out = p.build(&tags[0], &[&tags[1], "--builder", "zigbuild", "--verbose"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -398,7 +399,7 @@ fn several_tags_name_one_image_and_builder_overrides_the_manifest_for_one_run() 
 #[test]
 fn a_committed_lockfile_is_honoured_unless_locked_is_false() {
     let p = Project::copy_of("minimal");
-    let dry = |p: &Project| stderr(&p.build("v1", &["--dry-run", "--builder", "cargo"]));
+    let dry = |p: &Project| stdout(&p.build("v1", &["--dry-run", "--builder", "cargo"]));
     assert!(!dry(&p).contains("--locked"), "no Cargo.lock, no --locked");
     let o = Command::new("cargo")
         .args(["generate-lockfile", "--offline"])

@@ -324,7 +324,9 @@ fn an_unchanged_build_is_up_to_date_a_new_tag_is_all_cache_and_an_app_change_reb
     // Every image ID the builds made, removed at the end (the first becomes untagged).
     let ids = std::cell::RefCell::new(Vec::new());
     let build = |what: &str, tags: &[&str]| {
-        let o = project.build(tags[0], &tags[1..]);
+        let mut args = tags[1..].to_vec();
+        args.push("--verbose"); // docker's build log, to see which steps came from the cache
+        let o = project.build(tags[0], &args);
         assert!(o.status.success(), "{what}: {}{}", stdout(&o), stderr(&o));
         let id = stdout(&o)
             .lines()

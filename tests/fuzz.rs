@@ -339,6 +339,7 @@ fn exercise(bytes: &[u8], dir: &camino::Utf8Path) -> bool {
                 manifest: m,
                 path: dir.join("service.toml"),
                 dir: dir.to_owned(),
+                text: String::new(),
             };
             let _ = render::render(&plan::resolve(&loaded));
             true

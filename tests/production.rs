@@ -442,8 +442,12 @@ fn push_sends_every_tag_to_a_real_registry_and_prints_its_digest() {
         digest.starts_with(&format!("{repository}@sha256:")),
         "{digest}"
     );
-    // docker's own output went to stderr; stdout is the document alone.
-    assert!(stderr(&o).contains("docker push"), "{}", stderr(&o));
+    // The progress went to stderr; stdout is the document alone.
+    assert!(
+        stderr(&o).contains(&format!("==> push {}… (", images[0].0)),
+        "{}",
+        stderr(&o)
+    );
 
     // Every tag is in the registry, and the digest is the registry's.
     let (_, tags) = registry.get("/v2/acme/pushme/tags/list", "").unwrap();

@@ -665,7 +665,7 @@ fn a_project_directory_named_like_an_option_builds() {
     let tag = unique("dash");
     let o = cmd()
         .current_dir(copy.tmp.path())
-        .args(["build", &tag, "--manifest=-x/service.toml"])
+        .args(["build", &tag, "--manifest=-x/service.toml", "--verbose"])
         .output()
         .unwrap();
     let _image = Image(format!("minimal:{tag}"));

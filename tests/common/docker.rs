@@ -172,7 +172,8 @@ pub fn build_image_with_env(
     env: &[(&str, &str)],
 ) -> (Image, Output) {
     let tag = unique("test");
-    let out = project.build_with_env(&tag, &[], env);
+    // --verbose: the tests read the command lines and docker's build log.
+    let out = project.build_with_env(&tag, &["--verbose"], env);
     assert!(
         out.status.success(),
         "build failed:\n{}\n{}",

@@ -1,0 +1,214 @@
+//! `init`: a first `service.toml` from the `Cargo.toml` of a directory, with the schema
+//! file it points at. Never overwrites a manifest.
+//!
+//! What cargo says of the package or workspace (`cargo metadata --no-deps`) gives the name
+//! and the bin targets; the manifest builds every binary for musl (a static binary runs on
+//! any base) and supervises a service per binary, with the usual next keys commented out.
+//! Nothing here prints.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::error::Error;
+use crate::exec::{Step, path_arg};
+
+/// What `init` wrote.
+#[derive(Debug)]
+pub struct Initialized {
+    pub manifest: Utf8PathBuf,
+    /// The schema file, or `None` when one was there already (and was kept).
+    pub schema: Option<Utf8PathBuf>,
+}
+
+/// The name the manifest's `#:schema` line points at, beside the manifest.
+pub const SCHEMA_FILE: &str = "service.schema.json";
+
+/// Writes `<dir>/service.toml` (and `<dir>/service.schema.json` when missing) from
+/// `<dir>/Cargo.toml`.
+pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
+    let manifest = dir.join("service.toml");
+    if manifest.symlink_metadata().is_ok() {
+        return Err(Error::Usage(format!(
+            "{manifest} exists: init never overwrites a manifest (check it with `buildkit-lite check -f {manifest}`)"
+        )));
+    }
+    let cargo_toml = dir.join("Cargo.toml");
+    if !cargo_toml.is_file() {
+        return Err(Error::Usage(format!(
+            "no {cargo_toml}: init writes a manifest for a cargo package or workspace (run it where Cargo.toml is, or pass --dir)"
+        )));
+    }
+    let (name, bins) = read_cargo(&cargo_toml, dir)?;
+    let text = manifest_text(&name, &bins);
+    write_new(&manifest, text.as_bytes())?;
+    let schema = dir.join(SCHEMA_FILE);
+    let schema = match schema.symlink_metadata() {
+        Ok(_) => None,
+        Err(_) => {
+            write_new(&schema, crate::schema::json().as_bytes())?;
+            Some(schema)
+        }
+    };
+    Ok(Initialized { manifest, schema })
+}
+
+/// Creates `path` with `contents`; fails rather than replace anything there.
+fn write_new(path: &Utf8Path, contents: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        file.write_all(contents)
+    };
+    write().map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The app's name (the package's, or the workspace directory's) and every bin target.
+fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<(String, Vec<String>), Error> {
+    let json = Step::new("read the cargo metadata of the project", "cargo")
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .arg("--manifest-path")
+        .arg(path_arg(cargo_toml))
+        .output()?;
+    let meta: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;
+    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
+    let bins: Vec<String> = packages
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect();
+    if bins.is_empty() {
+        return Err(Error::Usage(format!(
+            "{cargo_toml} has no binary target: buildkit-lite packages a program (add src/main.rs or a [[bin]])"
+        )));
+    }
+    let root = Utf8Path::new(meta["workspace_root"].as_str().unwrap_or(dir.as_str()));
+    let package_named = |p: &&serde_json::Value| {
+        p["manifest_path"].as_str().map(Utf8Path::new) == Some(&root.join("Cargo.toml"))
+    };
+    let name = match packages.iter().find(package_named) {
+        Some(package) => package["name"].as_str().unwrap_or("app").to_string(),
+        None => root.file_name().unwrap_or("app").to_string(),
+    };
+    Ok((image_name(&name), bins))
+}
+
+/// `name` as an image name and service name: lower-case letters, digits, `-`, `_`, `.`,
+/// starting with a letter or digit.
+fn image_name(name: &str) -> String {
+    let lower: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = lower.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    match trimmed {
+        "" => "app".to_string(),
+        name => name.chars().take(64).collect(),
+    }
+}
+
+/// A TOML string.
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The manifest: the app, a service per binary, and the next keys commented out.
+pub fn manifest_text(name: &str, bins: &[String]) -> String {
+    let binary = match bins {
+        [one] => quoted(one),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|b| quoted(b))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let name_line = format!("{:<39}", format!("name = {}", quoted(name)));
+    let binary_line = format!("{:<39}", format!("binary = {binary}"));
+    let mut text = format!(
+        r#"#:schema ./{SCHEMA_FILE}
+
+# Written by `buildkit-lite init` from Cargo.toml. Every key is in the README ("The
+# manifest"); the schema above gives editors completion and checking as you type.
+# Next: `buildkit-lite check`, then `buildkit-lite build v1`.
+
+[app]
+{name_line}# the image is <name>:<tag> (image.name overrides)
+{binary_line}# cargo bin targets
+target = "x86_64-unknown-linux-musl"   # a static binary, for any base image
+# builder = "auto"                     # auto | cargo | cross | zigbuild
+
+# [image]
+# base = "debian:bookworm-slim"
+# packages = ["ca-certificates"]       # apt packages
+# expose = [8080]
+# healthcheck = "ping"                 # a check whose command is Docker's HEALTHCHECK
+
+# [log]
+# user = "syslog"                      # svlogd writes <dir>/<service>/current as this user
+# stdout = true                        # log lines on `docker logs` too
+"#,
+    );
+    for bin in bins {
+        let service = image_name(bin);
+        text.push_str(&format!("\n[services.{service}]\n"));
+        if service != *bin {
+            text.push_str(&format!("command = [{}]\n", quoted(&format!("/bin/{bin}"))));
+        } else {
+            text.push_str(&format!(
+                "# command = [\"/bin/{bin}\", \"--port\", \"${{PORT}}\"]\n"
+            ));
+        }
+        text.push_str("# user = \"app\"                        # created in the image\n");
+        text.push_str("# env = { PORT = \"8080\" }             # defaults; `docker run -e` wins\n");
+    }
+    let first = image_name(&bins[0]);
+    text.push_str(&format!(
+        "\n# [checks.ping]\n# http = \"http://127.0.0.1:${{PORT}}/ping\"\n# service = {}\n# interval = 30\n",
+        quoted(&first)
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_image_and_service_names() {
+        assert_eq!(image_name("Basic_HTTP server"), "basic_http-server");
+        assert_eq!(image_name("-x"), "x");
+        assert_eq!(image_name("ü"), "app");
+    }
+
+    #[test]
+    fn the_manifest_parses_and_runs_each_binary() {
+        let text = manifest_text("shop", &["api".into(), "Worker".into()]);
+        let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = crate::load::parse(&text, dir).unwrap();
+        assert_eq!(manifest.services.len(), 2);
+        let worker = &manifest.services["worker"];
+        assert_eq!(
+            worker.command.as_deref(),
+            Some(&["/bin/Worker".to_string()][..])
+        );
+    }
+}

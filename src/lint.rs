@@ -1,0 +1,215 @@
+//! `check`'s warnings: choices that are valid but will hurt later, each at its line and
+//! column with a one-line reason. `check --deny-warnings` makes them errors.
+//!
+//! - a base image without a tag, or with `:latest` (hadolint's DL3006 and DL3007): the
+//!   build changes when the tag moves;
+//! - an `http` check on a literal port that no service has as an env default: it likely
+//!   asks the wrong port (`${PORT}` with `service` follows the service);
+//! - an `image.expose` port that no service listens on by default (no env default and no
+//!   word of its command is that number): `docker run -P` would publish a dead port;
+//! - an `app.binary` that is not a bin target of the Cargo.toml, with "did you mean" (asked
+//!   of `cargo metadata --no-deps` when cargo is there; without cargo, not looked into).
+//!
+//! Nothing here prints.
+
+use toml::de::DeTable;
+
+use crate::diagnostic::{Diagnostic, KeyPath, Located, SourceMap};
+use crate::manifest::{Binaries, Loaded, Manifest};
+use crate::plan::Plan;
+
+/// Every warning of a valid manifest, in source order.
+pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
+    let m = &loaded.manifest;
+    let mut found = Vec::new();
+    base_image(m, &mut found);
+    check_ports(m, &mut found);
+    exposed_ports(m, &mut found);
+    binaries(m, plan, &mut found);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let map = SourceMap::new(&loaded.text);
+    let Ok(root) = DeTable::parse(&loaded.text) else {
+        return Vec::new();
+    };
+    let root = root.get_ref();
+    let mut located: Vec<Located> = found
+        .into_iter()
+        .map(|(key, message)| Located::at_path(root, key, message))
+        .collect();
+    located.sort_by_key(|l| l.span.start);
+    located
+        .into_iter()
+        .map(|l| l.resolve(&map, Some(root)))
+        .collect()
+}
+
+type Found = Vec<(KeyPath, String)>;
+
+/// `image.base` as written, when it has no tag or `:latest` (a digest pins it anyway).
+fn base_image(m: &Manifest, found: &mut Found) {
+    let base = &m.image.base;
+    if base.contains('@') {
+        return;
+    }
+    let last = base.rsplit('/').next().unwrap_or(base);
+    let reason = match last.split_once(':') {
+        None => format!(
+            "`{base}` has no tag, so it is `:latest`, which moves: pin a tag (hadolint DL3006)"
+        ),
+        Some((_, "latest")) => {
+            format!("`{base}` moves whenever a new release is tagged: pin a tag (hadolint DL3007)")
+        }
+        Some(_) => return,
+    };
+    found.push((KeyPath::root().key("image").key("base"), reason));
+}
+
+/// Each `http` check whose literal port no service has as an env default.
+fn check_ports(m: &Manifest, found: &mut Found) {
+    let defaults: Vec<(&str, &str, &str)> = m
+        .services
+        .iter()
+        .flat_map(|(s, svc)| {
+            svc.env
+                .iter()
+                .map(move |(k, v)| (s.as_str(), k.as_str(), v.as_str()))
+        })
+        .collect();
+    for (name, check) in &m.checks {
+        let Some(url) = &check.http else { continue };
+        let Some(port) = crate::validate::literal_port(url) else {
+            continue;
+        };
+        if defaults.iter().any(|(_, _, value)| *value == port) {
+            continue;
+        }
+        let hint = match defaults.iter().find(|(_, k, _)| k.contains("PORT")) {
+            Some((service, var, value)) => format!(
+                " (service `{service}` has {var}={value}: write `${{{var}}}` in the URL and service = \"{service}\")"
+            ),
+            None => String::new(),
+        };
+        let reason = format!(
+            "port {port} is no service's env default, so the check may ask the wrong port{hint}"
+        );
+        found.push((KeyPath::root().key("checks").key(name).key("http"), reason));
+    }
+}
+
+/// Each `image.expose` port that is neither a service's env default nor a word of a
+/// service's command.
+fn exposed_ports(m: &Manifest, found: &mut Found) {
+    let listened = |port: &str| {
+        m.services.values().any(|svc| {
+            svc.env.values().any(|v| v == port)
+                || svc
+                    .command
+                    .iter()
+                    .flatten()
+                    .any(|word| word.split(|c: char| !c.is_ascii_digit()).any(|n| n == port))
+        })
+    };
+    for (i, port) in m.image.expose.iter().enumerate() {
+        if listened(&port.to_string()) {
+            continue;
+        }
+        let reason = format!(
+            "port {port} is no service's env default nor in its command, so nothing may listen there"
+        );
+        found.push((KeyPath::root().key("image").key("expose").index(i), reason));
+    }
+}
+
+/// Each binary that is not a bin target of the cargo package or workspace.
+fn binaries(m: &Manifest, plan: &Plan, found: &mut Found) {
+    if plan.app.prebuilt.is_some() || !plan.app.cargo_manifest.is_file() {
+        return;
+    }
+    let Ok(metadata) = crate::compile::metadata(&plan.app) else {
+        return;
+    };
+    let known: Vec<&str> = metadata.bins.iter().map(String::as_str).collect();
+    let at = KeyPath::root().key("app").key("binary");
+    let names: Vec<(KeyPath, &str)> = match &m.app.binary {
+        Binaries::One(name) => vec![(at, name.as_str())],
+        Binaries::Several(names) => names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (at.index(i), n.as_str()))
+            .collect(),
+    };
+    for (key, name) in names {
+        if known.contains(&name) {
+            continue;
+        }
+        let mut reason = format!("{} has no bin target `{name}`", plan.app.cargo_manifest);
+        if let Some(close) = crate::suggest::did_you_mean(name, &known) {
+            reason.push_str(&format!(", did you mean `{close}`?"));
+        }
+        reason.push_str(&format!(
+            " (its binaries: {}); the build would stop",
+            known.join(", ")
+        ));
+        found.push((key, reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warned(extra: &str) -> Vec<String> {
+        let dir = camino::Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let text = format!(
+            "[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n{extra}"
+        );
+        let manifest = crate::load::parse(&text, &dir).unwrap();
+        let loaded = Loaded {
+            manifest,
+            path: dir.join("service.toml"),
+            dir,
+            text,
+        };
+        let plan = crate::plan::resolve(&loaded);
+        warnings(&loaded, &plan)
+            .iter()
+            .map(|d| format!("{}:{} {}: {}", d.line, d.column, d.key, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn unpinned_bases_and_ports_no_service_has_are_warned() {
+        let w = warned(
+            "[image]\nbase = \"debian\"\n[services.web]\nenv = { PORT = \"8080\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:9090/ping\"\n",
+        );
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("7:8 image.base: `debian` has no tag"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with("11:8 checks.ping.http: port 9090 is no service's env default"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("write `${PORT}` in the URL and service = \"web\""),
+            "{w:?}"
+        );
+        let w = warned("[image]\nbase = \"debian:latest\"\n[services.web]\n");
+        assert!(w[0].contains("DL3007"), "{w:?}");
+        let w = warned(
+            "[image]\nbase = \"debian:12\"\nexpose = [8080, 9000, 7070]\n[services.web]\nenv = { PORT = \"8080\" }\n[services.admin]\ncommand = [\"/bin/admin\", \"--listen=:9000\"]\n",
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("8:23 image.expose[2]: port 7070 is no service's env default"),
+            "{w:?}"
+        );
+        let fine = warned(
+            "[image]\nbase = \"debian@sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n[services.web]\nenv = { PORT = \"8080\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:8080/\"\n",
+        );
+        assert_eq!(fine, Vec::<String>::new());
+    }
+}
