@@ -189,7 +189,10 @@ fn compile_facts(
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<CompileFacts, Error> {
-    report(Event::Probe(&compile::metadata_step(&plan.app)));
+    report(Event::Probe(&compile::metadata_step(
+        &plan.app,
+        &plan.manifest_dir,
+    )));
     // Side by side: cargo metadata, and the builder's probes. `cargo metadata --no-deps`
     // writes no Cargo.lock, so the lockfile is looked for as soon as it answers: only a
     // lockfile the project has makes the compile --locked. (`cross --version`, probed only
@@ -197,7 +200,7 @@ fn compile_facts(
     // --locked accepts.)
     let (choice, metadata) = std::thread::scope(|side| {
         let metadata = side.spawn(|| {
-            compile::metadata(&plan.app).map(|m| {
+            compile::metadata(&plan.app, &plan.manifest_dir).map(|m| {
                 let lockfile = m.has_lockfile();
                 (m, lockfile)
             })

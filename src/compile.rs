@@ -11,8 +11,10 @@ use crate::manifest::Builder;
 use crate::plan::AppPlan;
 use crate::suggest;
 
-/// `cargo metadata` for the app's Cargo.toml: where cargo puts its output.
-pub fn metadata_step(app: &AppPlan) -> Step {
+/// `cargo metadata` for the app's Cargo.toml: where cargo puts its output. It runs from
+/// the manifest's directory, as the compile does, so that the same `.cargo/config.toml`
+/// (a `build.target-dir`, say) applies to both.
+pub fn metadata_step(app: &AppPlan, manifest_dir: &Utf8Path) -> Step {
     Step::new("read the cargo metadata of the app", "cargo")
         .args([
             "metadata",
@@ -21,7 +23,15 @@ pub fn metadata_step(app: &AppPlan) -> Step {
             "--no-deps",
             "--manifest-path",
         ])
-        .arg(path_arg(&app.cargo_manifest))
+        .arg(path_arg(relative_manifest(app, manifest_dir)))
+        .cwd(manifest_dir)
+}
+
+/// The app's Cargo.toml, relative to the manifest's directory when it is inside it.
+fn relative_manifest<'a>(app: &'a AppPlan, manifest_dir: &Utf8Path) -> &'a Utf8Path {
+    app.cargo_manifest
+        .strip_prefix(manifest_dir)
+        .unwrap_or(&app.cargo_manifest)
 }
 
 /// The compile step for the chosen builder: `cargo build`, `cross build` or
@@ -37,10 +47,7 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, lock
         ),
         Builder::Cargo | Builder::Auto => ("compile the app with cargo", "cargo", &["build"]),
     };
-    let cargo_manifest = app
-        .cargo_manifest
-        .strip_prefix(manifest_dir)
-        .unwrap_or(&app.cargo_manifest);
+    let cargo_manifest = relative_manifest(app, manifest_dir);
     let mut step = Step::new(summary, program)
         .args(first.iter().copied())
         .args(["--manifest-path".to_string(), path_arg(cargo_manifest)])
@@ -89,8 +96,8 @@ impl Metadata {
 }
 
 /// Runs `cargo metadata` (read-only: it compiles nothing) and reads it.
-pub fn metadata(app: &AppPlan) -> Result<Metadata, Error> {
-    parse_metadata(&metadata_step(app).output()?, app)
+pub fn metadata(app: &AppPlan, manifest_dir: &Utf8Path) -> Result<Metadata, Error> {
+    parse_metadata(&metadata_step(app, manifest_dir).output()?, app)
 }
 
 /// Reads `cargo metadata`'s output.

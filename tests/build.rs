@@ -444,6 +444,35 @@ fn an_unknown_binary_fails_before_compiling_with_the_closest_real_one() {
 }
 
 #[test]
+fn a_cargo_config_target_dir_applies_from_any_directory() {
+    require_docker!();
+    // cargo reads `.cargo/config.toml` from the directory it runs in: cargo metadata (where
+    // the binary is) and the compile both run from the manifest's directory, whatever the
+    // user's, so both see the same target-dir.
+    let p = Project::copy_of("minimal");
+    std::fs::create_dir_all(p.dir.join(".cargo")).unwrap();
+    std::fs::write(
+        p.dir.join(".cargo/config.toml"),
+        "[build]\ntarget-dir = \"elsewhere\"\n",
+    )
+    .unwrap();
+    let manifest = p.manifest();
+    let out = cmd()
+        .current_dir(std::env::temp_dir())
+        .args(["build", &unique("cfgdir"), "-f"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        p.dir
+            .join("elsewhere/x86_64-unknown-linux-musl/release/minimal")
+            .is_file()
+    );
+    assert!(p.context("minimal").join("root/bin/minimal").is_file());
+}
+
+#[test]
 fn two_binaries_are_compiled_by_one_cargo_and_installed_at_bin_name() {
     require_docker!();
     let p = Project::copy_of("minimal");
