@@ -793,7 +793,7 @@ mod tests {
         assert_eq!(
             events,
             [
-                "step reach the Docker engine (is docker installed and its daemon running? DOCKER_HOST and the docker context apply)",
+                "step reach the Docker engine",
                 "note builder: cargo (chosen)",
                 "step compile the app with cargo",
                 "stage",

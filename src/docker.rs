@@ -27,32 +27,44 @@ pub fn validate_tag(tag: &str) -> Result<(), Error> {
     )))
 }
 
+/// What to look at when the engine does not answer.
+const ENGINE_HINT: &str =
+    "is docker installed and its daemon running? DOCKER_HOST and the docker context apply";
+
+/// The error of a step that could not reach the engine, with what to look at.
+pub fn unreachable(error: Error) -> Error {
+    match error {
+        Error::Interrupted => error,
+        error => Error::WithHint {
+            error: Box::new(error),
+            hint: ENGINE_HINT.to_string(),
+        },
+    }
+}
+
 /// Asks the engine for its version: fails when docker is missing or the daemon does not
-/// answer, before anything is compiled.
+/// answer, before anything is compiled ([`unreachable`] says what to look at).
 pub fn engine_step() -> Step {
-    Step::new(
-        "reach the Docker engine (is docker installed and its daemon running? DOCKER_HOST and the docker context apply)",
-        "docker",
-    )
-    .args(["version", "--format", "{{.Server.Version}}"])
+    Step::new("reach the Docker engine", "docker").args([
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ])
 }
 
 /// Asks the engine for the image ID of each reference. It is also the build's engine
 /// check, before anything is compiled: see [`image_ids`].
 pub fn image_ids_step(references: &[String]) -> Step {
-    Step::new(
-        "reach the Docker engine (is docker installed and its daemon running? DOCKER_HOST and the docker context apply)",
-        "docker",
-    )
-    .args(["image", "inspect", "--format", "{{.Id}}"])
-    .args(references.iter().cloned())
+    Step::new("reach the Docker engine", "docker")
+        .args(["image", "inspect", "--format", "{{.Id}}"])
+        .args(references.iter().cloned())
 }
 
 /// Runs an [`image_ids_step`]: `<reference> <image ID>` lines when every reference names
 /// a local image, none when some does not (there is nothing to reuse then). Fails when
 /// docker is missing or the engine does not answer.
 pub fn image_ids(step: &Step) -> Result<String, Error> {
-    let attempt = step.attempt()?;
+    let attempt = step.attempt().map_err(unreachable)?;
     let references = step.args.iter().skip(4);
     if attempt.success() {
         let ids = attempt.stdout.lines();
@@ -65,7 +77,7 @@ pub fn image_ids(step: &Step) -> Result<String, Error> {
     if complaints.all(|l| l.contains("No such image")) {
         return Ok(String::new());
     }
-    Err(step.failed(&attempt))
+    Err(unreachable(step.failed(&attempt)))
 }
 
 /// The commit of the manifest's git checkout, for the revision label.

@@ -102,7 +102,9 @@ pub fn test(
     opts: &Options,
     report: &mut dyn FnMut(&Outcome),
 ) -> Result<Report, Error> {
-    docker::engine_step().output()?;
+    docker::engine_step()
+        .output()
+        .map_err(docker::unreachable)?;
     let image = format!("{}:{}", plan.image.repository, opts.tag);
     docker::image_id_step(&image).output()?;
     let container = Throwaway::start(&image, &plan.app.name)?;

@@ -175,6 +175,10 @@ fn a_daemon_that_does_not_answer_is_reported_before_compiling() {
     );
     assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
     assert!(
+        err.contains("hint: is docker installed and its daemon running? DOCKER_HOST"),
+        "{err}"
+    );
+    assert!(
         !p.dir.join("target").exists(),
         "it compiled or staged before checking the engine"
     );
