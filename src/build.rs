@@ -680,7 +680,6 @@ pub fn context_digest(tree: &FileTree, build_line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Loaded;
 
     /// Writes down each action it is given; runs nothing.
     struct Recording(Vec<String>);
@@ -717,13 +716,7 @@ mod tests {
         let text = format!(
             "[app]\nname = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\n{extra}\n[services.demo]\n"
         );
-        let manifest = crate::load::parse(&text, &dir).unwrap();
-        let loaded = Loaded {
-            manifest,
-            path: dir.join("service.toml"),
-            dir,
-            text,
-        };
+        let loaded = crate::load::from_text(&text, &dir).unwrap();
         (tmp, crate::plan::resolve(&loaded))
     }
 

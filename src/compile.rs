@@ -110,11 +110,21 @@ pub fn parse_metadata(json: &str, app: &AppPlan) -> Result<Metadata, Error> {
     let workspace_root = meta["workspace_root"]
         .as_str()
         .ok_or_else(|| Error::CargoMetadata("cargo metadata gave no workspace_root".into()))?;
-    let bins = meta["packages"]
+    Ok(Metadata {
+        target_directory: target_directory.into(),
+        bins: bin_targets(&meta, app.package.as_deref()),
+        workspace_root: workspace_root.into(),
+    })
+}
+
+/// The bin targets in `cargo metadata` output: of the package named `package` when
+/// given, else of every package.
+pub fn bin_targets(meta: &serde_json::Value, package: Option<&str>) -> Vec<String> {
+    meta["packages"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|p| app.package.as_deref().is_none_or(|want| p["name"] == want))
+        .filter(|p| package.is_none_or(|want| p["name"] == want))
         .flat_map(|p| p["targets"].as_array().into_iter().flatten())
         .filter(|t| {
             t["kind"]
@@ -122,12 +132,7 @@ pub fn parse_metadata(json: &str, app: &AppPlan) -> Result<Metadata, Error> {
                 .is_some_and(|k| k.iter().any(|k| k == "bin"))
         })
         .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect();
-    Ok(Metadata {
-        target_directory: target_directory.into(),
-        bins,
-        workspace_root: workspace_root.into(),
-    })
+        .collect()
 }
 
 /// Where each binary lands, in the order of `app.binaries`: `<target_directory>/<triple>/

@@ -76,17 +76,7 @@ fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<(String, Vec<Stri
         .output()?;
     let meta: serde_json::Value = serde_json::from_str(&json)
         .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;
-    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
-    let bins: Vec<String> = packages
-        .iter()
-        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .filter(|t| {
-            t["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "bin"))
-        })
-        .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect();
+    let bins = crate::compile::bin_targets(&meta, None);
     if bins.is_empty() {
         return Err(Error::Usage(format!(
             "{cargo_toml} has no binary target: buildkit-lite packages a program (add src/main.rs or a [[bin]])"
@@ -96,7 +86,8 @@ fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<(String, Vec<Stri
     let package_named = |p: &&serde_json::Value| {
         p["manifest_path"].as_str().map(Utf8Path::new) == Some(&root.join("Cargo.toml"))
     };
-    let name = match packages.iter().find(package_named) {
+    let packages = meta["packages"].as_array().into_iter().flatten();
+    let name = match packages.clone().find(package_named) {
         Some(package) => package["name"].as_str().unwrap_or("app").to_string(),
         None => root.file_name().unwrap_or("app").to_string(),
     };

@@ -165,13 +165,7 @@ mod tests {
         let text = format!(
             "[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n{extra}"
         );
-        let manifest = crate::load::parse(&text, &dir).unwrap();
-        let loaded = Loaded {
-            manifest,
-            path: dir.join("service.toml"),
-            dir,
-            text,
-        };
+        let loaded = crate::load::from_text(&text, &dir).unwrap();
         let plan = crate::plan::resolve(&loaded);
         warnings(&loaded, &plan)
             .iter()

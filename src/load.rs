@@ -36,6 +36,16 @@ const TABLES: &[&str] = &[
 /// time that loading can take, whatever the file.
 pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
+/// A manifest given as text, parsed and validated as if it were `dir/service.toml`.
+pub fn from_text(text: &str, dir: &Utf8Path) -> Result<Loaded, Problems> {
+    Ok(Loaded {
+        manifest: parse(text, dir)?,
+        path: dir.join("service.toml"),
+        dir: dir.to_owned(),
+        text: text.to_string(),
+    })
+}
+
 /// Reads, parses and validates the manifest at `path`.
 pub fn load(path: &Utf8Path) -> Result<Loaded, Error> {
     let bytes = read_bounded(path)?;
