@@ -64,17 +64,21 @@ impl Host for HostFacts {
 }
 
 /// This host, probed with quick read-only commands, each at most once and only when asked.
+/// They run from the manifest's directory, as the compile does, so that a
+/// `rust-toolchain.toml` there picks the toolchain they ask about.
 pub struct RealHost<'a> {
     pub target: &'a str,
     pub cargo_manifest: &'a Utf8Path,
+    pub dir: &'a Utf8Path,
     known: std::collections::BTreeMap<Fact, bool>,
 }
 
 impl<'a> RealHost<'a> {
-    pub fn new(target: &'a str, cargo_manifest: &'a Utf8Path) -> Self {
+    pub fn new(target: &'a str, cargo_manifest: &'a Utf8Path, dir: &'a Utf8Path) -> Self {
         RealHost {
             target,
             cargo_manifest,
+            dir,
             known: Default::default(),
         }
     }
@@ -83,16 +87,31 @@ impl<'a> RealHost<'a> {
         let works = |program: &str, args: &[&str]| {
             Step::new("probe the host", program)
                 .args(args.iter().copied())
+                .cwd(self.dir)
                 .output()
         };
         match fact {
             Fact::LinuxX86_64 => cfg!(all(target_os = "linux", target_arch = "x86_64")),
-            Fact::TargetInstalled => works("rustc", &["--print", "sysroot"])
-                .map(|sysroot| {
-                    let lib = Utf8PathBuf::from(sysroot.trim()).join("lib/rustlib");
-                    lib.join(self.target).join("lib").is_dir()
+            Fact::TargetInstalled => {
+                // `rustup which rustc` names the same toolchain as `rustc --print sysroot`
+                // in a fraction of the time: it does not start rustc. <sysroot>/bin/rustc.
+                let sysroot = if rustc_is_rustup() {
+                    works("rustup", &["which", "rustc"]).map(|rustc| {
+                        let rustc = Utf8PathBuf::from(rustc.trim());
+                        rustc
+                            .parent()
+                            .and_then(Utf8Path::parent)
+                            .map(Utf8Path::to_owned)
+                    })
+                } else {
+                    works("rustc", &["--print", "sysroot"])
+                        .map(|sysroot| Some(Utf8PathBuf::from(sysroot.trim())))
+                };
+                sysroot.ok().flatten().is_some_and(|sysroot| {
+                    let lib = sysroot.join("lib/rustlib").join(self.target).join("lib");
+                    lib.is_dir()
                 })
-                .unwrap_or(false),
+            }
             Fact::CCompilerMissing => c_compiler_missing(self.target, self.cargo_manifest),
             Fact::Cross => works("cross", &["--version"]).is_ok(),
             Fact::ContainerEngine => {
@@ -197,6 +216,27 @@ fn c_compiler_missing(target: &str, cargo_manifest: &Utf8Path) -> bool {
     packages
         .filter_map(|p| p["name"].as_str())
         .any(|name| name == "cc" || name == "cmake")
+}
+
+/// Whether the `rustc` cargo runs is rustup's proxy (the first `rustc` on PATH is the
+/// `rustup` binary under another name, and `RUSTC` names none), so that `rustup which
+/// rustc` answers for it.
+fn rustc_is_rustup() -> bool {
+    if std::env::var_os("RUSTC").is_some() {
+        return false;
+    }
+    let first = |name: &str| {
+        let path = std::env::var_os("PATH")?;
+        let found = std::env::split_paths(&path).find_map(|dir| {
+            let candidate = dir.join(name);
+            candidate.is_file().then_some(candidate)
+        })?;
+        std::fs::canonicalize(found).ok()
+    };
+    match (first("rustc"), first("rustup")) {
+        (Some(rustc), Some(rustup)) => rustc == rustup,
+        _ => false,
+    }
 }
 
 /// Whether cc-rs finds a C compiler that builds for `target` here: the host's for gnu
