@@ -227,7 +227,7 @@ fn choose_builder(plan: &Plan, opts: &Options) -> Result<Choice, Error> {
         wanted => builder::choose(
             wanted.unwrap_or(plan.app.builder),
             target,
-            &mut builder::RealHost::new(target, &plan.app.cargo_manifest),
+            &mut builder::RealHost::new(target, &plan.app.cargo_manifest, &plan.manifest_dir),
         ),
     }
 }
@@ -460,6 +460,8 @@ pub struct Real<'a> {
     images: String,
     /// The engine check, when it was started ahead.
     engine: Option<Prefetch>,
+    /// The engine check whose listing staging takes, when the engine answered directly.
+    listing: Option<Step>,
     /// Stream the output of compiles and docker builds.
     verbose: bool,
     /// The digest of the staged context, recorded once `docker build` succeeds.
@@ -475,6 +477,7 @@ impl<'a> Real<'a> {
             build_dir: None,
             images: String::new(),
             engine,
+            listing: None,
             digest: None,
         }
     }
@@ -498,6 +501,9 @@ impl<'a> Real<'a> {
         };
         self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
         if let Some(reuse) = reuse {
+            if let Some(step) = self.listing.take() {
+                self.take_images(&step)?;
+            }
             let digest = context_digest(&tree, &reuse.build_line);
             if let Some(id) = self.current_image(context, reuse, &digest) {
                 let what = reuse.references.join(", ");
@@ -526,6 +532,14 @@ impl<'a> Real<'a> {
 
     fn run(&self, step: &Step) -> Result<(), Error> {
         self.run_step()(step)
+    }
+
+    /// The engine check's listing of the tags' images: from the check started ahead when
+    /// it is `step`, else asked now.
+    fn take_images(&mut self, step: &Step) -> Result<(), Error> {
+        let started = self.engine.take().and_then(|e| e.take(step));
+        self.images = started.unwrap_or_else(|| docker::image_ids(step))?;
+        Ok(())
     }
 
     /// The ID of the image every reference names, when the last build recorded it with
@@ -585,13 +599,14 @@ impl Runner for Real<'_> {
         let plan = self.plan;
         let result = match action {
             Action::Engine(step) => {
-                let started = self.engine.take().and_then(|e| e.take(step));
-                started
-                    .unwrap_or_else(|| docker::image_ids(step))
-                    .map(|images| {
-                        self.images = images;
-                        None
-                    })
+                if self.engine.is_some() && docker::answers_at_default_socket() {
+                    // It answers: the compile need not wait for the CLI's listing of the
+                    // tags' images, which staging takes.
+                    self.listing = Some(step.clone());
+                    Ok(None)
+                } else {
+                    self.take_images(step).map(|()| None)
+                }
             }
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Compile(step) => self

@@ -52,6 +52,57 @@ pub fn engine_step() -> Step {
     ])
 }
 
+/// Whether the engine answers `GET /_ping` at the default socket, asked directly: a
+/// millisecond, where the docker CLI takes tens. Only where the CLI would ask there too:
+/// `docker` is on PATH, and neither `DOCKER_HOST`, `DOCKER_CONTEXT` nor a current context in
+/// docker's config points elsewhere. `false` means "ask the CLI", never "unreachable".
+pub fn answers_at_default_socket() -> bool {
+    use std::io::{Read, Write};
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("docker").is_file()));
+    let elsewhere = ["DOCKER_HOST", "DOCKER_CONTEXT"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some())
+        || has_current_context();
+    if !on_path || elsewhere {
+        return false;
+    }
+    let ping = || -> std::io::Result<bool> {
+        let mut socket = std::os::unix::net::UnixStream::connect("/var/run/docker.sock")?;
+        let limit = Some(std::time::Duration::from_secs(2));
+        socket.set_read_timeout(limit)?;
+        socket.set_write_timeout(limit)?;
+        socket.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")?;
+        let mut answer = [0u8; 12];
+        socket.read_exact(&mut answer)?;
+        Ok(answer.starts_with(b"HTTP/1.") && answer.ends_with(b" 200"))
+    };
+    ping().unwrap_or(false)
+}
+
+/// Whether docker's config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`)
+/// names a current context other than `default`; an unreadable config counts as one.
+fn has_current_context() -> bool {
+    let dir = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::Path::new(&home).join(".docker"),
+            None => return true,
+        },
+    };
+    let text = match std::fs::read_to_string(dir.join("config.json")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => return true,
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(config) => config["currentContext"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty() && c != "default"),
+        Err(_) => true,
+    }
+}
+
 /// Asks the engine for the image ID of each reference. It is also the build's engine
 /// check, before anything is compiled: see [`image_ids`].
 pub fn image_ids_step(references: &[String]) -> Step {

@@ -244,6 +244,23 @@ fn the_docker_context_is_honoured() {
         err.contains("dead.sock"),
         "the context's engine was not used: {err}"
     );
+
+    // The same context made current in the config (`docker context use`), with no
+    // DOCKER_CONTEXT: the default socket must not be asked instead.
+    let o = Command::new("docker")
+        .args(["context", "use", "bkl-dead"])
+        .env("DOCKER_CONFIG", config_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = p.build_with_env("v1", &[], &[("DOCKER_CONFIG", config_dir)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("dead.sock"),
+        "the current context's engine was not used: {err}"
+    );
+    assert!(!err.contains("==> compile the app"), "{err}");
 }
 
 #[test]
