@@ -250,8 +250,15 @@ fn build() {
     );
     let main = dir.join("src/main.rs");
     let original = std::fs::read_to_string(&main).unwrap();
+    // Each change is new to docker too: with the same text as an earlier run, the binary
+    // would be byte for byte one docker already has a layer for, and its COPY would be
+    // taken from the cache instead of being rebuilt.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let mut change = |i: usize| {
-        let code = original.replace("ready (stdout)", &format!("ready (stdout) {i}"));
+        let code = original.replace("ready (stdout)", &format!("ready (stdout) {run}-{i}"));
         std::fs::write(&main, code).unwrap();
     };
     show(
