@@ -103,9 +103,16 @@ pub fn build(
         docker::validate_tag(tag)?;
     }
     let tree = render::render(plan)?;
-    // The engine check (asking for the image of every tag) runs while the host is probed;
-    // its result is taken, in its turn, by the Engine action.
-    let engine = (!opts.dry_run).then(|| Prefetch::start(engine_step(plan, opts)));
+    // The engine check: where docker would use the default socket, a ping there; else the
+    // CLI's (asking for the image of every tag), which runs while the host is probed. The
+    // Engine action takes it in its turn.
+    let engine = (!opts.dry_run).then(|| {
+        if docker::answers_at_default_socket() {
+            Engine::Answered
+        } else {
+            Engine::Started(Prefetch::start(engine_step(plan, opts)))
+        }
+    });
     let facts = probe(plan, opts, report);
     let builder = match &facts.how {
         Ok(How::Compile(c)) => Some(c.choice.builder.name()),
@@ -423,6 +430,16 @@ impl Runner for DryRun {
     }
 }
 
+/// The engine check, begun before its turn.
+pub enum Engine {
+    /// The engine answered a ping at the default socket. The CLI's listing of the tags'
+    /// images (which staging needs) then starts with the Engine action and runs during
+    /// the compile, not before it, where it would slow the probes the compile waits for.
+    Answered,
+    /// The CLI's check, started ahead; the Engine action waits for it.
+    Started(Prefetch),
+}
+
 /// The engine check ([`docker::image_ids`]) started ahead of its turn, on a thread of its
 /// own.
 pub struct Prefetch {
@@ -441,11 +458,14 @@ impl Prefetch {
 
     /// The step's output, if `step` is the one started.
     fn take(self, step: &Step) -> Option<Result<String, Error>> {
-        let output = self
-            .output
+        (self.step == *step).then(|| self.output())
+    }
+
+    /// The output of the step started.
+    fn output(self) -> Result<String, Error> {
+        self.output
             .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (self.step == *step).then_some(output)
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
     }
 }
 
@@ -458,10 +478,11 @@ pub struct Real<'a> {
     build_dir: Option<BuildDir>,
     /// What the engine check found: `<repository>:<tag> <image ID>` lines.
     images: String,
-    /// The engine check, when it was started ahead.
-    engine: Option<Prefetch>,
-    /// The engine check whose listing staging takes, when the engine answered directly.
-    listing: Option<Step>,
+    /// The engine check, when it was begun ahead.
+    engine: Option<Engine>,
+    /// The CLI's listing of the tags' images, when the engine answered a ping: staging
+    /// takes it.
+    listing: Option<Prefetch>,
     /// Stream the output of compiles and docker builds.
     verbose: bool,
     /// The digest of the staged context, recorded once `docker build` succeeds.
@@ -469,7 +490,7 @@ pub struct Real<'a> {
 }
 
 impl<'a> Real<'a> {
-    pub fn new(plan: &'a Plan, tree: FileTree, engine: Option<Prefetch>, verbose: bool) -> Self {
+    pub fn new(plan: &'a Plan, tree: FileTree, engine: Option<Engine>, verbose: bool) -> Self {
         Real {
             verbose,
             plan,
@@ -501,8 +522,8 @@ impl<'a> Real<'a> {
         };
         self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
         if let Some(reuse) = reuse {
-            if let Some(step) = self.listing.take() {
-                self.take_images(&step)?;
+            if let Some(listing) = self.listing.take() {
+                self.images = listing.output()?;
             }
             let digest = context_digest(&tree, &reuse.build_line);
             if let Some(id) = self.current_image(context, reuse, &digest) {
@@ -534,10 +555,17 @@ impl<'a> Real<'a> {
         self.run_step()(step)
     }
 
-    /// The engine check's listing of the tags' images: from the check started ahead when
-    /// it is `step`, else asked now.
-    fn take_images(&mut self, step: &Step) -> Result<(), Error> {
-        let started = self.engine.take().and_then(|e| e.take(step));
+    /// The engine check: a ping answered (the CLI's listing then starts, for staging),
+    /// else the CLI's check started ahead when it is `step`, else asked now.
+    fn check_engine(&mut self, step: &Step) -> Result<(), Error> {
+        let started = match self.engine.take() {
+            Some(Engine::Answered) => {
+                self.listing = Some(Prefetch::start(step.clone()));
+                return Ok(());
+            }
+            Some(Engine::Started(prefetch)) => prefetch.take(step),
+            None => None,
+        };
         self.images = started.unwrap_or_else(|| docker::image_ids(step))?;
         Ok(())
     }
@@ -598,16 +626,7 @@ impl Runner for Real<'_> {
     ) -> Result<Option<Product>, Error> {
         let plan = self.plan;
         let result = match action {
-            Action::Engine(step) => {
-                if self.engine.is_some() && docker::answers_at_default_socket() {
-                    // It answers: the compile need not wait for the CLI's listing of the
-                    // tags' images, which staging takes.
-                    self.listing = Some(step.clone());
-                    Ok(None)
-                } else {
-                    self.take_images(step).map(|()| None)
-                }
-            }
+            Action::Engine(step) => self.check_engine(step).map(|()| None),
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Compile(step) => self
                 .run(step)
