@@ -478,9 +478,11 @@ fn a_cargo_config_target_dir_applies_from_any_directory() {
     )
     .unwrap();
     let manifest = p.manifest();
+    let tag = unique("cfgdir");
+    let _image = Image(format!("minimal:{tag}"));
     let out = cmd()
         .current_dir(std::env::temp_dir())
-        .args(["build", &unique("cfgdir"), "-f"])
+        .args(["build", &tag, "-f"])
         .arg(&manifest)
         .output()
         .unwrap();
