@@ -14,7 +14,6 @@
 //! staged context. Nothing here prints.
 
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::Serialize;
 
 use crate::builder::{self, Choice};
 use crate::error::Error;
@@ -53,7 +52,7 @@ pub enum Event<'a> {
 }
 
 /// A built image.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Built {
     /// `<repository>:<tag>`, one for each tag.
     pub references: Vec<String>,
@@ -130,11 +129,7 @@ pub fn build(
     };
     let repository = &plan.image.repository;
     Ok(made.image_id.map(|image_id| Built {
-        references: opts
-            .tags
-            .iter()
-            .map(|tag| format!("{repository}:{tag}"))
-            .collect(),
+        references: references(plan, opts),
         image_id,
         digest: made.digest.map(|d| format!("{repository}@{d}")),
         context: context_dir(plan),
@@ -286,7 +281,6 @@ pub enum Binary {
 
 /// The actions of a build, in order. Pure: the facts were probed before.
 pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
-    let repository = &plan.image.repository;
     let mut actions = vec![Action::Engine(engine_step(plan, opts))];
     let binary = match facts.how.and_then(|how| compiled(plan, how)) {
         Err(cannot) => {
@@ -311,11 +305,7 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     );
     // --no-cache always builds.
     let reuse = (!opts.no_cache).then(|| Reuse {
-        references: opts
-            .tags
-            .iter()
-            .map(|t| format!("{repository}:{t}"))
-            .collect(),
+        references: references(plan, opts),
         build_line: step.command_line(),
     });
     actions.push(Action::Stage {
@@ -328,8 +318,7 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         image_id_file,
     });
     if opts.push {
-        for tag in &opts.tags {
-            let reference = format!("{repository}:{tag}");
+        for reference in references(plan, opts) {
             let step = docker::push_step(&reference);
             actions.push(Action::Push { step, reference });
         }
@@ -337,15 +326,18 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     actions
 }
 
+/// `<repository>:<tag>` for every tag the build makes.
+fn references(plan: &Plan, opts: &Options) -> Vec<String> {
+    let repository = &plan.image.repository;
+    opts.tags
+        .iter()
+        .map(|tag| format!("{repository}:{tag}"))
+        .collect()
+}
+
 /// The engine check, which also asks for the image ID of every reference the build makes.
 fn engine_step(plan: &Plan, opts: &Options) -> Step {
-    let repository = &plan.image.repository;
-    let references: Vec<String> = opts
-        .tags
-        .iter()
-        .map(|t| format!("{repository}:{t}"))
-        .collect();
-    docker::image_ids_step(&references)
+    docker::image_ids_step(&references(plan, opts))
 }
 
 /// The binaries to stage, and the actions that compile them (none for `prebuilt`). Fails
@@ -436,7 +428,8 @@ pub enum Engine {
     /// images (which staging needs) then starts with the Engine action and runs during
     /// the compile, not before it, where it would slow the probes the compile waits for.
     Answered,
-    /// The CLI's check, started ahead; the Engine action waits for it.
+    /// The CLI's check, started ahead: the Engine action waits for it; or, after a ping
+    /// was answered, its listing, which staging waits for.
     Started(Prefetch),
 }
 
@@ -478,11 +471,8 @@ pub struct Real<'a> {
     build_dir: Option<BuildDir>,
     /// What the engine check found: `<repository>:<tag> <image ID>` lines.
     images: String,
-    /// The engine check, when it was begun ahead.
+    /// The engine check, when it was begun ahead and is not taken yet.
     engine: Option<Engine>,
-    /// The CLI's listing of the tags' images, when the engine answered a ping: staging
-    /// takes it.
-    listing: Option<Prefetch>,
     /// Stream the output of compiles and docker builds.
     verbose: bool,
     /// The digest of the staged context, recorded once `docker build` succeeds.
@@ -498,7 +488,6 @@ impl<'a> Real<'a> {
             build_dir: None,
             images: String::new(),
             engine,
-            listing: None,
             digest: None,
         }
     }
@@ -522,7 +511,7 @@ impl<'a> Real<'a> {
         };
         self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
         if let Some(reuse) = reuse {
-            if let Some(listing) = self.listing.take() {
+            if let Some(Engine::Started(listing)) = self.engine.take() {
                 self.images = listing.output()?;
             }
             let digest = context_digest(&tree, &reuse.build_line);
@@ -560,7 +549,7 @@ impl<'a> Real<'a> {
     fn check_engine(&mut self, step: &Step) -> Result<(), Error> {
         let started = match self.engine.take() {
             Some(Engine::Answered) => {
-                self.listing = Some(Prefetch::start(step.clone()));
+                self.engine = Some(Engine::Started(Prefetch::start(step.clone())));
                 return Ok(());
             }
             Some(Engine::Started(prefetch)) => prefetch.take(step),
@@ -789,14 +778,11 @@ mod tests {
         let mut runner = Recording(Vec::new());
         let mut events = Vec::new();
         let result = execute(actions, &mut runner, &mut |e| {
-            if matches!(e, Event::Done(_)) {
-                return;
-            }
             events.push(match e {
                 Event::Step(step) | Event::Probe(step) => format!("step {}", step.summary),
                 Event::Stage(_) => "stage".into(),
                 Event::Note(note) => format!("note {note}"),
-                Event::Done(_) => "done".into(),
+                Event::Done(_) => return,
             })
         });
         (runner.0, events, result)

@@ -3,12 +3,12 @@
 //!
 //! `builder = "auto"` is decided by [`choose`], which asks a [`Host`] one [`Fact`] at a
 //! time, cheapest first and only as far as the decision needs (on a host that has the
-//! target installed, cross is never asked): cargo when this host can link for the target (Linux x86_64 with the
-//! target's standard library installed), else cross when it and a container engine are
-//! present, else cargo-zigbuild, else an error saying what to install. A crate that
-//! compiles C code for a musl target needs a C compiler for musl: cargo is chosen only with
-//! `musl-gcc`; without it, cross or cargo-zigbuild, or an error naming what to install,
-//! before anything compiles. Nothing here prints.
+//! target installed, cross is never asked): cargo when this host can link for the target
+//! (Linux x86_64 with the target's standard library installed), else cross when it and a
+//! container engine are present, else cargo-zigbuild, else an error saying what to
+//! install. A crate that compiles C code for a musl target needs a C compiler for musl:
+//! cargo is chosen only with `musl-gcc`; without it, cross or cargo-zigbuild, or an error
+//! naming what to install, before anything compiles. Nothing here prints.
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -225,14 +225,7 @@ fn rustc_is_rustup() -> bool {
     if std::env::var_os("RUSTC").is_some() {
         return false;
     }
-    let first = |name: &str| {
-        let path = std::env::var_os("PATH")?;
-        let found = std::env::split_paths(&path).find_map(|dir| {
-            let candidate = dir.join(name);
-            candidate.is_file().then_some(candidate)
-        })?;
-        std::fs::canonicalize(found).ok()
-    };
+    let first = |name: &str| std::fs::canonicalize(crate::exec::find_program(name)?).ok();
     match (first("rustc"), first("rustup")) {
         (Some(rustc), Some(rustup)) => rustc == rustup,
         _ => false,
@@ -245,8 +238,7 @@ pub fn has_c_compiler(target: &str) -> bool {
     if !target.ends_with("-musl") {
         return true;
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("musl-gcc").is_file()))
+    crate::exec::find_program("musl-gcc").is_some()
 }
 
 #[cfg(test)]

@@ -58,8 +58,7 @@ pub fn engine_step() -> Step {
 /// docker's config points elsewhere. `false` means "ask the CLI", never "unreachable".
 pub fn answers_at_default_socket() -> bool {
     use std::io::{Read, Write};
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("docker").is_file()));
+    let on_path = crate::exec::find_program("docker").is_some();
     let elsewhere = ["DOCKER_HOST", "DOCKER_CONTEXT"]
         .iter()
         .any(|var| std::env::var_os(var).is_some())
@@ -189,11 +188,7 @@ pub fn push(step: &Step, reference: &str) -> Result<String, Error> {
         (true, Some(digest)) => Ok(digest.to_string()),
         (true, None) => Err(Error::PushFailed {
             reference: reference.to_string(),
-            reason: format!(
-                "docker printed no digest:
-{}",
-                said.trim_end()
-            ),
+            reason: format!("docker printed no digest:\n{}", said.trim_end()),
         }),
         (false, _) => Err(Error::PushFailed {
             reference: reference.to_string(),

@@ -112,15 +112,7 @@ impl Step {
             return Ok(());
         }
         let all = String::from_utf8_lossy(&output.stdout);
-        let mut error = self.failed(&Attempt {
-            code: output.status.code(),
-            stdout: String::new(),
-            stderr: String::new(),
-        });
-        if let Error::StepFailed { output, .. } = &mut error {
-            *output = all.trim_end().to_string();
-        }
-        Err(error)
+        Err(self.failure(output.status.code(), all.trim_end().to_string()))
     }
 
     /// Runs the step and returns its stdout; its stderr is kept for the error message.
@@ -166,17 +158,19 @@ impl Step {
         if output.status.success() {
             return Ok(output);
         }
-        Err(self.failed(&Attempt {
-            code: output.status.code(),
-            stdout: String::new(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }))
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(self.failure(output.status.code(), tail(&stderr, 20)))
     }
 
     /// The error of this step when it ran as `attempt` and failed: what it was for, its
     /// command line, its status and the end of its stderr.
     pub fn failed(&self, attempt: &Attempt) -> Error {
-        let status = match attempt.code {
+        self.failure(attempt.code, tail(&attempt.stderr, 20))
+    }
+
+    /// The error of this step when it exited with `code` (none: a signal), showing `output`.
+    fn failure(&self, code: Option<i32>, output: String) -> Error {
+        let status = match code {
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".to_string(),
         };
@@ -184,7 +178,7 @@ impl Step {
             summary: self.summary.clone(),
             command: self.command_line(),
             status,
-            output: tail(&attempt.stderr, 20),
+            output,
         }
     }
 
@@ -236,6 +230,16 @@ impl fmt::Display for Step {
         }
         f.write_str(&self.command_line())
     }
+}
+
+/// The first file named `name` in a directory of `PATH`, as a shell would find the
+/// program.
+pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find_map(|dir| {
+        let candidate = dir.join(name);
+        candidate.is_file().then_some(candidate)
+    })
 }
 
 /// A path as a command-line argument: one that starts with `-` (a project in `-x/`) gets

@@ -4,9 +4,10 @@
 //! *every* problem found, each with its line, column and key path.
 //!
 //! Loading has two passes so that one run reports all problems:
-//! 1. structure: the document is parsed once with spans, then each table (`[app]`, `[image]`,
-//!    `[log]`, each `[services.X]`, `[checks.X]` and `[tasks.X]`, `[files]`) is deserialized on its own, so an
-//!    unknown key in one table does not hide a wrong type in another;
+//! 1. structure: the document is parsed once with spans, then each table (`[app]`,
+//!    `[image]`, `[log]`, each `[services.X]`, `[checks.X]` and `[tasks.X]`, `[files]`) is
+//!    deserialized on its own, so an unknown key in one table does not hide a wrong type in
+//!    another;
 //! 2. meaning: the rules serde cannot express (names, paths, Sensu's rules, files that must
 //!    exist) live in `validate.rs`.
 //!

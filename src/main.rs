@@ -230,16 +230,10 @@ impl Progress {
             Event::Stage(context) if self.dry_run => {
                 println!("would stage the build context into {context}")
             }
-            Event::Probe(step) if self.verbose || self.dry_run => {
-                self.close();
-                anstream::eprintln!("{STEP}==>{STEP:#} {}\n    {step}", step.summary);
-            }
-            Event::Probe(_) | Event::Done(_) if self.dry_run => {}
+            Event::Done(_) if self.dry_run => {}
+            Event::Probe(step) if self.dry_run => self.command(step),
+            Event::Step(step) | Event::Probe(step) if self.verbose => self.command(step),
             Event::Probe(_) => {}
-            Event::Step(step) if self.verbose => {
-                self.close();
-                anstream::eprintln!("{STEP}==>{STEP:#} {}\n    {step}", step.summary);
-            }
             Event::Step(step) => self.open(&step.summary),
             Event::Stage(context) => self.open(&format!("stage the build context into {context}")),
             Event::Note(note) => {
@@ -255,6 +249,12 @@ impl Progress {
             }
             Event::Done(_) => {}
         }
+    }
+
+    /// A step with its command line, on lines of their own.
+    fn command(&mut self, step: &exec::Step) {
+        self.close();
+        anstream::eprintln!("{STEP}==>{STEP:#} {}\n    {step}", step.summary);
     }
 
     /// Starts a step's line; its duration ends it.

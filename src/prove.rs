@@ -210,7 +210,17 @@ struct Waiting<'a> {
     last: String,
 }
 
-impl Waiting<'_> {
+impl<'a> Waiting<'a> {
+    fn new(service: &'a ServicePlan) -> Self {
+        Waiting {
+            service,
+            pids: Vec::new(),
+            steady_since: None,
+            down_since: None,
+            last: String::new(),
+        }
+    }
+
     /// Takes in the service's `sv status` line (none when sv said nothing of it), seen at
     /// `now`.
     fn observe(&mut self, line: Option<&str>, now: Instant) -> Verdict {
@@ -275,16 +285,7 @@ impl Run<'_> {
         services: &[ServicePlan],
     ) -> Result<Option<BTreeMap<String, u32>>, Error> {
         let script = status_script(services);
-        let mut waiting: Vec<Waiting> = services
-            .iter()
-            .map(|service| Waiting {
-                service,
-                pids: Vec::new(),
-                steady_since: None,
-                down_since: None,
-                last: String::new(),
-            })
-            .collect();
+        let mut waiting: Vec<Waiting> = services.iter().map(Waiting::new).collect();
         let mut up = BTreeMap::new();
         loop {
             let attempt = self.exec(&script)?;
@@ -325,8 +326,7 @@ impl Run<'_> {
     /// Reads one service's line of `sv status` and reports it when it is up or
     /// crash-looping.
     fn settle(&mut self, w: &mut Waiting, sv_status: &str) -> Result<Verdict, Error> {
-        let marker = format!("{SERVICE_DIR}/{}:", w.service.name);
-        let line = sv_status.lines().find(|l| l.contains(&marker));
+        let line = status_line(sv_status, &w.service.name);
         let name = &w.service.name;
         let verdict = w.observe(line, Instant::now());
         match &verdict {
@@ -409,8 +409,7 @@ impl Run<'_> {
     ) -> Result<(), Error> {
         let attempt = self.exec(&status_script(services))?;
         for (name, pid) in pids {
-            let marker = format!("{SERVICE_DIR}/{name}:");
-            let line = attempt.stdout.lines().find(|l| l.contains(&marker));
+            let line = status_line(&attempt.stdout, name);
             let now = line.and_then(parse_status).and_then(|s| s.pid);
             if now != Some(*pid) {
                 let detail = format!(
@@ -452,6 +451,12 @@ fn status_script(services: &[ServicePlan]) -> String {
         .map(|s| shell::quote(&format!("{SERVICE_DIR}/{}", s.name)))
         .collect();
     format!("sv status {}", dirs.join(" "))
+}
+
+/// The line of `sv status` output about the service `name`.
+fn status_line<'a>(sv_status: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!("{SERVICE_DIR}/{name}:");
+    sv_status.lines().find(|l| l.contains(&marker))
 }
 
 /// Reads a line of `sv status`: `run: /etc/service/api: (pid 23) 5s; run: log: (pid 22) 5s`.
@@ -535,20 +540,10 @@ mod tests {
         }
     }
 
-    fn waiting(service: &ServicePlan) -> Waiting<'_> {
-        Waiting {
-            service,
-            pids: Vec::new(),
-            steady_since: None,
-            down_since: None,
-            last: String::new(),
-        }
-    }
-
     #[test]
     fn a_service_is_up_once_it_ran_as_one_process_with_its_log_for_a_second() {
         let (api, t0) = (service(true), Instant::now());
-        let mut w = waiting(&api);
+        let mut w = Waiting::new(&api);
         let without_log = "run: /etc/service/api: (pid 9) 0s; down: log: 0s, normally up";
         assert_eq!(w.observe(Some(without_log), t0), Verdict::Waiting);
         let up = "run: /etc/service/api: (pid 9) 0s; run: log: (pid 8) 0s";
@@ -556,7 +551,7 @@ mod tests {
         assert_eq!(w.observe(Some(up), t0 + STEADY / 2), Verdict::Waiting);
         assert_eq!(w.observe(Some(up), t0 + STEADY), Verdict::Up(9));
         // A new pid starts the second again.
-        let mut w = waiting(&api);
+        let mut w = Waiting::new(&api);
         assert_eq!(w.observe(Some(up), t0), Verdict::Waiting);
         let other = "run: /etc/service/api: (pid 10) 0s; run: log: (pid 8) 1s";
         assert_eq!(w.observe(Some(other), t0 + STEADY), Verdict::Waiting);
@@ -566,7 +561,7 @@ mod tests {
     #[test]
     fn a_service_that_keeps_dying_is_crash_looping() {
         let (api, t0) = (service(false), Instant::now());
-        let mut w = waiting(&api);
+        let mut w = Waiting::new(&api);
         for pid in 1..=CRASH_LOOP_RESTARTS {
             let line = format!("run: /etc/service/api: (pid {pid}) 0s");
             assert_eq!(w.observe(Some(&line), t0), Verdict::Waiting);
@@ -576,7 +571,7 @@ mod tests {
             matches!(w.observe(Some(line), t0), Verdict::CrashLooping(how) if how == "restarted 3 times")
         );
         // Dying at once: seen down at every look.
-        let mut w = waiting(&api);
+        let mut w = Waiting::new(&api);
         let down = "down: /etc/service/api: 0s, normally up, want up";
         assert_eq!(w.observe(Some(down), t0), Verdict::Waiting);
         assert!(matches!(
@@ -584,7 +579,7 @@ mod tests {
             Verdict::CrashLooping(_)
         ));
         // Taken down on purpose (no "want up") is not crashing.
-        let mut w = waiting(&api);
+        let mut w = Waiting::new(&api);
         let stopped = "down: /etc/service/api: 5s, normally up";
         assert_eq!(
             w.observe(Some(stopped), t0 + DOWN_FOR * 2),
