@@ -112,7 +112,9 @@ impl<'a> RealHost<'a> {
                     lib.is_dir()
                 })
             }
-            Fact::CCompilerMissing => c_compiler_missing(self.target, self.cargo_manifest),
+            Fact::CCompilerMissing => {
+                c_compiler_missing(self.target, self.cargo_manifest, self.dir)
+            }
             Fact::Cross => works("cross", &["--version"]).is_ok(),
             Fact::ContainerEngine => {
                 works("docker", &["info", "--format", "{{.ServerVersion}}"]).is_ok()
@@ -193,7 +195,7 @@ pub fn choose(wanted: Builder, target: &str, host: &mut dyn Host) -> Result<Choi
 /// Whether this host lacks a C compiler for `target`, as far as cargo's default can
 /// find one, and the crate needs one: for musl, `musl-gcc` is missing and the dependency
 /// graph for the target (`cargo metadata --filter-platform`) has `cc` or `cmake`.
-fn c_compiler_missing(target: &str, cargo_manifest: &Utf8Path) -> bool {
+fn c_compiler_missing(target: &str, cargo_manifest: &Utf8Path, dir: &Utf8Path) -> bool {
     if has_c_compiler(target) {
         return false;
     }
@@ -207,6 +209,7 @@ fn c_compiler_missing(target: &str, cargo_manifest: &Utf8Path) -> bool {
         ])
         .arg("--manifest-path")
         .arg(path_arg(cargo_manifest))
+        .cwd(dir)
         .output();
     let Ok(json) = metadata else {
         return false; // the compile will say what is wrong
