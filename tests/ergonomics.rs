@@ -93,19 +93,22 @@ fn init_of_a_workspace_takes_every_binary_and_a_missing_manifest_points_to_it() 
 }
 
 #[test]
-fn an_init_manifest_builds() {
+fn an_init_manifest_builds_for_a_package_and_a_workspace() {
     require_docker!();
-    let p = bare("minimal");
-    assert!(init(&p).status.success());
-    let tag = unique("init");
-    let _image = Image(format!("minimal:{tag}"));
-    let o = p.build(&tag, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).starts_with(&format!("built minimal:{tag}\nimage id sha256:")),
-        "{}",
-        stdout(&o)
-    );
+    // The package's name, and a workspace's directory name, become the image's.
+    for example in ["minimal", "workspace"] {
+        let p = bare(example);
+        assert!(init(&p).status.success());
+        let tag = unique("init");
+        let _image = Image(format!("{example}:{tag}"));
+        let o = p.build(&tag, &[]);
+        assert!(o.status.success(), "{example}: {}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("built {example}:{tag}\nimage id sha256:")),
+            "{example}: {}",
+            stdout(&o)
+        );
+    }
 }
 
 #[test]
