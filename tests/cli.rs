@@ -1,5 +1,5 @@
 //! The command line as a user meets it: help, `check` on examples and broken manifests,
-//! `schema`, and `render` to stdout and to a directory.
+//! `schema`, `render` to stdout and to a directory, and the README's Commands section.
 
 mod common;
 
@@ -366,4 +366,38 @@ fn a_failed_render_leaves_the_previous_one_intact() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(std::fs::read(out.join("Dockerfile")).unwrap(), before);
+}
+
+#[test]
+fn the_readme_commands_section_matches_the_command_line() {
+    use clap::CommandFactory;
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Commands")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("README has a Commands section with a code block");
+    let lines: Vec<&str> = section.lines().filter(|l| !l.trim().is_empty()).collect();
+    let cli = buildkit_lite::cli::Cli::command();
+    let commands: Vec<&clap::Command> = cli.get_subcommands().collect();
+    // One line per command, and every option of the command on its line.
+    assert_eq!(lines.len(), commands.len(), "{section}");
+    for command in commands {
+        let name = command.get_name();
+        let line = lines
+            .iter()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no `buildkit-lite {name}` line:\n{section}"));
+        for arg in command.get_arguments() {
+            let shown = match (arg.get_long(), arg.get_value_names()) {
+                (Some(long), _) => format!("--{long}"),
+                (None, Some(names)) => format!("<{}>", names[0]),
+                (None, None) => format!("<{}>", arg.get_id().as_str().to_uppercase()),
+            };
+            if matches!(shown.as_str(), "--help" | "--version") {
+                continue;
+            }
+            assert!(line.contains(&shown), "`{name}` line lacks {shown}: {line}");
+        }
+    }
 }
