@@ -263,7 +263,7 @@ fn build() {
     };
     show(
         "code change, default builder",
-        paired(9, &dir, "auto", &mut change),
+        paired(15, &dir, "auto", &mut change),
     );
     std::fs::write(&main, original).unwrap();
 }
