@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::exec::{self, Step};
 use crate::manifest::Builder;
 use crate::plan::Plan;
+use crate::project::Trust;
 use crate::render::{self, File, FileTree};
 use crate::stage::{self, BuildDir, Replace};
 use crate::{compile, docker, elf, project};
@@ -191,9 +192,11 @@ fn compile_facts(
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<CompileFacts, Error> {
+    let trust = trust(opts);
     report(Event::Probe(&compile::metadata_step(
         &plan.app,
         &plan.manifest_dir,
+        trust,
     )));
     // Side by side: cargo metadata, and the builder's probes. `cargo metadata --no-deps`
     // writes no Cargo.lock, so the lockfile is looked for as soon as it answers: only a
@@ -202,7 +205,7 @@ fn compile_facts(
     // --locked accepts.)
     let (choice, metadata) = std::thread::scope(|side| {
         let metadata = side.spawn(|| {
-            compile::metadata(&plan.app, &plan.manifest_dir).map(|m| {
+            compile::metadata(&plan.app, &plan.manifest_dir, trust).map(|m| {
                 let lockfile = m.has_lockfile();
                 (m, lockfile)
             })
@@ -229,8 +232,23 @@ fn choose_builder(plan: &Plan, opts: &Options) -> Result<Choice, Error> {
         wanted => builder::choose(
             wanted.unwrap_or(plan.app.builder),
             target,
-            &mut builder::RealHost::new(target, &plan.app.cargo_manifest, &plan.manifest_dir),
+            &mut builder::RealHost::new(
+                target,
+                &plan.app.cargo_manifest,
+                &plan.manifest_dir,
+                trust(opts),
+            ),
         ),
+    }
+}
+
+/// A real build runs the project's code anyway (its build scripts): its probes run as the
+/// compile will. A dry run runs nothing the project names.
+fn trust(opts: &Options) -> Trust {
+    if opts.dry_run {
+        Trust::Nothing
+    } else {
+        Trust::Project
     }
 }
 

@@ -15,6 +15,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::error::Error;
 use crate::exec::{Step, path_arg};
 use crate::manifest::Builder;
+use crate::project::Trust;
 
 /// What the host can do, as far as choosing a builder goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,21 +65,29 @@ impl Host for HostFacts {
 }
 
 /// This host, probed with quick read-only commands, each at most once and only when asked.
-/// They run from the manifest's directory, as the compile does, so that a
-/// `rust-toolchain.toml` there picks the toolchain they ask about.
+/// For a real build they run from the manifest's directory, as the compile does, so that a
+/// `rust-toolchain.toml` there picks the toolchain they ask about; for a dry run, from
+/// outside the project, so that it chooses nothing that runs (see [`Trust`]).
 pub struct RealHost<'a> {
     pub target: &'a str,
     pub cargo_manifest: &'a Utf8Path,
     pub dir: &'a Utf8Path,
+    pub trust: Trust,
     known: std::collections::BTreeMap<Fact, bool>,
 }
 
 impl<'a> RealHost<'a> {
-    pub fn new(target: &'a str, cargo_manifest: &'a Utf8Path, dir: &'a Utf8Path) -> Self {
+    pub fn new(
+        target: &'a str,
+        cargo_manifest: &'a Utf8Path,
+        dir: &'a Utf8Path,
+        trust: Trust,
+    ) -> Self {
         RealHost {
             target,
             cargo_manifest,
             dir,
+            trust,
             known: Default::default(),
         }
     }
@@ -87,7 +96,7 @@ impl<'a> RealHost<'a> {
         let works = |program: &str, args: &[&str]| {
             Step::new("probe the host", program)
                 .args(args.iter().copied())
-                .cwd(self.dir)
+                .cwd(self.trust.cwd(self.dir))
                 .output()
         };
         match fact {
@@ -112,9 +121,11 @@ impl<'a> RealHost<'a> {
                     lib.is_dir()
                 })
             }
-            Fact::CCompilerMissing => {
-                c_compiler_missing(self.target, self.cargo_manifest, self.dir)
-            }
+            Fact::CCompilerMissing => c_compiler_missing(
+                self.target,
+                &self.trust.path(self.cargo_manifest, self.dir),
+                &self.trust.cwd(self.dir),
+            ),
             Fact::Cross => works("cross", &["--version"]).is_ok(),
             Fact::ContainerEngine => {
                 works("docker", &["info", "--format", "{{.ServerVersion}}"]).is_ok()

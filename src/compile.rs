@@ -9,12 +9,14 @@ use crate::error::Error;
 use crate::exec::{Step, path_arg};
 use crate::manifest::Builder;
 use crate::plan::AppPlan;
+use crate::project::Trust;
 use crate::suggest;
 
-/// `cargo metadata` for the app's Cargo.toml: where cargo puts its output. It runs from
-/// the manifest's directory, as the compile does, so that the same `.cargo/config.toml`
-/// (a `build.target-dir`, say) applies to both.
-pub fn metadata_step(app: &AppPlan, manifest_dir: &Utf8Path) -> Step {
+/// `cargo metadata` for the app's Cargo.toml: where cargo puts its output. For a real
+/// build it runs from the manifest's directory, as the compile does, so that the same
+/// `.cargo/config.toml` (a `build.target-dir`, say) applies to both; otherwise from
+/// outside the project (see [`Trust`]).
+pub fn metadata_step(app: &AppPlan, manifest_dir: &Utf8Path, trust: Trust) -> Step {
     Step::new("read the cargo metadata of the app", "cargo")
         .args([
             "metadata",
@@ -23,15 +25,8 @@ pub fn metadata_step(app: &AppPlan, manifest_dir: &Utf8Path) -> Step {
             "--no-deps",
             "--manifest-path",
         ])
-        .arg(path_arg(relative_manifest(app, manifest_dir)))
-        .cwd(manifest_dir)
-}
-
-/// The app's Cargo.toml, relative to the manifest's directory when it is inside it.
-fn relative_manifest<'a>(app: &'a AppPlan, manifest_dir: &Utf8Path) -> &'a Utf8Path {
-    app.cargo_manifest
-        .strip_prefix(manifest_dir)
-        .unwrap_or(&app.cargo_manifest)
+        .arg(path_arg(&trust.path(&app.cargo_manifest, manifest_dir)))
+        .cwd(trust.cwd(manifest_dir))
 }
 
 /// The compile step for the chosen builder: `cargo build`, `cross build` or
@@ -47,10 +42,10 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, lock
         ),
         Builder::Cargo | Builder::Auto => ("compile the app with cargo", "cargo", &["build"]),
     };
-    let cargo_manifest = relative_manifest(app, manifest_dir);
+    let cargo_manifest = Trust::Project.path(&app.cargo_manifest, manifest_dir);
     let mut step = Step::new(summary, program)
         .args(first.iter().copied())
-        .args(["--manifest-path".to_string(), path_arg(cargo_manifest)])
+        .args(["--manifest-path".to_string(), path_arg(&cargo_manifest)])
         .args(["--target", &app.target, "--profile", &app.profile])
         .cwd(manifest_dir);
     for binary in &app.binaries {
@@ -96,8 +91,8 @@ impl Metadata {
 }
 
 /// Runs `cargo metadata` (read-only: it compiles nothing) and reads it.
-pub fn metadata(app: &AppPlan, manifest_dir: &Utf8Path) -> Result<Metadata, Error> {
-    parse_metadata(&metadata_step(app, manifest_dir).output()?, app)
+pub fn metadata(app: &AppPlan, manifest_dir: &Utf8Path, trust: Trust) -> Result<Metadata, Error> {
+    parse_metadata(&metadata_step(app, manifest_dir, trust).output()?, app)
 }
 
 /// Reads `cargo metadata`'s output.

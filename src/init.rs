@@ -10,6 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
 use crate::exec::{Step, path_arg};
+use crate::project::Trust;
 
 /// What `init` wrote.
 #[derive(Debug)]
@@ -72,7 +73,8 @@ fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<(String, Vec<Stri
     let json = Step::new("read the cargo metadata of the project", "cargo")
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .arg("--manifest-path")
-        .arg(path_arg(cargo_toml))
+        .arg(path_arg(&Trust::Nothing.path(cargo_toml, dir)))
+        .cwd(Trust::Nothing.cwd(dir))
         .output()?;
     let meta: serde_json::Value = serde_json::from_str(&json)
         .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;

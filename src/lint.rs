@@ -127,7 +127,11 @@ fn binaries(m: &Manifest, plan: &Plan, found: &mut Found) {
     if plan.app.prebuilt.is_some() || !plan.app.cargo_manifest.is_file() {
         return;
     }
-    let Ok(metadata) = crate::compile::metadata(&plan.app, &plan.manifest_dir) else {
+    let Ok(metadata) = crate::compile::metadata(
+        &plan.app,
+        &plan.manifest_dir,
+        crate::project::Trust::Nothing,
+    ) else {
         return;
     };
     let known: Vec<&str> = metadata.bins.iter().map(String::as_str).collect();

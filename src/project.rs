@@ -48,6 +48,68 @@ fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String
     Ok(real)
 }
 
+/// The Cargo.toml that cargo is to read, or why not. cargo quotes the file it reads in its
+/// errors, so a `cargo-manifest` (or the default `Cargo.toml`) that named `/proc/self/environ`
+/// or `~/.git-credentials` would print it: it must be a regular file named `Cargo.toml`,
+/// under that name and, links followed, as the file it resolves to, and inside the project;
+/// or, outside it, the workspace root of the project's own package: a `Cargo.toml` with a
+/// `[workspace]` table in a directory above the project's.
+pub fn cargo_manifest(dir: &Utf8Path, rel: &str) -> Result<PathBuf, String> {
+    const NAME: &str = "Cargo.toml";
+    let what = "Cargo manifest";
+    let path = dir.join(rel);
+    if path.file_name() != Some(NAME) {
+        return Err(format!(
+            "{what} `{path}` is not named {NAME}: cargo-manifest names a package's or workspace's {NAME}"
+        ));
+    }
+    let real = path
+        .canonicalize()
+        .map_err(|_| format!("{what} `{path}` does not exist or is not a file"))?;
+    if real.file_name() != Some(std::ffi::OsStr::new(NAME)) {
+        return Err(format!(
+            "{what} `{path}` is a link to {}, not to a {NAME}",
+            real.display()
+        ));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{path}`: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{what} `{path}` is not a regular file ({})",
+            not_regular(&meta)
+        ));
+    }
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
+    if real.starts_with(&root) {
+        return Ok(real);
+    }
+    let above = real.parent().is_some_and(|parent| root.starts_with(parent));
+    if above && is_workspace_root(&real) {
+        return Ok(real);
+    }
+    Err(format!(
+        "{what} `{path}` is outside the project (it resolves to {}): only a Cargo.toml inside {}, or the [workspace] Cargo.toml of a directory above it, may be read",
+        real.display(),
+        root.display()
+    ))
+}
+
+/// Whether the Cargo.toml at `path` has a `[workspace]` table. Its text is never quoted:
+/// a file that is no TOML is simply no workspace root.
+fn is_workspace_root(path: &Path) -> bool {
+    const LIMIT: u64 = 1 << 20;
+    let Ok(file) = open_regular(path) else {
+        return false;
+    };
+    let mut text = String::new();
+    if file.take(LIMIT).read_to_string(&mut text).is_err() {
+        return false;
+    }
+    toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("workspace"))
+}
+
 /// Checks, reading nothing, that the project file or directory `rel`, and everything below
 /// it, passes [`resolve`]: no symlink out of the project, no special file.
 pub fn check_tree(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
@@ -183,6 +245,62 @@ pub fn not_regular(meta: &std::fs::Metadata) -> io::Error {
         "not a regular file"
     };
     io::Error::other(format!("it is {what}, not a regular file"))
+}
+
+/// Where cargo and rustup run to read a project without running anything it names.
+///
+/// rustup picks the toolchain from a `rust-toolchain.toml` in the current directory or
+/// above (whose `path` may name any program), and cargo reads `.cargo/config.toml` the same
+/// way (`build.rustc-wrapper`, `build.rustc`). `check`, `render`, `init` and
+/// `build --dry-run` therefore run cargo from `/` with an absolute `--manifest-path`: the
+/// user's own default toolchain and configuration, never the project's. Only `build`
+/// itself, which compiles the project and so runs its build scripts anyway, runs cargo from
+/// the manifest's directory ([`Trust::Project`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// A real `build`: cargo runs from the manifest's directory, as the compile does, so
+    /// that the project's toolchain and `.cargo/config.toml` (a `build.target-dir`) apply.
+    Project,
+    /// Everything else: cargo runs from [`OUTSIDE`], so the project chooses nothing that
+    /// runs (the printed paths of a dry run ignore a `target-dir` the project's config sets).
+    Nothing,
+}
+
+/// The directory read-only probes run from under [`Trust::Nothing`]: writable by root
+/// only, so no `rust-toolchain.toml` or `.cargo/config.toml` is there to obey.
+pub const OUTSIDE: &str = "/";
+
+impl Trust {
+    /// The directory cargo and rustup run from, for a project in `manifest_dir`.
+    pub fn cwd(self, manifest_dir: &Utf8Path) -> Utf8PathBuf {
+        match self {
+            Trust::Project => manifest_dir.to_owned(),
+            Trust::Nothing => Utf8PathBuf::from(OUTSIDE),
+        }
+    }
+
+    /// `path` as cargo is given it from [`Trust::cwd`]: relative to the manifest's
+    /// directory when cargo runs there and it is inside it, else absolute.
+    pub fn path(self, path: &Utf8Path, manifest_dir: &Utf8Path) -> Utf8PathBuf {
+        match self {
+            Trust::Project => path.strip_prefix(manifest_dir).unwrap_or(path).to_owned(),
+            Trust::Nothing => absolute(path),
+        }
+    }
+}
+
+/// `path` made absolute against the current directory (not resolved: links stay links).
+pub fn absolute(path: &Utf8Path) -> Utf8PathBuf {
+    if path.is_absolute() {
+        return path.to_owned();
+    }
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|d| Utf8PathBuf::from_path_buf(d).ok());
+    match cwd {
+        Some(cwd) => cwd.join(path.strip_prefix(".").unwrap_or(path)),
+        None => path.to_owned(),
+    }
 }
 
 /// The directory that holds the manifest (`.` for a bare file name).

@@ -107,7 +107,10 @@ fn install_path_is_no_log_dir(
 }
 
 fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
-    p.check(path.key("name"), repo_component(&app.name));
+    p.check(
+        path.key("name"),
+        repo_component(&app.name).and_then(|()| image_repository(&app.name)),
+    );
     validate_binaries(p, path, app);
     if !SUPPORTED_TARGETS.contains(&app.target.as_str()) {
         p.add(
@@ -145,7 +148,9 @@ fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
         } else {
             path.clone()
         };
-        p.check(key, local_file(dir, cargo_manifest, "Cargo manifest"));
+        let ok = no_nul(cargo_manifest)
+            .and_then(|()| crate::project::cargo_manifest(dir, cargo_manifest).map(|_| ()));
+        p.check(key, ok);
     }
 }
 
@@ -718,18 +723,6 @@ fn project_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
     crate::project::resolve(dir, rel, what).map(|_| ())
 }
 
-/// A file relative to the manifest's directory (or absolute) that must exist. For files
-/// that are only read by a tool (the Cargo.toml cargo builds), not copied into the image.
-fn local_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
-    no_nul(rel)?;
-    let path = dir.join(rel);
-    if path.is_file() {
-        Ok(())
-    } else {
-        Err(format!("{what} `{path}` does not exist or is not a file"))
-    }
-}
-
 fn is_component(s: &str) -> bool {
     // Docker: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
     let mut prev_alnum = false;
@@ -770,7 +763,13 @@ fn repo_component(s: &str) -> Result<(), String> {
     ))
 }
 
-/// `image.name`: `[host[:port]/]path/component`, no tag.
+/// Docker's limit on a repository name, counted as the engine counts it: with the
+/// `docker.io/` (and `library/`) it adds to a name without a registry.
+const REPOSITORY_MAX: usize = 255;
+
+/// `image.name`: `[host[:port]/]path/component`, no tag, in Docker's reference grammar
+/// (a host of dot-separated labels, each letters, digits and inner `-`), and at most
+/// [`REPOSITORY_MAX`] characters once the engine has named its registry.
 fn image_repository(s: &str) -> Result<(), String> {
     let err = || {
         Err(format!(
@@ -778,31 +777,48 @@ fn image_repository(s: &str) -> Result<(), String> {
             s
         ))
     };
-    if s.is_empty() || s.len() > 255 {
-        return err();
-    }
     let mut parts: Vec<&str> = s.split('/').collect();
+    let mut host = None;
     if parts.len() > 1 {
         let first = parts[0];
-        let is_host = first.contains('.') || first.contains(':') || first == "localhost";
-        if is_host {
-            let (host, port) = first.split_once(':').unwrap_or((first, "1"));
-            let host_ok = !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-            let port_ok = !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
-            if !host_ok || !port_ok {
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            let (name, port) = first.split_once(':').unwrap_or((first, "1"));
+            let port_ok =
+                !port.is_empty() && port.len() <= 5 && port.chars().all(|c| c.is_ascii_digit());
+            if !host_name(name) || !port_ok {
                 return err();
             }
+            host = Some(first);
             parts.remove(0);
         }
     }
-    if parts.iter().all(|c| is_component(c)) {
-        Ok(())
-    } else {
-        err()
+    if !parts.iter().all(|c| is_component(c)) {
+        return err();
     }
+    let engine_prefix = match (host, parts.len()) {
+        (Some(_), _) => "",
+        (None, 1) => "docker.io/library/",
+        (None, _) => "docker.io/",
+    };
+    let length = engine_prefix.len() + s.len();
+    if length > REPOSITORY_MAX {
+        return Err(format!(
+            "image repository {:?} is too long: Docker allows {REPOSITORY_MAX} characters, and this one has {length} as the engine names it ({engine_prefix}…)",
+            s.chars().take(40).collect::<String>() + "…"
+        ));
+    }
+    Ok(())
+}
+
+/// A registry host name: labels of letters, digits and inner `-`, separated by single dots.
+fn host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// `image.base`: a repository with an optional `:tag` and `@sha256:…` digest.
@@ -873,6 +889,13 @@ mod tests {
         assert!(image_repository("registry.example.com:5000/acme/app").is_ok());
         assert!(image_repository("acme/healthcheck-app").is_ok());
         assert!(image_repository("Acme/app").is_err());
+        assert!(image_repository("a..b/c").is_err());
+        assert!(image_repository("-a.b/c").is_err());
+        assert!(image_repository("localhost:5000/c").is_ok());
+        assert!(image_repository(&"a".repeat(237)).is_ok());
+        let too_long = image_repository(&"a".repeat(238)).unwrap_err();
+        assert!(too_long.contains("too long"), "{too_long}");
+        assert!(image_repository(&format!("r.io/{}", "a".repeat(250))).is_ok());
         assert!(image_repository("app:v1").is_err());
         assert!(image_reference("debian:bookworm-slim").is_ok());
         assert!(image_reference("localhost:5000/x/y:1.0").is_ok());

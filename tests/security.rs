@@ -1,0 +1,177 @@
+//! Hostile projects, new ground (issue 16): `check`, `render` and `build --dry-run` run
+//! nothing the project names, no output quotes a host file through `cargo-manifest`, shipped
+//! trees are bounded, and `test` stays bounded in time and memory. Each test runs the real
+//! command against real files, and a real Docker engine where the item is about the image or
+//! `test`.
+
+#[macro_use]
+mod common;
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::process::Output;
+
+use common::docker::*;
+use common::*;
+
+/// `buildkit-lite ARGS` from the project's directory.
+fn run_in(p: &Project, args: &[&str]) -> Output {
+    cmd().current_dir(&p.dir).args(args).output().unwrap()
+}
+
+/// A copy of `examples/minimal` with `extra` appended to its manifest.
+fn minimal_plus(extra: &str) -> Project {
+    let p = Project::copy_of("minimal");
+    p.edit_manifest(|t| format!("{t}\n{extra}"));
+    p
+}
+
+/// An executable shell script at `path` that appends a line to `marker` and fails.
+fn trap_program(path: &Path, marker: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        path,
+        format!(
+            "#!/bin/sh\necho \"$0 $*\" >> '{}'\nexit 1\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn check_render_and_dry_run_execute_nothing_the_project_names() {
+    let p = Project::copy_of("minimal");
+    let marker = p.tmp.path().join("ran");
+    // rustup obeys a toolchain file's `path`; cargo obeys `.cargo/config.toml`.
+    for program in ["cargo", "rustc", "rustup", "cargo-zigbuild"] {
+        trap_program(&p.dir.join("tool/bin").join(program), &marker);
+    }
+    std::fs::write(
+        p.dir.join("rust-toolchain.toml"),
+        "[toolchain]\npath = \"/proc/self/cwd/tool\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(p.dir.join(".cargo")).unwrap();
+    let wrapper = p.dir.join("tool/bin/rustc");
+    std::fs::write(
+        p.dir.join(".cargo/config.toml"),
+        format!(
+            "[build]\nrustc-wrapper = {:?}\nrustc = {wrapper:?}\n",
+            wrapper.display().to_string()
+        ),
+    )
+    .unwrap();
+    let commands: [&[&str]; 5] = [
+        &["check", "-f", "service.toml"],
+        &["check", "-f", "service.toml", "--deny-warnings"],
+        &["render", "-f", "service.toml"],
+        &["build", "v1", "-f", "service.toml", "--dry-run"],
+        &["build", "v1", "-f", "service.toml", "--dry-run", "--json"],
+    ];
+    for args in commands {
+        let o = run_in(&p, args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(
+            !marker.exists(),
+            "{args:?} ran a program of the project: {}",
+            std::fs::read_to_string(&marker).unwrap_or_default()
+        );
+    }
+    // The dry run says where its probes ran: outside the project.
+    let o = run_in(&p, &["build", "v1", "-f", "service.toml", "--dry-run"]);
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("cd / && cargo metadata"), "{said}");
+}
+
+/// Runs `check`, `build --dry-run` and `build --dry-run --json`: each exits 1 naming `key`
+/// and `why`, and none prints `secret`.
+fn assert_refused_quietly(p: &Project, key: &str, why: &str, secret: &str) {
+    let commands: [&[&str]; 3] = [
+        &["check", "-f", "service.toml"],
+        &["build", "v1", "-f", "service.toml", "--dry-run"],
+        &["build", "v1", "-f", "service.toml", "--dry-run", "--json"],
+    ];
+    for args in commands {
+        let o = run_in(p, args);
+        let said = format!("{}{}", stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {said}");
+        assert!(said.contains(key) && said.contains(why), "{args:?}: {said}");
+        assert!(!said.contains(secret), "{args:?} leaked the file: {said}");
+    }
+}
+
+#[test]
+fn a_cargo_manifest_that_is_no_cargo_toml_of_the_project_is_refused_and_never_quoted() {
+    let secret = "token=hunter2-very-secret";
+    let outside = tempfile::tempdir().unwrap();
+    let credentials = outside.path().join(".git-credentials");
+    std::fs::write(&credentials, format!("[x]\n{secret}\n")).unwrap();
+    let foreign = outside.path().join("other/Cargo.toml");
+    std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    std::fs::write(&foreign, format!("[package]\n{secret}\n")).unwrap();
+
+    // A cargo-manifest that links to a host file, under any name.
+    for link in ["leak", "Cargo.toml"] {
+        let p = Project::copy_of("minimal");
+        std::fs::remove_file(p.dir.join("Cargo.toml")).ok();
+        symlink(&credentials, p.dir.join(link)).unwrap();
+        let extra = format!("cargo-manifest = {link:?}\n");
+        p.edit_manifest(|t| t.replace("[app]\n", &format!("[app]\n{extra}")));
+        assert_refused_quietly(&p, "app.cargo-manifest", "Cargo manifest", secret);
+    }
+    // /proc/self/environ, straight.
+    let p = Project::copy_of("minimal");
+    p.edit_manifest(|t| {
+        t.replace(
+            "[app]\n",
+            "[app]\ncargo-manifest = \"/proc/self/environ\"\n",
+        )
+    });
+    assert_refused_quietly(&p, "app.cargo-manifest", "is not named Cargo.toml", "PATH=");
+    // The default Cargo.toml, a link out of the project.
+    let p = Project::copy_of("minimal");
+    std::fs::remove_file(p.dir.join("Cargo.toml")).unwrap();
+    symlink(&foreign, p.dir.join("Cargo.toml")).unwrap();
+    assert_refused_quietly(&p, "app:", "is outside the project", secret);
+}
+
+#[test]
+fn a_workspace_root_above_the_project_is_the_one_outside_cargo_manifest_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"api\"]\nresolver = \"2\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("api/src")).unwrap();
+    std::fs::write(
+        root.join("api/Cargo.toml"),
+        "[package]\nname = \"api\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("api/src/main.rs"), "fn main() {}\n").unwrap();
+    let manifest = "[app]\nname = \"api\"\nbinary = \"api\"\ntarget = \"x86_64-unknown-linux-musl\"\ncargo-manifest = \"../Cargo.toml\"\n\n[services.api]\n";
+    std::fs::write(root.join("api/service.toml"), manifest).unwrap();
+    let o = cmd()
+        .current_dir(root.join("api"))
+        .args(["check", "-f", "service.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Without a [workspace] table it is a stranger's Cargo.toml.
+    std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+    let o = cmd()
+        .current_dir(root.join("api"))
+        .args(["check", "-f", "service.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is outside the project"),
+        "{}",
+        stderr(&o)
+    );
+}
