@@ -37,9 +37,9 @@ pub struct Plan {
     pub users: Vec<String>,
     /// Files and directories shipped into the image (`[files]`), by in-image path.
     pub files: Vec<ShippedPlan>,
-    /// What a `RUN` does for shipped paths after the copies: empty directories to make,
-    /// explicit modes to set.
-    pub file_setup: Vec<FileSetup>,
+    /// The commands (argv) of the `RUN` after the copies of shipped paths: empty
+    /// directories to make, owners and explicit modes to set.
+    pub file_setup: Vec<Vec<String>>,
 }
 
 /// A file or directory shipped into the image (`[files]`).
@@ -52,22 +52,10 @@ pub struct ShippedPlan {
     pub from: Option<Utf8PathBuf>,
     /// Where the copy sits in the build context (`root<path>`), when there is one.
     pub context_path: Option<String>,
-    /// The owner (`COPY --chown`); none for root.
+    /// The owner, set by the `RUN` after the copies (see [`FileSetup`]); none for root.
     pub owner: Option<String>,
     /// The explicit mode, if one was given.
     pub mode: Option<u32>,
-}
-
-/// One shipped path the `RUN` after the copies sets up.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileSetup {
-    pub path: String,
-    /// Make it (an empty directory): `mkdir -p`.
-    pub create: bool,
-    /// `chown`, when not root.
-    pub owner: Option<String>,
-    /// `chmod`, four octal digits.
-    pub mode: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -522,19 +510,39 @@ fn resolve_file(path: &str, f: &ShippedFile, dir: &Utf8Path) -> ShippedPlan {
     }
 }
 
-/// Empty directories to make (0755 unless a mode is given), and explicit modes to set on
-/// copies (a copied directory's own mode; a file's is already in the context).
-fn file_setup(files: &[ShippedPlan]) -> Vec<FileSetup> {
-    files
-        .iter()
-        .filter(|f| f.from.is_none() || f.mode.is_some())
-        .map(|f| FileSetup {
-            path: f.path.clone(),
-            create: f.from.is_none(),
-            owner: f.owner.clone().filter(|_| f.from.is_none()),
-            mode: format!("{:04o}", f.mode.unwrap_or(0o755)),
-        })
-        .collect()
+/// The commands that set up shipped paths after the copies: empty directories to make
+/// (0755 unless a mode is given); owners to set, on all of a copy; explicit modes to set
+/// on copies (a copied directory's own mode: a file's is already in the context).
+///
+/// Owners are set by `chown OWNER:`, the owner's own primary group whatever its name, and
+/// not by `COPY --chown=OWNER:OWNER`, which needs a group named like the user (Debian's
+/// `nobody` is in `nogroup`). An owned copy's files are so in the image twice, in the
+/// copy's layer and in the chown's.
+fn file_setup(files: &[ShippedPlan]) -> Vec<Vec<String>> {
+    let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    let mut commands = Vec::new();
+    for f in files {
+        let path = f.path.as_str();
+        if f.from.is_none() {
+            commands.push(argv(&["mkdir", "-p", path]));
+        }
+        if let Some(owner) = &f.owner {
+            let owner = format!("{owner}:");
+            match f.from {
+                Some(_) => commands.push(argv(&["chown", "-R", &owner, path])),
+                None => commands.push(argv(&["chown", &owner, path])),
+            }
+        }
+        let mode = match (f.mode, &f.from) {
+            (Some(mode), _) => Some(mode),
+            (None, None) => Some(0o755),
+            (None, Some(_)) => None,
+        };
+        if let Some(mode) = mode {
+            commands.push(argv(&["chmod", &format!("{mode:04o}"), path]));
+        }
+    }
+    commands
 }
 
 fn resolve_log(log: &Log, services: &[ServicePlan]) -> LogPlan {

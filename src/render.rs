@@ -3,8 +3,8 @@
 //!
 //! Quoting is by construction. Shell templates (`*.sh.j2`, `run.j2`) shell-quote every
 //! `{{ value }}` automatically; the Dockerfile template refuses any string that is not a
-//! plain word unless it goes through an explicit filter (`sh` for shell, `dq` for a
-//! Dockerfile string, `tojson` for exec form). Sensu JSON is written by serde_json.
+//! plain word unless it goes through an explicit filter (`sh` for a shell word, `shwords`
+//! for a list of them, `dq` for a Dockerfile string, `tojson` for exec form). Sensu JSON is written by serde_json.
 //! Templates are embedded in the binary; the output is byte-identical for the same plan.
 //! Reads only the files a plan names (check scripts, inside the project: `project.rs`);
 //! never writes or prints.
@@ -233,6 +233,10 @@ fn environment() -> Environment<'static> {
         Value::from_safe_string(dockerfile_string(&v))
     });
     env.add_filter("argv", argv_filter);
+    env.add_filter("shwords", |words: Vec<String>| {
+        let quoted: Vec<String> = words.iter().map(|w| shell::quote(w)).collect();
+        Value::from_safe_string(quoted.join(" "))
+    });
     for (name, source) in TEMPLATES {
         env.add_template(name, source)
             .expect("embedded templates parse");

@@ -10,6 +10,7 @@ mod common;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 use common::docker::*;
 use common::*;
@@ -173,5 +174,86 @@ fn a_workspace_root_above_the_project_is_the_one_outside_cargo_manifest_allowed(
         stderr(&o).contains("is outside the project"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// A prebuilt project of `manifest`, built: the image is removed when dropped.
+fn built(name: &str, manifest: &str, files: &[(&str, &str)]) -> (Project, Image) {
+    let p = Project::prebuilt(name, manifest);
+    for (path, text) in files {
+        let path = p.dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let (image, _) = build_image(&p, name);
+    (p, image)
+}
+
+const LOGGED: &str = r#"
+[app]
+name = "logvictim"
+binary = "logvictim"
+target = "x86_64-unknown-linux-musl"
+prebuilt = "app.bin"
+
+[log]
+max-size = 100000
+keep = 3
+
+[services.web]
+command = ["/bin/sh", "-c", "while :; do echo tick; sleep 1; done"]
+user = "web"
+"#;
+
+#[test]
+fn the_log_user_cannot_make_root_write_through_a_link_in_its_log_directory() {
+    require_docker!();
+    let (_p, image) = built("logvictim", LOGGED, &[]);
+    let c = Container::start(&image, &[]);
+    c.wait_until_up(Duration::from_secs(15));
+    c.sh_ok("printf 'original\\n' > /etc/victim && chmod 0644 /etc/victim");
+    // The log user links its config to a root file and has its log service restarted.
+    c.sh_ok("chpst -u syslog ln -sfn /etc/victim /var/log/web/config");
+    c.sh_ok("sv restart /etc/service/web/log");
+    c.wait_until_up(Duration::from_secs(15));
+    assert_eq!(c.sh_ok("cat /etc/victim"), "original\n");
+    // The config is the log user's own file again, with the rotation settings.
+    assert_eq!(
+        c.sh_ok("stat -c '%U %F' /var/log/web/config"),
+        "syslog regular file\n"
+    );
+    assert_eq!(c.sh_ok("cat /var/log/web/config"), "s100000\nn3\n");
+}
+
+#[test]
+fn files_owned_by_a_user_whose_group_has_another_name_are_shipped() {
+    require_docker!();
+    let manifest = r#"
+[app]
+name = "nobodyfiles"
+binary = "nobodyfiles"
+target = "x86_64-unknown-linux-musl"
+prebuilt = "app.bin"
+
+[services.web]
+command = ["/bin/sleep", "infinity"]
+
+[files]
+"/etc/nb/conf" = { from = "conf", owner = "nobody", mode = "0640" }
+"/srv/site" = { from = "site", owner = "nobody" }
+"/var/lib/nb" = { owner = "nobody", mode = "0750" }
+"#;
+    let (_p, image) = built(
+        "nobodyfiles",
+        manifest,
+        &[("conf", "x\n"), ("site/a/b.txt", "y\n")],
+    );
+    let c = Container::start(&image, &[]);
+    let owners = c.sh_ok(
+        "stat -c '%n %U:%G %a' /etc/nb/conf /srv/site /srv/site/a /srv/site/a/b.txt /var/lib/nb",
+    );
+    assert_eq!(
+        owners,
+        "/etc/nb/conf nobody:nogroup 640\n/srv/site nobody:nogroup 755\n/srv/site/a nobody:nogroup 755\n/srv/site/a/b.txt nobody:nogroup 644\n/var/lib/nb nobody:nogroup 750\n"
     );
 }
