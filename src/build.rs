@@ -21,7 +21,7 @@ use crate::exec::{self, Step};
 use crate::manifest::Builder;
 use crate::plan::Plan;
 use crate::project::Trust;
-use crate::render::{self, File, FileTree};
+use crate::render::{self, Contents, File, FileTree};
 use crate::stage::{self, BuildDir, Replace};
 use crate::{compile, docker, elf, project};
 
@@ -532,7 +532,7 @@ impl<'a> Real<'a> {
             if let Some(Engine::Started(listing)) = self.engine.take() {
                 self.images = listing.output()?;
             }
-            let digest = context_digest(&tree, &reuse.build_line);
+            let digest = context_digest(&tree, &reuse.build_line)?;
             if let Some(id) = self.current_image(context, reuse, &digest) {
                 let what = reuse.references.join(", ");
                 report(Event::Note(format!(
@@ -616,7 +616,7 @@ impl<'a> Real<'a> {
         for ((path, contents), binary) in binaries.into_iter().zip(&app.binaries) {
             elf::check_binary(path, &contents, &app.target)?;
             let file = File {
-                contents,
+                contents: Contents::Bytes(contents),
                 mode: 0o755,
             };
             tree.insert(binary.context_path.clone().into(), file);
@@ -704,7 +704,8 @@ fn docker_build(
 
 /// SHA-256 of the `docker build` line and every file of the context (path, mode, size and
 /// contents, in the tree's order): equal digests mean docker would be given the same.
-pub fn context_digest(tree: &FileTree, build_line: &str) -> String {
+/// Shipped files are hashed as they are read, a piece at a time.
+pub fn context_digest(tree: &FileTree, build_line: &str) -> Result<String, Error> {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(build_line.as_bytes());
@@ -712,10 +713,13 @@ pub fn context_digest(tree: &FileTree, build_line: &str) -> String {
     for (path, file) in tree {
         let head = format!("{path}\0{:o}\0{}\0", file.mode, file.contents.len());
         hash.update(head.as_bytes());
-        hash.update(&file.contents);
+        std::io::copy(&mut file.contents.reader()?, &mut hash).map_err(|source| Error::Input {
+            path: path.clone(),
+            source,
+        })?;
     }
     let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    Ok(format!("sha256:{hex}"))
 }
 
 #[cfg(test)]

@@ -37,6 +37,27 @@ const GENERATED: &[(&str, &str)] = &[
 /// there could replace one of the base's own files (a service `passwd` with logs in /etc).
 const SYSTEM_DIRS: &[&str] = &["/etc", "/usr", "/boot", "/dev", "/proc", "/sys"];
 
+/// Paths no shipped file (`[files]`) may take, be inside or hold: the kernel's file
+/// systems, which Docker mounts over the image, and the user database, which the image's
+/// users are created in.
+const NO_FILES: &[(&str, &str)] = &[
+    ("/proc", "the kernel's process file system"),
+    ("/sys", "the kernel's sysfs"),
+    ("/dev", "the container's devices"),
+    ("/etc/passwd", "the user database"),
+    ("/etc/group", "the group database"),
+    ("/etc/shadow", "the password database"),
+    ("/etc/gshadow", "the group password database"),
+];
+
+/// The path of [`NO_FILES`] that a shipped `path` would take, hide or be inside, if any.
+pub fn no_files(path: &str) -> Option<(&'static str, &'static str)> {
+    NO_FILES
+        .iter()
+        .find(|(taken, _)| overlap(path, taken))
+        .copied()
+}
+
 /// `path` as it is on a merged-`/usr` base (`/bin/x` is `/usr/bin/x`).
 fn merged_usr(path: &str) -> String {
     for top in ["/bin", "/sbin", "/lib", "/lib64"] {
@@ -91,5 +112,8 @@ mod tests {
         assert_eq!(system_dir("/etc/logs"), Some("/etc"));
         assert_eq!(system_dir("/lib/x"), Some("/usr"));
         assert_eq!(system_dir("/var/log"), None);
+        assert_eq!(no_files("/etc").unwrap().0, "/etc/passwd");
+        assert_eq!(no_files("/proc/self/x").unwrap().0, "/proc");
+        assert!(no_files("/etc/app.toml").is_none());
     }
 }

@@ -8,7 +8,11 @@
 //! - an `image.expose` port that no service listens on by default (no env default and no
 //!   word of its command is that number): `docker run -P` would publish a dead port;
 //! - an `app.binary` that is not a bin target of the Cargo.toml, with "did you mean" (asked
-//!   of `cargo metadata --no-deps` when cargo is there; without cargo, not looked into).
+//!   of `cargo metadata --no-deps` when cargo is there; without cargo, not looked into);
+//! - an `env` default (image, service or task) whose name says it is a secret (`*_TOKEN`,
+//!   `*PASSWORD*`, `*SECRET*`, `*_KEY`): its value is in the image, readable by anyone with
+//!   the image (`docker history`, `docker inspect`, the run scripts); pass it at run time
+//!   (`docker run -e`) instead.
 //!
 //! Nothing here prints.
 
@@ -26,6 +30,7 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
     check_ports(m, &mut found);
     exposed_ports(m, &mut found);
     binaries(m, plan, &mut found);
+    secrets(m, &mut found);
     if found.is_empty() {
         return Vec::new();
     }
@@ -46,6 +51,42 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
 }
 
 type Found = Vec<(KeyPath, String)>;
+
+/// Whether an environment variable's name says it holds a secret.
+fn secret_name(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    name.ends_with("_TOKEN")
+        || name == "TOKEN"
+        || name.ends_with("_KEY")
+        || name.contains("PASSWORD")
+        || name.contains("PASSWD")
+        || name.contains("SECRET")
+}
+
+/// Env defaults named like secrets: their values are baked into the image.
+fn secrets(m: &Manifest, found: &mut Found) {
+    let root = KeyPath::root();
+    let image = m.image.env.keys().map(|k| (root.key("image"), k));
+    let services = m.services.iter().flat_map(|(name, s)| {
+        let at = root.key("services").key(name);
+        s.env.keys().map(move |k| (at.clone(), k))
+    });
+    let tasks = m.tasks.iter().flat_map(|(name, t)| {
+        let at = root.key("tasks").key(name);
+        t.env.keys().map(move |k| (at.clone(), k))
+    });
+    for (table, name) in image.chain(services).chain(tasks) {
+        if secret_name(name) {
+            let at = table.key("env").key(name);
+            found.push((
+                at,
+                format!(
+                    "`{name}` looks like a secret: its value is in the image for anyone who has it (docker history, docker inspect, the run scripts); pass it at run time with `docker run -e {name}=…`"
+                ),
+            ));
+        }
+    }
+}
 
 /// `image.base` as written, when it has no tag or `:latest` (a digest pins it anyway).
 fn base_image(m: &Manifest, found: &mut Found) {

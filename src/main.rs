@@ -168,7 +168,7 @@ fn render(path: &Utf8Path, out: Option<&Utf8Path>, force: bool) -> Result<(), Er
     match out {
         None => {
             let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(render::listing(&tree).as_bytes());
+            let _ = stdout.write_all(render::listing(&tree)?.as_bytes());
         }
         Some(dir) => {
             // Ctrl-C or SIGTERM: stop between files; the temporary goes away.

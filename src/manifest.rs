@@ -70,6 +70,10 @@ pub struct ShippedTable {
     /// executable), 0755 for a directory. For a copied directory it is the directory's own.
     #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
     pub mode: Option<String>,
+    /// Allow a `mode` with the set-user-ID or set-group-ID bit (4000, 2000): refused
+    /// otherwise, since such a file runs as its owner whoever starts it.
+    #[serde(default, rename = "allow-setid")]
+    pub allow_setid: bool,
 }
 
 impl ShippedFile {
@@ -93,6 +97,10 @@ impl ShippedFile {
             ShippedFile::Source(_) => None,
             ShippedFile::Table(t) => t.mode.as_deref(),
         }
+    }
+
+    pub fn allow_setid(&self) -> bool {
+        matches!(self, ShippedFile::Table(t) if t.allow_setid)
     }
 }
 

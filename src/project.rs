@@ -28,15 +28,9 @@ fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String
     let root = dir
         .canonicalize()
         .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
-    let real = path
-        .canonicalize()
-        .map_err(|_| format!("{what} `{path}` does not exist or is not a file"))?;
+    let real = resolved(path, what)?;
     if !real.starts_with(&root) {
-        return Err(format!(
-            "{what} `{path}` is outside the project (it resolves to {}): only files inside {} can go into the image",
-            real.display(),
-            root.display()
-        ));
+        return Err(outside(what, path, &real, &root));
     }
     let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{path}`: {e}"))?;
     if !meta.is_file() {
@@ -63,9 +57,7 @@ pub fn cargo_manifest(dir: &Utf8Path, rel: &str) -> Result<PathBuf, String> {
             "{what} `{path}` is not named {NAME}: cargo-manifest names a package's or workspace's {NAME}"
         ));
     }
-    let real = path
-        .canonicalize()
-        .map_err(|_| format!("{what} `{path}` does not exist or is not a file"))?;
+    let real = resolved(&path, what)?;
     if real.file_name() != Some(std::ffi::OsStr::new(NAME)) {
         return Err(format!(
             "{what} `{path}` is a link to {}, not to a {NAME}",
@@ -110,107 +102,192 @@ fn is_workspace_root(path: &Path) -> bool {
     toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("workspace"))
 }
 
-/// Checks, reading nothing, that the project file or directory `rel`, and everything below
-/// it, passes [`resolve`]: no symlink out of the project, no special file.
+/// At most this many files in one shipped tree...
+pub const MAX_TREE_FILES: usize = 100_000;
+/// ...and at most this many bytes: a tree larger than either is refused, not copied.
+pub const MAX_TREE_BYTES: u64 = 16 << 30;
+
+/// Checks, reading no file, that the project file or directory `rel`, and everything below
+/// it, may be shipped (see [`walk_tree`]).
 pub fn check_tree(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
-    files_below(dir, &dir.join(rel), what).map(|_| ())
+    walk_tree(dir, &dir.join(rel), what).map(|_| ())
 }
 
-/// Every file at or below the project path `path` (joined to `dir`), sorted, as its path
-/// below `path` (empty for `path` itself when it is a file), each checked by [`inside`].
-fn files_below(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<Utf8PathBuf>, String> {
-    if inside_dir(dir, path, what).is_err() {
-        inside(dir, path, what)?;
-        return Ok(vec![Utf8PathBuf::new()]);
-    }
-    let cannot_list = |e: io::Error| format!("{what} `{path}`: {e}");
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(path).map_err(cannot_list)? {
-        let name = entry.map_err(cannot_list)?.file_name();
-        let name = name
-            .into_string()
-            .map_err(|name| format!("{what} `{path}` holds {name:?}, not a UTF-8 file name"))?;
-        names.push(name);
-    }
-    names.sort();
-    let mut files = Vec::new();
-    for name in names {
-        for below in files_below(dir, &path.join(&name), what)? {
-            files.push(join(Utf8Path::new(&name), &below));
-        }
-    }
-    Ok(files)
-}
-
-/// The canonical path of `path` if it is a directory inside the project `dir`.
-fn inside_dir(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String> {
-    let root = dir
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
-    let real = path
-        .canonicalize()
-        .map_err(|_| format!("{what} `{path}` does not exist"))?;
-    if real.starts_with(&root) && real.is_dir() {
-        return Ok(real);
-    }
-    Err(format!(
-        "{what} `{path}` is not a directory inside the project"
-    ))
-}
-
-/// One file read out of a project tree: its path below the tree's top, bytes and whether
-/// it is executable.
+/// One file of a shipped project tree: its path below the tree's top (empty for a
+/// shipped file), where it is on the host (as the plan has it: joined to `dir`), its size,
+/// and whether it is executable. Its bytes are read when it is staged ([`open`]).
+#[derive(Debug, Clone)]
 pub struct TreeFile {
     pub rel: Utf8PathBuf,
-    pub contents: Vec<u8>,
+    pub path: Utf8PathBuf,
+    pub len: u64,
     pub executable: bool,
 }
 
-/// Reads the project file or directory at `path` (joined to `dir`): every file below a
-/// directory, in sorted order, each checked by the walk and again when it is opened (see
-/// [`read`]). A file gives one entry with an empty `rel`.
-pub fn read_tree(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<TreeFile>, Error> {
-    let files = files_below(dir, path, what).map_err(|e| Error::Input {
-        path: path.to_owned(),
-        source: io::Error::other(e),
-    })?;
-    files
-        .into_iter()
-        .map(|rel| {
-            let file = join(path, &rel);
-            Ok(TreeFile {
-                contents: read(dir, &file, what)?,
-                executable: is_executable(file.as_std_path()),
-                rel,
-            })
-        })
-        .collect()
+/// Every file at or below the project path `path` (joined to `dir`), in sorted order,
+/// reading no file. A file gives one entry with an empty `rel`. The rules:
+/// - everything resolves, links followed, to a regular file inside the project;
+/// - a link to a directory below the top is refused, so that every real directory is
+///   visited once (a tree of links to links cannot multiply);
+/// - cargo's output is never shipped: the project's `target/` and any directory with a
+///   `CACHEDIR.TAG` (cargo's mark on every target directory, and the tool's own build
+///   directory is inside one) are left out, so `"/srv/p" = "."` ships the sources only;
+/// - at most [`MAX_TREE_FILES`] files and [`MAX_TREE_BYTES`] bytes.
+pub fn walk_tree(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<TreeFile>, String> {
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
+    let real = resolved(path, what)?;
+    if !real.starts_with(&root) {
+        return Err(outside(what, path, &real, &root));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{path}`: {e}"))?;
+    let mut walk = Walk {
+        root,
+        what,
+        files: Vec::new(),
+        bytes: 0,
+    };
+    if meta.is_dir() {
+        walk.directory(path, Utf8Path::new(""))?;
+    } else {
+        walk.file(path, Utf8PathBuf::new(), &meta)?;
+    }
+    Ok(walk.files)
 }
 
-/// `base/rel`, or `base` itself for an empty `rel` (where `join` would add a `/`).
-fn join(base: &Utf8Path, rel: &Utf8Path) -> Utf8PathBuf {
-    match rel.as_str() {
-        "" => base.to_owned(),
-        _ => base.join(rel),
+/// A walk of a shipped tree under way.
+struct Walk<'a> {
+    root: PathBuf,
+    what: &'a str,
+    files: Vec<TreeFile>,
+    bytes: u64,
+}
+
+impl Walk<'_> {
+    fn directory(&mut self, path: &Utf8Path, rel: &Utf8Path) -> Result<(), String> {
+        let what = self.what;
+        let cannot_list = |e: io::Error| format!("{what} `{path}`: {e}");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(cannot_list)? {
+            let name = entry.map_err(cannot_list)?.file_name();
+            let name = name
+                .into_string()
+                .map_err(|name| format!("{what} `{path}` holds {name:?}, not a UTF-8 file name"))?;
+            names.push(name);
+        }
+        names.sort();
+        for name in names {
+            let (child, child_rel) = (path.join(&name), rel.join(&name));
+            let own =
+                std::fs::symlink_metadata(&child).map_err(|e| format!("{what} `{child}`: {e}"))?;
+            if own.is_dir() {
+                if !self.is_build_output(&child) {
+                    self.directory(&child, &child_rel)?;
+                }
+                continue;
+            }
+            let real = resolved(&child, what)?;
+            if !real.starts_with(&self.root) {
+                return Err(outside(what, &child, &real, &self.root));
+            }
+            let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{child}`: {e}"))?;
+            if meta.is_dir() {
+                return Err(format!(
+                    "{what} `{child}` is a link to a directory ({}): links to directories are not followed in a shipped tree; ship that directory under a key of its own",
+                    real.display()
+                ));
+            }
+            self.file(&child, child_rel, &meta)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the directory `path` holds cargo's output: the project's `target/`, or a
+    /// directory with a `CACHEDIR.TAG`.
+    fn is_build_output(&self, path: &Utf8Path) -> bool {
+        path.join("CACHEDIR.TAG").is_file()
+            || path
+                .canonicalize()
+                .is_ok_and(|real| real == self.root.join("target"))
+    }
+
+    fn file(
+        &mut self,
+        path: &Utf8Path,
+        rel: Utf8PathBuf,
+        meta: &std::fs::Metadata,
+    ) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let what = self.what;
+        if !meta.is_file() {
+            return Err(format!(
+                "{what} `{path}` is not a regular file ({})",
+                not_regular(meta)
+            ));
+        }
+        self.bytes += meta.len();
+        if self.files.len() >= MAX_TREE_FILES || self.bytes > MAX_TREE_BYTES {
+            return Err(format!(
+                "{what} `{path}`: the tree is too large to ship: at most {MAX_TREE_FILES} files and {} GiB (are links or build output in it?)",
+                MAX_TREE_BYTES >> 30
+            ));
+        }
+        self.files.push(TreeFile {
+            rel,
+            path: path.to_owned(),
+            len: meta.len(),
+            executable: meta.permissions().mode() & 0o111 != 0,
+        });
+        Ok(())
     }
 }
 
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+/// The canonical path of `path`, or why it has none, in words: a link loop, a link to
+/// nothing, or no such file.
+fn resolved(path: &Utf8Path, what: &str) -> Result<PathBuf, String> {
+    path.canonicalize().map_err(|e| {
+        let dangling = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink());
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            format!("{what} `{path}` is a symlink loop")
+        } else if dangling {
+            format!("{what} `{path}` is a link to nothing ({e})")
+        } else {
+            format!("{what} `{path}` does not exist or is not a file")
+        }
+    })
 }
 
-/// Reads the project file at `path` (as the plan has it: joined to `dir`), checking the rule of [`resolve`] again
-/// on what is opened: the tree may have changed since validation.
-pub fn read(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<u8>, Error> {
+fn outside(what: &str, path: &Utf8Path, real: &Path, root: &Path) -> String {
+    format!(
+        "{what} `{path}` is outside the project (it resolves to {}): only files inside {} can go into the image",
+        real.display(),
+        root.display()
+    )
+}
+
+/// Opens the project file at `path` (as the plan has it: joined to `dir`) to read it,
+/// checking the rule of [`resolve`] again on what is opened: the tree may have changed
+/// since validation.
+pub fn open(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<std::fs::File, Error> {
     let input_error = |source: io::Error| Error::Input {
         path: path.to_owned(),
         source,
     };
     let real = inside(dir, path, what).map_err(|e| input_error(io::Error::other(e)))?;
-    let mut file = open_regular(&real).map_err(input_error)?;
+    open_regular(&real).map_err(input_error)
+}
+
+/// Reads the whole project file at `path` (a check script, a prebuilt binary), checked as
+/// [`open`] checks it.
+pub fn read(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(input_error)?;
+    open(dir, path, what)?
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Input {
+            path: path.to_owned(),
+            source,
+        })?;
     Ok(bytes)
 }
 

@@ -41,9 +41,48 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// One file of the build context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
-    pub contents: Vec<u8>,
+    pub contents: Contents,
     /// Unix permission bits (0o755 for programs, 0o644 for the rest).
     pub mode: u32,
+}
+
+/// What a file of the context holds: bytes made in memory (generated files, binaries), or
+/// a project file shipped as it is (`[files]`), read only when it is staged or hashed, a
+/// piece at a time, so that a large shipped file is never held in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contents {
+    Bytes(Vec<u8>),
+    /// The project file at `path` (joined to the manifest's directory `dir`), `len` bytes
+    /// when the tree was walked. Opened through `project::open`, which checks it again.
+    Project {
+        dir: Utf8PathBuf,
+        path: Utf8PathBuf,
+        len: u64,
+    },
+}
+
+impl Contents {
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Contents::Bytes(bytes) => bytes.len() as u64,
+            Contents::Project { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader of its bytes; a project file is opened (and checked) now.
+    pub fn reader(&self) -> Result<Box<dyn std::io::Read + '_>, Error> {
+        match self {
+            Contents::Bytes(bytes) => Ok(Box::new(bytes.as_slice())),
+            Contents::Project { dir, path, .. } => {
+                Ok(Box::new(crate::project::open(dir, path, "file to ship")?))
+            }
+        }
+    }
 }
 
 /// The build context, relative path → file, in a stable (sorted) order.
@@ -104,7 +143,12 @@ fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut Rendered) -> Result<(), Erro
     let (Some(from), Some(context_path)) = (&file.from, &file.context_path) else {
         return Ok(());
     };
-    for found in crate::project::read_tree(&plan.manifest_dir, from, "file to ship")? {
+    let dir = &plan.manifest_dir;
+    let found = crate::project::walk_tree(dir, from, "file to ship").map_err(|e| Error::Input {
+        path: from.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    for found in found {
         let top = found.rel.as_str().is_empty();
         let mode = match (top, file.mode) {
             (true, Some(mode)) => mode,
@@ -115,12 +159,18 @@ fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut Rendered) -> Result<(), Erro
             true => context_path.clone(),
             false => format!("{context_path}/{}", found.rel),
         };
-        put(tree, path, found.contents, mode);
+        let contents = Contents::Project {
+            dir: dir.clone(),
+            path: found.path,
+            len: found.len,
+        };
+        tree.push((Utf8PathBuf::from(path), File { contents, mode }));
     }
     Ok(())
 }
 
 fn put(tree: &mut Rendered, path: String, contents: Vec<u8>, mode: u32) {
+    let contents = Contents::Bytes(contents);
     tree.push((Utf8PathBuf::from(path), File { contents, mode }));
 }
 
@@ -324,26 +374,40 @@ fn argv_filter(words: Value) -> Result<Value, minijinja::Error> {
     Ok(Value::from_safe_string(line))
 }
 
+/// A shipped file larger than this is not shown by `render` without `--out`: a line says
+/// its size instead.
+pub const LISTED_MAX: u64 = 1 << 20;
+
 /// The tree as `render` prints it without `--out`: each file after a header line naming
-/// its path and mode.
-pub fn listing(tree: &FileTree) -> String {
+/// its path and mode. A shipped file over [`LISTED_MAX`] shows only its size.
+pub fn listing(tree: &FileTree) -> Result<String, Error> {
     // Sized once: the listing is about as large as the files.
-    let size: usize = tree
+    let size: u64 = tree
         .iter()
-        .map(|(p, f)| p.as_str().len() + f.contents.len() + 32)
+        .map(|(p, f)| p.as_str().len() as u64 + f.contents.len().min(LISTED_MAX) + 32)
         .sum();
-    let mut out = String::with_capacity(size);
+    let mut out = String::with_capacity(size as usize);
     for (i, (path, file)) in tree.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
         let _ = writeln!(out, "==> {path} (mode {:04o}) <==", file.mode);
-        out.push_str(&String::from_utf8_lossy(&file.contents));
-        if !file.contents.ends_with(b"\n") {
+        let bytes = match &file.contents {
+            Contents::Bytes(bytes) => std::borrow::Cow::Borrowed(bytes.as_slice()),
+            Contents::Project { path, len, .. } if *len > LISTED_MAX => {
+                let _ = writeln!(out, "({len} bytes, shipped from {path}: not shown)");
+                continue;
+            }
+            Contents::Project { dir, path, .. } => {
+                std::borrow::Cow::Owned(crate::project::read(dir, path, "file to ship")?)
+            }
+        };
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        if !bytes.ends_with(b"\n") {
             out.push('\n');
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

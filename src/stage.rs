@@ -69,7 +69,9 @@ pub fn write_tree(
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(file_err)?;
         }
-        fs::write(&path, &file.contents).map_err(file_err)?;
+        let mut reader = file.contents.reader()?;
+        let mut out = fs::File::create(&path).map_err(file_err)?;
+        io::copy(&mut reader, &mut out).map_err(file_err)?;
         fs::set_permissions(&path, fs::Permissions::from_mode(file.mode)).map_err(file_err)?;
     }
     set_dir_modes(tmp.path()).map_err(write_err)?;
@@ -376,7 +378,7 @@ mod tests {
 
     fn file(text: &str) -> File {
         File {
-            contents: text.as_bytes().to_vec(),
+            contents: crate::render::Contents::Bytes(text.as_bytes().to_vec()),
             mode: 0o644,
         }
     }

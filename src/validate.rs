@@ -78,8 +78,18 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         install_path_is_no_log_dir(&mut p, app, log, &m.services);
     }
     validate_checks(&mut p, &m.checks, &m.services, dir);
+    let log_dirs: Vec<(String, String)> = match &m.log {
+        Some(log) => m
+            .services
+            .iter()
+            .filter(|(_, s)| s.log)
+            .map(|(name, _)| (name.clone(), format!("{}/{name}", log.dir)))
+            .collect(),
+        None => Vec::new(),
+    };
     for (key, entry) in &m.files {
         validate_file(&mut p, key, entry, m.app.as_ref(), dir);
+        file_keeps_off(&mut p, key, &log_dirs);
     }
     p.0
 }
@@ -240,6 +250,10 @@ fn validate_image(p: &mut Problems, path: &KeyPath, image: &Image) {
     if image.stop_timeout == 0 {
         p.add(path.key("stop-timeout"), "must be at least 1 second");
     }
+    p.check(
+        path.key("stop-timeout"),
+        at_most(Some(image.stop_timeout), MAX_STOP_TIMEOUT),
+    );
 }
 
 fn validate_log(p: &mut Problems, path: &KeyPath, log: &Log) {
@@ -364,7 +378,47 @@ fn validate_file(
         p.check(key_of("owner"), user_name(owner));
     }
     if let Some(mode) = entry.mode() {
-        p.check(key_of("mode"), octal_mode(mode).map(|_| ()));
+        let setid_ok = entry.allow_setid();
+        let ok = octal_mode(mode).and_then(|bits| match bits & 0o6000 {
+            0 => Ok(()),
+            _ if setid_ok => Ok(()),
+            _ => Err(format!(
+                "mode {mode:?} sets the set-user-ID or set-group-ID bit: a program that runs as its owner whoever starts it; write allow-setid = true beside it if that is meant"
+            )),
+        });
+        p.check(key_of("mode"), ok);
+    }
+}
+
+/// A `[files]` path takes no service's log directory, nothing of the kernel's file systems
+/// and not the user database.
+fn file_keeps_off(p: &mut Problems, key: &str, log_dirs: &[(String, String)]) {
+    let at = KeyPath::root().key("files").key(key);
+    if let Some((taken, what)) = layout::no_files(key) {
+        p.add(
+            at,
+            format!("`{key}` would replace or hide {taken} ({what}): ship files elsewhere"),
+        );
+    } else if let Some((service, dir)) = log_dirs.iter().find(|(_, d)| layout::overlap(key, d)) {
+        p.add(
+            at,
+            format!(
+                "`{key}` would replace or hide the log directory of service `{service}` ({dir}): choose another path"
+            ),
+        );
+    }
+}
+
+/// The largest number of seconds (and of occurrences) a check takes: a year. Docker's
+/// HEALTHCHECK durations and Sensu's schedule overflow long before `u64::MAX`.
+const MAX_SECONDS: u64 = 365 * 24 * 3600;
+/// The longest stop-timeout: a day (`docker stop -t` and the init's grace are 32-bit).
+const MAX_STOP_TIMEOUT: u64 = 24 * 3600;
+
+fn at_most(value: Option<u64>, max: u64) -> Result<(), String> {
+    match value {
+        Some(v) if v > max => Err(format!("{v} is too large: at most {max}")),
+        _ => Ok(()),
     }
 }
 
@@ -539,6 +593,16 @@ fn check_schedule(p: &mut Problems, path: &KeyPath, check: &Check) {
         if value == Some(0) {
             p.add(path.key(key), "must be at least 1");
         }
+    }
+    let seconds = [
+        ("interval", Some(check.interval)),
+        ("timeout", check.timeout),
+        ("ttl", check.ttl),
+        ("refresh", check.refresh),
+        ("occurrences", check.occurrences),
+    ];
+    for (key, value) in seconds {
+        p.check(path.key(key), at_most(value, MAX_SECONDS));
     }
     if let Some(ttl) = check.ttl
         && ttl <= check.interval

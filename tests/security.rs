@@ -27,6 +27,39 @@ fn minimal_plus(extra: &str) -> Project {
     p
 }
 
+/// `buildkit-lite ARGS` from `dir`, with at most `mib` MiB of address space and 20 s of
+/// CPU: a run that holds a large file in memory, or walks an exploding tree, is killed.
+fn run_bounded(dir: &Path, mib: u64, args: &[&str]) -> Output {
+    std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -v {} && ulimit -t 20 && exec \"$@\"", mib * 1024),
+            "sh",
+            env!("CARGO_BIN_EXE_buildkit-lite"),
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// `check` and `render` exit 1 naming `key` and saying `why`.
+fn assert_check_refuses(p: &Project, key: &str, why: &str) {
+    for args in [
+        &["check", "-f", "service.toml"][..],
+        &["render", "-f", "service.toml"],
+    ] {
+        let o = run_in(p, args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(": {key}: ")),
+            "{args:?}: no `{key}` in {err}"
+        );
+        assert!(err.contains(why), "{args:?}: no `{why}` in {err}");
+    }
+}
+
 /// An executable shell script at `path` that appends a line to `marker` and fails.
 fn trap_program(path: &Path, marker: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -256,4 +289,254 @@ command = ["/bin/sleep", "infinity"]
         owners,
         "/etc/nb/conf nobody:nogroup 640\n/srv/site nobody:nogroup 755\n/srv/site/a nobody:nogroup 755\n/srv/site/a/b.txt nobody:nogroup 644\n/var/lib/nb nobody:nogroup 750\n"
     );
+}
+
+#[test]
+fn a_tree_of_links_to_directories_is_refused_at_once() {
+    let p = minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
+    // 12 levels, each directory linking 3 times to the next: 3^12 paths to one file.
+    for level in 0..12 {
+        let dir = p.dir.join(format!("site/d{level}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in 0..3 {
+            symlink(format!("../d{}", level + 1), dir.join(format!("l{n}"))).unwrap();
+        }
+    }
+    std::fs::create_dir_all(p.dir.join("site/d12")).unwrap();
+    std::fs::write(p.dir.join("site/d12/leaf"), "x").unwrap();
+    let out = p.tmp.path().join("out");
+    for args in [
+        &["check", "-f", "service.toml"][..],
+        &[
+            "render",
+            "-f",
+            "service.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ] {
+        let o = run_bounded(&p.dir, 256, args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("files.\"/srv/site\": "), "{err}");
+        assert!(
+            err.contains("site/d0/l0` is a link to a directory"),
+            "{err}"
+        );
+    }
+    assert!(!out.exists(), "render wrote a context");
+}
+
+#[test]
+fn a_link_loop_is_called_one() {
+    let p = minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
+    std::fs::create_dir_all(p.dir.join("site")).unwrap();
+    symlink("b", p.dir.join("site/a")).unwrap();
+    symlink("a", p.dir.join("site/b")).unwrap();
+    assert_check_refuses(&p, "files.\"/srv/site\"", "site/a` is a symlink loop");
+    // A link to its own directory is a link to a directory, not a missing file.
+    let p = minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
+    std::fs::create_dir_all(p.dir.join("site")).unwrap();
+    symlink(".", p.dir.join("site/a")).unwrap();
+    assert_check_refuses(
+        &p,
+        "files.\"/srv/site\"",
+        "site/a` is a link to a directory",
+    );
+}
+
+#[test]
+fn a_tree_over_the_size_limit_is_refused_without_reading_it() {
+    let p = minimal_plus("[files]\n\"/srv/data\" = \"data\"\n");
+    std::fs::create_dir_all(p.dir.join("data")).unwrap();
+    // Sparse: 17 GiB by its size, nothing on disk.
+    let big = std::fs::File::create(p.dir.join("data/big")).unwrap();
+    big.set_len(17 << 30).unwrap();
+    let o = run_bounded(&p.dir, 256, &["check", "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the tree is too large to ship: at most 100000 files and 16 GiB"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_large_shipped_file_is_streamed_not_held_in_memory() {
+    let p = minimal_plus("[files]\n\"/srv/blob\" = \"blob\"\n");
+    let blob = std::fs::File::create(p.dir.join("blob")).unwrap();
+    blob.set_len(1 << 30).unwrap();
+    let out = p.tmp.path().join("out");
+    let o = run_bounded(
+        &p.dir,
+        256,
+        &[
+            "render",
+            "-f",
+            "service.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let copied = std::fs::metadata(out.join("root/srv/blob")).unwrap();
+    assert_eq!(copied.len(), 1 << 30);
+    // Without --out, its size is shown, not its bytes.
+    let o = run_bounded(&p.dir, 256, &["render", "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("==> root/srv/blob (mode 0644) <==\n(1073741824 bytes, shipped from "),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn shipping_the_project_directory_leaves_cargo_output_out() {
+    let p = minimal_plus("[files]\n\"/srv/p\" = \".\"\n");
+    // cargo's target/ (with the tool's own build directory in it), and another target
+    // directory cargo marked.
+    for dir in [
+        "target/buildkit-lite/minimal/context/root",
+        "other-target/debug",
+    ] {
+        std::fs::create_dir_all(p.dir.join(dir)).unwrap();
+    }
+    std::fs::write(
+        p.dir.join("target/CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.dir
+            .join("target/buildkit-lite/minimal/context/Dockerfile"),
+        "x",
+    )
+    .unwrap();
+    std::fs::write(
+        p.dir.join("other-target/CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .unwrap();
+    std::fs::write(p.dir.join("other-target/debug/app"), "x").unwrap();
+    let out = p.tmp.path().join("out");
+    let o = run_in(
+        &p,
+        &[
+            "render",
+            "-f",
+            "service.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let shipped = files_below(&out.join("root/srv/p"));
+    let names: Vec<String> = shipped.iter().map(|f| f.display().to_string()).collect();
+    assert_eq!(
+        names,
+        ["Cargo.toml", "service.toml", "src/main.rs"],
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_build_that_ships_the_project_directory_is_up_to_date_the_second_time() {
+    require_docker!();
+    let manifest = "[app]\nname = \"shipself\"\nbinary = \"shipself\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n\n[services.shipself]\ncommand = [\"/bin/sleep\", \"infinity\"]\n\n[files]\n\"/srv/p\" = \".\"\n";
+    let p = Project::prebuilt("shipself", manifest);
+    let (image, _) = build_image(&p, "shipself");
+    let again = p.build(image.tag(), &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("==> up to date: "),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn check_refuses_files_over_log_directories_kernel_file_systems_and_the_user_database() {
+    let cases = [
+        ("/var/log/minimal", "the log directory of service `minimal`"),
+        ("/var/log", "the log directory of service `minimal`"),
+        ("/proc/cpuinfo", "/proc (the kernel's process file system)"),
+        ("/sys", "/sys (the kernel's sysfs)"),
+        ("/dev/null", "/dev (the container's devices)"),
+        ("/etc/passwd", "/etc/passwd (the user database)"),
+        ("/etc/group", "/etc/group (the group database)"),
+        ("/etc/shadow", "/etc/shadow (the password database)"),
+        ("/etc", "/etc/passwd (the user database)"),
+    ];
+    for (path, why) in cases {
+        let p = minimal_plus(&format!("[files]\n{path:?} = \"Cargo.toml\"\n"));
+        assert_check_refuses(&p, &format!("files.{path:?}"), why);
+    }
+}
+
+#[test]
+fn docker_reference_grammar_and_length_are_checked() {
+    let p = minimal_plus("");
+    p.edit_manifest(|t| t.replace("[app]\n", "[image]\nname = \"a..b/c\"\n\n[app]\n"));
+    assert_check_refuses(&p, "image.name", "invalid image repository \"a..b/c\"");
+    let long = "a".repeat(244);
+    let p = minimal_plus("");
+    p.edit_manifest(|t| t.replace("name = \"minimal\"", &format!("name = \"{long}\"")));
+    assert_check_refuses(
+        &p,
+        "app.name",
+        "is too long: Docker allows 255 characters, and this one has 262",
+    );
+}
+
+#[test]
+fn setid_modes_huge_numbers_and_secrets_in_env() {
+    let p = minimal_plus("[files]\n\"/bin/tool\" = { from = \"Cargo.toml\", mode = \"4755\" }\n");
+    assert_check_refuses(
+        &p,
+        "files.\"/bin/tool\".mode",
+        "sets the set-user-ID or set-group-ID bit",
+    );
+    let p = minimal_plus(
+        "[files]\n\"/bin/tool\" = { from = \"Cargo.toml\", mode = \"2755\", allow-setid = true }\n",
+    );
+    let o = run_in(&p, &["check", "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let p = minimal_plus("[checks.c]\ncommand = \"true\"\ninterval = 9223372036854775807\n");
+    assert_check_refuses(
+        &p,
+        "checks.c.interval",
+        "9223372036854775807 is too large: at most 31536000",
+    );
+    let p = minimal_plus("");
+    p.edit_manifest(|t| {
+        t.replace(
+            "[app]\n",
+            "[image]\nstop-timeout = 9223372036854775000\n\n[app]\n",
+        )
+    });
+    assert_check_refuses(&p, "image.stop-timeout", "is too large: at most 86400");
+
+    let p = minimal_plus("");
+    p.edit_manifest(|t| {
+        t.replace(
+            "[services.minimal]\n",
+            "[services.minimal]\nenv = { API_TOKEN = \"abc\", DB_PASSWORD = \"x\", PORT = \"1\" }\n",
+        )
+    });
+    let o = run_in(&p, &["check", "-f", "service.toml"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("services.minimal.env.API_TOKEN: `API_TOKEN` looks like a secret"),
+        "{err}"
+    );
+    assert!(
+        err.contains("services.minimal.env.DB_PASSWORD: `DB_PASSWORD` looks like a secret"),
+        "{err}"
+    );
+    assert!(!err.contains("env.PORT"), "{err}");
+    let o = run_in(&p, &["check", "-f", "service.toml", "--deny-warnings"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
