@@ -247,10 +247,31 @@ pub fn image_id_step(reference: &str) -> Step {
 }
 
 /// Starts a detached container of `reference` named `name`, labelled as a test's.
-pub fn run_step(reference: &str, name: &str) -> Step {
+/// The label of a `test` container that names who started it: `<host>:<pid>`.
+pub const TEST_OWNER_LABEL: &str = "dev.buildkit-lite.test.owner";
+
+/// `docker run` of a `test` container of `reference`, named `name`, labelled as a test's
+/// and with its `owner` (`<host>:<pid>`), so that a later test can tell a leftover.
+pub fn run_step(reference: &str, name: &str, owner: &str) -> Step {
     Step::new(format!("start a container of {reference}"), "docker")
         .args(["run", "--detach", "--name", name])
-        .args(["--label", "dev.buildkit-lite.test=true", reference])
+        .args(["--label", "dev.buildkit-lite.test=true"])
+        .args(["--label", &format!("{TEST_OWNER_LABEL}={owner}"), reference])
+}
+
+/// Every `test` container of `reference`, running or not: `<id> <owner>` a line.
+pub fn test_containers_step(reference: &str) -> Step {
+    Step::new("list the containers of earlier tests", "docker").args([
+        "ps",
+        "--all",
+        "--no-trunc",
+        "--filter",
+        "label=dev.buildkit-lite.test",
+        "--filter",
+        &format!("ancestor={reference}"),
+        "--format",
+        &format!("{{{{.ID}}}} {{{{.Label \"{TEST_OWNER_LABEL}\"}}}}"),
+    ])
 }
 
 /// Runs `script` with `sh -c` inside the running container `name`.

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -142,6 +143,54 @@ impl Step {
         })
     }
 
+    /// Runs the step with both streams merged and captured, keeping at most `keep` bytes
+    /// of them (the rest is read and dropped, so the child never blocks on a full pipe),
+    /// and kills its process group once `limit` has passed. For commands a project wrote
+    /// that may print without end (`yes`) or never exit (`sleep infinity`): a check.
+    pub fn attempt_bounded(&self, limit: Duration, keep: usize) -> Result<Bounded, Error> {
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
+        let spawn_error = |source| Error::Spawn {
+            summary: self.summary.clone(),
+            command: self.command_line(),
+            source,
+        };
+        let reader = self
+            .expression()
+            .stderr_to_stdout()
+            .unchecked()
+            .reader()
+            .map_err(spawn_error)?;
+        let reader = Arc::new(reader);
+        let running = Arc::new(Running::Reader(reader.clone()));
+        self::running().push(running.clone());
+        let started = Instant::now();
+        let (output, timed_out) = std::thread::scope(|side| {
+            let reading = side.spawn(|| read_capped(&*reader, keep));
+            let mut timed_out = false;
+            while !matches!(reader.try_wait(), Ok(Some(_))) {
+                if started.elapsed() >= limit {
+                    timed_out = true;
+                    kill_groups(&running.pids(), "-KILL");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (reading.join().unwrap_or_default(), timed_out)
+        });
+        let status = reader.try_wait().ok().flatten().map(|o| o.status);
+        self::running().retain(|r| !Arc::ptr_eq(r, &running));
+        if interrupted() {
+            return Err(Error::Interrupted);
+        }
+        Ok(Bounded {
+            code: status.and_then(|s| s.code()).filter(|_| !timed_out),
+            output: String::from_utf8_lossy(&output).into_owned(),
+            timed_out,
+        })
+    }
+
     /// Runs the step even after an interrupt, quietly, and ignores how it ends: for
     /// cleaning up (removing a throwaway container) on the way out.
     pub fn cleanup(&self) {
@@ -194,9 +243,10 @@ impl Step {
             source,
         })?;
         let handle = Arc::new(handle);
-        running().push(handle.clone());
+        let running = Arc::new(Running::Handle(handle.clone()));
+        self::running().push(running.clone());
         let result = handle.wait().cloned();
-        running().retain(|h| !Arc::ptr_eq(h, &handle));
+        self::running().retain(|r| !Arc::ptr_eq(r, &running));
         if interrupted() {
             return Err(Error::Interrupted);
         }
@@ -205,6 +255,31 @@ impl Step {
             command: self.command_line(),
             source,
         })
+    }
+}
+
+/// What a bounded step did ([`Step::attempt_bounded`]): its exit code (none when a signal
+/// killed it, or the limit did), the start of its merged output, and whether the limit
+/// killed it.
+#[derive(Debug, Clone)]
+pub struct Bounded {
+    pub code: Option<i32>,
+    pub output: String,
+    pub timed_out: bool,
+}
+
+/// Reads `reader` to its end, keeping the first `keep` bytes.
+fn read_capped(mut reader: impl std::io::Read, keep: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = keep.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
     }
 }
 
@@ -260,10 +335,49 @@ fn tail(text: &str, n: usize) -> String {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// The children running now: more than one while probes run side by side.
-static RUNNING: Mutex<Vec<Arc<duct::Handle>>> = Mutex::new(Vec::new());
+static RUNNING: Mutex<Vec<Arc<Running>>> = Mutex::new(Vec::new());
 
-fn running() -> std::sync::MutexGuard<'static, Vec<Arc<duct::Handle>>> {
+/// A running child, as duct hands it out: waited for, or read from.
+enum Running {
+    Handle(Arc<duct::Handle>),
+    Reader(Arc<duct::ReaderHandle>),
+}
+
+impl Running {
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Running::Handle(h) => h.pids(),
+            Running::Reader(r) => r.pids(),
+        }
+    }
+
+    fn done(&self) -> bool {
+        match self {
+            Running::Handle(h) => matches!(h.try_wait(), Ok(Some(_))),
+            Running::Reader(r) => matches!(r.try_wait(), Ok(Some(_))),
+        }
+    }
+
+    fn kill(&self) {
+        let _ = match self {
+            Running::Handle(h) => h.kill(),
+            Running::Reader(r) => r.kill(),
+        };
+    }
+}
+
+fn running() -> std::sync::MutexGuard<'static, Vec<Arc<Running>>> {
     RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends `signal` (`-TERM`, `-KILL`) to the process group of each of `pids`.
+fn kill_groups(pids: &[u32], signal: &str) {
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .args([signal, "--", &format!("-{pid}")])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// Stops every running child and its process group (SIGTERM, then SIGKILL after two
@@ -271,24 +385,16 @@ fn running() -> std::sync::MutexGuard<'static, Vec<Arc<duct::Handle>>> {
 /// handler's thread.
 pub fn interrupt() {
     INTERRUPTED.store(true, Ordering::SeqCst);
-    let handles = running().clone();
-    let signal_groups = |signal: &str| {
-        for pid in handles.iter().flat_map(|h| h.pids()) {
-            let _ = std::process::Command::new("kill")
-                .args([signal, "--", &format!("-{pid}")])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    };
-    signal_groups("-TERM");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let all_done = || handles.iter().all(|h| matches!(h.try_wait(), Ok(Some(_))));
-    while std::time::Instant::now() < deadline && !all_done() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let children = running().clone();
+    let pids: Vec<u32> = children.iter().flat_map(|c| c.pids()).collect();
+    kill_groups(&pids, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && !children.iter().all(|c| c.done()) {
+        std::thread::sleep(Duration::from_millis(50));
     }
-    signal_groups("-KILL");
-    for handle in &handles {
-        let _ = handle.kill();
+    kill_groups(&pids, "-KILL");
+    for child in &children {
+        child.kill();
     }
 }
 

@@ -425,19 +425,24 @@ fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
 
 /// The `HEALTHCHECK` that runs `check`: its interval, its timeout (else the http plugin's
 /// default), its occurrences as the retries (else 3).
+///
+/// The command runs under `timeout -s KILL`: Docker gives up on a health command at its
+/// timeout but leaves the process running, so a hanging check would pile up a process
+/// per interval. `timeout` kills the command's whole process group instead.
 fn healthcheck(check: &CheckPlan) -> Healthcheck {
     let sensu = &check.sensu;
+    let timeout = sensu.timeout.unwrap_or(HTTP_TIMEOUT);
     Healthcheck {
         check: check.name.clone(),
         // The command is sh's `$0`, so no quoting of it is needed.
         argv: vec![
             "/bin/sh".into(),
             "-c".into(),
-            "/bin/sh -c \"$0\" || exit 1".into(),
+            format!("timeout -s KILL {timeout} /bin/sh -c \"$0\" || exit 1"),
             sensu.command.clone(),
         ],
         interval: sensu.interval,
-        timeout: sensu.timeout.unwrap_or(HTTP_TIMEOUT),
+        timeout,
         retries: sensu.occurrences.unwrap_or(3),
     }
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::docker;
 use crate::error::Error;
-use crate::exec::Attempt;
+use crate::exec::{Attempt, Bounded};
 use crate::layout::SERVICE_DIR;
 use crate::plan::{CheckPlan, Plan, ServicePlan};
 use crate::shell;
@@ -25,10 +25,20 @@ const CRASH_LOOP_RESTARTS: usize = 3;
 /// ...and so is one seen down (exited, runit to restart it) at every look for this long:
 /// a process that dies at once is rarely seen running.
 const DOWN_FOR: Duration = Duration::from_secs(3);
+/// How long `docker exec` of a check may outlive the check's own limit inside the
+/// container before the tool kills it.
+const EXEC_GRACE: Duration = Duration::from_secs(3);
 /// How often the services' state and a failing check are asked again.
 const POLL: Duration = Duration::from_millis(250);
 /// How long a service must run as one process, with its log service, to count as up.
 const STEADY: Duration = Duration::from_secs(1);
+/// What is kept of a check's output (the rest is read and dropped)...
+const OUTPUT_KEPT: usize = 64 * 1024;
+/// ...and the most of its first line a result shows.
+const LINE_SHOWN: usize = 200;
+/// How long a check may run once the deadline has passed (it still runs once), unless its
+/// own `timeout` is shorter.
+const LAST_TRY: Duration = Duration::from_secs(crate::plan::HTTP_TIMEOUT);
 
 pub struct Options {
     pub tag: String,
@@ -44,6 +54,8 @@ pub enum Kind {
     Service,
     /// A check's command, run inside the container.
     Check,
+    /// A start-up task that did not finish in time.
+    Task,
     /// The container itself, when it exited on its own (a failed start-up task).
     Container,
     /// `docker stop`: exit 0 within the stop-timeout.
@@ -55,6 +67,7 @@ impl Kind {
         match self {
             Kind::Service => "service",
             Kind::Check => "check",
+            Kind::Task => "task",
             Kind::Container => "container",
             Kind::Stop => "stop",
         }
@@ -107,6 +120,7 @@ pub fn test(
         .map_err(docker::unreachable)?;
     let image = format!("{}:{}", plan.image.repository, opts.tag);
     docker::image_id_step(&image).output()?;
+    remove_leftovers(&image)?;
     let container = Throwaway::start(&image, &plan.app.name)?;
     let started = Instant::now();
     let mut run = Run {
@@ -117,7 +131,7 @@ pub fn test(
         results: Vec::new(),
         report,
     };
-    let pids = run.wait_for_services(&plan.services)?;
+    let pids = run.wait_for_services(&plan.services, &plan.tasks)?;
     if run.results.iter().any(|o| !o.passed) {
         // A service is down: each check still runs, once, for what it says.
         run.deadline = Instant::now();
@@ -140,6 +154,41 @@ pub fn test(
     })
 }
 
+/// Removes the containers earlier `test` runs of `image` left behind: those labelled with
+/// this host and the pid of a `test` that is gone (killed with SIGKILL, say). A test that
+/// still runs, here or on another host, keeps its container.
+fn remove_leftovers(image: &str) -> Result<(), Error> {
+    let host = this_host();
+    let listed = docker::test_containers_step(image).output()?;
+    for line in listed.lines() {
+        let mut words = line.split_whitespace();
+        let (Some(id), Some(owner)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let gone = owner
+            .strip_prefix(&format!("{host}:"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !is_test_process(pid));
+        if gone {
+            docker::remove_step(id).cleanup();
+        }
+    }
+    Ok(())
+}
+
+/// This host's name, as the kernel has it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `pid` is a running buildkit-lite.
+fn is_test_process(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim() == "buildkit-lite")
+}
+
 /// A container that is removed, whatever happens, when this goes out of scope.
 struct Throwaway {
     name: String,
@@ -155,7 +204,8 @@ impl Throwaway {
             .map_or(0, |d| d.subsec_nanos());
         let name = format!("buildkit-lite-test-{app}-{}-{nanos}", std::process::id());
         let guard = Throwaway { name };
-        docker::run_step(image, &guard.name).output()?;
+        let owner = format!("{}:{}", this_host(), std::process::id());
+        docker::run_step(image, &guard.name, &owner).output()?;
         Ok(guard)
     }
 }
@@ -283,6 +333,7 @@ impl Run<'_> {
     fn wait_for_services(
         &mut self,
         services: &[ServicePlan],
+        tasks: &[ServicePlan],
     ) -> Result<Option<BTreeMap<String, u32>>, Error> {
         let script = status_script(services);
         let mut waiting: Vec<Waiting> = services.iter().map(Waiting::new).collect();
@@ -307,8 +358,19 @@ impl Run<'_> {
                 return Ok(Some(up));
             }
             if Instant::now() >= self.deadline {
+                let task = self.running_task(tasks)?;
+                if let Some(task) = &task {
+                    let secs = self.since_start();
+                    let detail = format!(
+                        "task {task} still running after {secs:.0}s: no service was started"
+                    );
+                    self.push(Kind::Task, task, false, secs, detail);
+                }
                 for w in waiting {
-                    let detail = format!("not up in time: {}", w.last);
+                    let detail = match &task {
+                        Some(task) => format!("not started: task {task} did not finish"),
+                        None => format!("not up in time: {}", w.last),
+                    };
                     self.push(
                         Kind::Service,
                         &w.service.name,
@@ -349,6 +411,23 @@ impl Run<'_> {
         Ok(verdict)
     }
 
+    /// The start-up task that the init started and has not finished, from its lines on
+    /// the container's output (`task NAME: starting` without `task NAME: done`).
+    fn running_task(&self, tasks: &[ServicePlan]) -> Result<Option<String>, Error> {
+        if tasks.is_empty() {
+            return Ok(None);
+        }
+        let logs = docker::logs_step(self.container, 200).attempt()?;
+        let started = logs.stdout.lines().rev().find_map(|l| {
+            l.strip_prefix("buildkit-lite-init: task ")?
+                .split_once(": ")
+        });
+        Ok(match started {
+            Some((name, "starting")) => Some(name.to_string()),
+            _ => None,
+        })
+    }
+
     /// `; last output: LINE` from the service's log file, when it has one.
     fn last_log_line(&self, service: &ServicePlan) -> Result<String, Error> {
         let Some(log) = &service.log else {
@@ -381,23 +460,69 @@ impl Run<'_> {
     }
 
     /// Runs the check's command in the container until it exits 0 or the deadline passes
-    /// (at least once). Returns whether the container still runs.
+    /// (at least once). Each run is killed, inside the container and out, at the check's
+    /// `timeout` or the deadline, whichever comes first; at most [`OUTPUT_KEPT`] bytes of
+    /// its output are kept. Returns whether the container still runs.
     fn check(&mut self, check: &CheckPlan) -> Result<bool, Error> {
+        // Whether a run was killed at the check's own timeout (not at the deadline).
+        let mut hit_own_timeout = false;
         loop {
-            let attempt = self.exec(&check.sensu.command)?;
-            let line = first_line(&attempt);
-            if attempt.success() {
+            let (limit, own) = self.limit_of(check);
+            let attempt = self.exec_bounded(&check.sensu.command, limit)?;
+            hit_own_timeout |= attempt.timed_out && own;
+            let line = first_line(&attempt.output);
+            if attempt.code == Some(0) {
                 self.push(Kind::Check, &check.name, true, self.since_start(), line);
                 return Ok(true);
             }
             if Instant::now() >= self.deadline {
-                let status = attempt.code.map_or("a signal".into(), |c| c.to_string());
-                let detail = format!("{line} (exit {status})");
+                let timeout = check.sensu.timeout.unwrap_or_default();
+                let detail = match (attempt.timed_out, attempt.code) {
+                    (true, _) if hit_own_timeout => {
+                        format!("timed out: killed at its timeout of {timeout}s: {line}")
+                    }
+                    (true, _) => format!("still running at the test's deadline, killed: {line}"),
+                    (false, Some(code)) => format!("{line} (exit {code})"),
+                    (false, None) => format!("{line} (killed by a signal)"),
+                };
                 self.push(Kind::Check, &check.name, false, self.since_start(), detail);
                 return self.alive();
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// How long one run of `check` may take: until the deadline, or its own `timeout` if
+    /// that is sooner (then `true`); once the deadline has passed, [`LAST_TRY`] (or its
+    /// timeout). Whole seconds, at least one.
+    fn limit_of(&self, check: &CheckPlan) -> (Duration, bool) {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let budget = if left.is_zero() { LAST_TRY } else { left };
+        let own = check.sensu.timeout.map(Duration::from_secs);
+        let (limit, is_own) = match own {
+            Some(own) if own <= budget => (own, true),
+            _ => (budget, false),
+        };
+        let secs = limit.as_secs_f64().ceil().max(1.0) as u64;
+        (Duration::from_secs(secs), is_own)
+    }
+
+    /// Runs `script` in the container under `timeout -s KILL` (its whole process group is
+    /// killed there at `limit`), and kills `docker exec` itself shortly after, should the
+    /// engine not answer.
+    fn exec_bounded(&self, script: &str, limit: Duration) -> Result<Bounded, Error> {
+        let bounded = format!(
+            "exec timeout -s KILL {} sh -c {}",
+            limit.as_secs(),
+            shell::quote(script)
+        );
+        let mut attempt = docker::exec_step(self.container, &bounded)
+            .attempt_bounded(limit + EXEC_GRACE, OUTPUT_KEPT)?;
+        // timeout's own status when it killed the command: 137 (KILL), or 124.
+        if matches!(attempt.code, Some(124 | 137)) {
+            attempt.timed_out = true;
+        }
+        Ok(attempt)
     }
 
     /// Each service that came up still runs as the same process: a restart while the
@@ -480,15 +605,16 @@ fn parse_status(line: &str) -> Option<Status> {
     })
 }
 
-/// The first line a check printed (stdout, else stderr), or a note that it printed none.
-fn first_line(attempt: &Attempt) -> String {
-    let text = match attempt.stdout.trim() {
-        "" => attempt.stderr.trim(),
-        out => out,
+/// The first line a check printed, at most [`LINE_SHOWN`] characters of it, or a note that
+/// it printed none.
+fn first_line(output: &str) -> String {
+    let Some(line) = output.trim().lines().next() else {
+        return "(no output)".to_string();
     };
-    text.lines()
-        .next()
-        .map_or("(no output)".to_string(), str::to_string)
+    match line.char_indices().nth(LINE_SHOWN) {
+        Some((cut, _)) => format!("{}… (cut at {LINE_SHOWN} characters)", &line[..cut]),
+        None => line.to_string(),
+    }
 }
 
 #[cfg(test)]

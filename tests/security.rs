@@ -540,3 +540,152 @@ fn setid_modes_huge_numbers_and_secrets_in_env() {
     let o = run_in(&p, &["check", "-f", "service.toml", "--deny-warnings"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+/// A prebuilt app whose service sleeps, with `extra` appended.
+fn sleeper(name: &str, extra: &str) -> String {
+    format!(
+        "[app]\nname = \"{name}\"\nbinary = \"{name}\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n\n[services.web]\ncommand = [\"/bin/sleep\", \"infinity\"]\n{extra}"
+    )
+}
+
+/// `buildkit-lite test TAG ARGS` under a hard guard: `timeout 120` kills a run that never
+/// returns (exit 124, which fails the assertions), and `/usr/bin/time` reports the peak
+/// memory (KiB) of the tool and the docker clients it ran, on the last line of stderr.
+fn guarded_test(p: &Project, image: &Image, args: &[&str]) -> (Output, u64) {
+    let o = std::process::Command::new("timeout")
+        .args(["120", "/usr/bin/time", "-f", "peak-kib %M"])
+        .arg(env!("CARGO_BIN_EXE_buildkit-lite"))
+        .args(["test", image.tag(), "-f", "service.toml"])
+        .args(args)
+        .current_dir(&p.dir)
+        .output()
+        .unwrap();
+    let peak = stderr(&o)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("peak-kib "))
+        .and_then(|k| k.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    (o, peak)
+}
+
+#[test]
+fn a_hanging_check_is_killed_at_its_timeout_and_named() {
+    require_docker!();
+    let extra = "\n[checks.hang]\ncommand = \"sleep infinity\"\ntimeout = 5\n";
+    let (p, image) = built("hangcheck", &sleeper("hangcheck", extra), &[]);
+    let (o, _) = guarded_test(&p, &image, &["--timeout", "10"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("FAIL check hang "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("timed out: killed at its timeout of 5s"),
+        "{line}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("ok   stop ")), "{out}");
+    assert!(stderr(&o).contains("check hang"), "{}", stderr(&o));
+    assert_eq!(test_containers(&image), Vec::<String>::new());
+}
+
+#[test]
+fn a_check_that_prints_without_end_is_kept_to_its_first_kilobytes() {
+    require_docker!();
+    let extra = "\n[checks.flood]\ncommand = \"yes\"\ntimeout = 4\n\n[checks.longline]\ncommand = \"head -c 20000000 /dev/zero | tr '\\\\000' a; exit 1\"\n";
+    let (p, image) = built("floodcheck", &sleeper("floodcheck", extra), &[]);
+    let (o, peak_kib) = guarded_test(&p, &image, &["--timeout", "8"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    assert!(
+        out.lines().any(|l| l.starts_with("FAIL check flood ")
+            && l.contains("timed out: killed at its timeout of 4s")),
+        "{out}"
+    );
+    let long = out
+        .lines()
+        .find(|l| l.starts_with("FAIL check longline "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        long.contains("… (cut at 200 characters)"),
+        "{}",
+        &long[..long.len().min(400)]
+    );
+    assert!(long.len() < 400, "a {}-byte result line", long.len());
+    // The tool and its docker clients stayed small while gigabytes went by.
+    assert!(peak_kib < 256 * 1024, "peak memory {peak_kib} KiB");
+}
+
+#[test]
+fn a_task_that_never_ends_is_named_and_killed_at_the_grace_deadline() {
+    require_docker!();
+    let extra = "\n[image]\nstop-timeout = 4\n\n[tasks.slow]\ncommand = [\"/bin/sh\", \"-c\", \"trap '' TERM; while :; do sleep 1; done\"]\n";
+    let (p, image) = built("slowtask", &sleeper("slowtask", extra), &[]);
+    let (o, _) = guarded_test(&p, &image, &["--timeout", "6"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    let task = out
+        .lines()
+        .find(|l| l.starts_with("FAIL task slow "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        task.contains("task slow still running after 6s: no service was started"),
+        "{task}"
+    );
+    assert!(
+        out.contains("not started: task slow did not finish"),
+        "{out}"
+    );
+    // The task ignores SIGTERM: the init kills it when the grace period is over, and the
+    // container stops with 0 within its stop-timeout.
+    assert!(out.lines().any(|l| l.starts_with("ok   stop ")), "{out}");
+}
+
+#[test]
+fn a_hanging_healthcheck_leaves_no_process_behind() {
+    require_docker!();
+    let extra = "\n[image]\nhealthcheck = \"hang\"\n\n[checks.hang]\ncommand = \"sleep 1000\"\ninterval = 1\ntimeout = 2\n";
+    let (_p, image) = built("hanghealth", &sleeper("hanghealth", extra), &[]);
+    let c = Container::start(&image, &[]);
+    std::thread::sleep(Duration::from_secs(9));
+    let sleeping = c
+        .processes()
+        .into_iter()
+        .filter(|(_, command)| command.starts_with("sleep 1000"))
+        .count();
+    assert!(sleeping <= 1, "{sleeping} health commands still running");
+    let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &c.name]);
+    assert_eq!(stdout(&health).trim(), "unhealthy");
+}
+
+#[test]
+fn a_test_killed_with_sigkill_leaves_a_container_the_next_test_removes() {
+    require_docker!();
+    let (p, image) = built("leftover", &sleeper("leftover", ""), &[]);
+    let mut child = cmd()
+        .current_dir(&p.dir)
+        .args(["test", image.tag(), "-f", "service.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let left = eventually(
+        Duration::from_secs(30),
+        "the test's container",
+        || match test_containers(&image).as_slice() {
+            [one] => Ok(one.clone()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        test_containers(&image),
+        vec![left.clone()],
+        "the killed test's container stays"
+    );
+    let o = p.prove(image.tag(), &[]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(test_containers(&image), Vec::<String>::new());
+}
