@@ -132,7 +132,10 @@ pub fn image_ids(step: &Step) -> Result<String, Error> {
 
 /// The commit of the manifest's git checkout, for the revision label.
 pub fn revision_step(manifest_dir: &Utf8Path) -> Step {
+    // A project directory shaped like a bare repository (HEAD, refs/, objects/: files a
+    // pull request can add) is no checkout: git uses a bare repository only when told.
     Step::new("read the git revision of the manifest's checkout", "git")
+        .args(["-c", "safe.bareRepository=explicit"])
         .arg("-C")
         .arg(path_arg(manifest_dir))
         .args(["rev-parse", "--verify", "HEAD"])

@@ -40,6 +40,13 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
     }
     let (name, bins) = read_cargo(&cargo_toml, dir)?;
     let text = manifest_text(&name, &bins);
+    if text.len() as u64 > crate::load::MAX_MANIFEST_BYTES {
+        return Err(Error::Usage(format!(
+            "{cargo_toml} has {} bin targets: a manifest with a service for each would be over the {} KiB a manifest may have; write one by hand for the binaries to run",
+            bins.len(),
+            crate::load::MAX_MANIFEST_BYTES / 1024
+        )));
+    }
     write_new(&manifest, text.as_bytes())?;
     let schema = dir.join(SCHEMA_FILE);
     let schema = match schema.symlink_metadata() {
@@ -93,7 +100,51 @@ fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<(String, Vec<Stri
         Some(package) => package["name"].as_str().unwrap_or("app").to_string(),
         None => root.file_name().unwrap_or("app").to_string(),
     };
-    Ok((image_name(&name), bins))
+    Ok((app_name(&name), bins))
+}
+
+/// `name` as `app.name`, a Docker repository component: lower-case letters and digits
+/// with single `.`, `_` or `-` between them (`my--app_` → `my-app`), at most 64 long.
+fn app_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut separator = None;
+    for c in name.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            if let Some(sep) = separator.take().filter(|_| !out.is_empty()) {
+                out.push(sep);
+            }
+            if out.len() >= 64 {
+                break;
+            }
+            out.push(c);
+        } else if separator.is_none() {
+            separator = Some(if "._-".contains(c) { c } else { '-' });
+        }
+    }
+    match out.as_str() {
+        "" => "app".to_string(),
+        _ => out,
+    }
+}
+
+/// A service name for each binary (`image_name`), made unique: a second `worker` (from
+/// bins `Worker` and `worker`) becomes `worker-2`.
+fn service_names(bins: &[String]) -> Vec<String> {
+    let mut taken = std::collections::BTreeSet::new();
+    bins.iter()
+        .map(|bin| {
+            let base = image_name(bin);
+            let mut name = base.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                let suffix = format!("-{n}");
+                let room = 64 - suffix.len();
+                name = format!("{}{suffix}", &base[..base.len().min(room)]);
+            }
+            name
+        })
+        .collect()
 }
 
 /// `name` as an image name and service name: lower-case letters, digits, `-`, `_`, `.`,
@@ -160,23 +211,28 @@ target = "x86_64-unknown-linux-musl"   # a static binary, for any base image
 # stdout = true                        # log lines on `docker logs` too
 "#,
     );
-    for bin in bins {
-        let service = image_name(bin);
+    let services = service_names(bins);
+    for (i, (bin, service)) in bins.iter().zip(&services).enumerate() {
         text.push_str(&format!("\n[services.{service}]\n"));
-        if service != *bin {
+        if service != bin {
             text.push_str(&format!("command = [{}]\n", quoted(&format!("/bin/{bin}"))));
-        } else {
+        } else if i == 0 {
             text.push_str(&format!(
                 "# command = [\"/bin/{bin}\", \"--port\", \"${{PORT}}\"]\n"
             ));
         }
-        text.push_str("# user = \"app\"                        # created in the image\n");
-        text.push_str("# env = { PORT = \"8080\" }             # defaults; `docker run -e` wins\n");
+        // The usual next keys, once: a workspace of many binaries stays readable.
+        if i == 0 {
+            text.push_str("# user = \"app\"                        # created in the image\n");
+            text.push_str(
+                "# env = { PORT = \"8080\" }             # defaults; `docker run -e` wins\n",
+            );
+        }
     }
-    let first = image_name(&bins[0]);
+    let first = &services[0];
     text.push_str(&format!(
         "\n# [checks.ping]\n# http = \"http://127.0.0.1:${{PORT}}/ping\"\n# service = {}\n# interval = 30\n",
-        quoted(&first)
+        quoted(first)
     ));
     text
 }
@@ -184,6 +240,21 @@ target = "x86_64-unknown-linux-musl"   # a static binary, for any base image
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_names_are_docker_repository_components() {
+        assert_eq!(app_name("my--app_"), "my-app");
+        assert_eq!(app_name("__x..y"), "x.y");
+        assert_eq!(app_name("Basic HTTP"), "basic-http");
+        assert_eq!(app_name("ü"), "app");
+        assert_eq!(app_name(&"a".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn services_never_collide() {
+        let bins = ["Worker".to_string(), "worker".into(), "WORKER".into()];
+        assert_eq!(service_names(&bins), ["worker", "worker-2", "worker-3"]);
+    }
 
     #[test]
     fn names_become_image_and_service_names() {

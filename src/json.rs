@@ -44,6 +44,56 @@ pub fn built(built: &Built, tags: &[String]) -> String {
     })
 }
 
+/// `build --dry-run --json`: what the build would do, in order.
+#[derive(Serialize)]
+struct PlanDocument<'a> {
+    ok: bool,
+    dry_run: bool,
+    tags: &'a [String],
+    steps: &'a [PlannedStep],
+}
+
+/// One thing a dry run would do: a command (with the directory it runs in, if any), or
+/// staging the context into a directory.
+#[derive(Serialize, Debug, Clone)]
+pub struct PlannedStep {
+    /// What it is for: "compile the app with cargo", "stage the build context".
+    pub summary: String,
+    /// The shell command line, as `--dry-run` prints it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Where the context would be staged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+}
+
+/// The plan of a dry run.
+pub fn planned(tags: &[String], steps: &[PlannedStep]) -> String {
+    to_string(&PlanDocument {
+        ok: true,
+        dry_run: true,
+        tags,
+        steps,
+    })
+}
+
+/// A command line clap refused, with `--json`: `{"ok": false, "usage": true, "error": …}`.
+#[derive(Serialize)]
+struct UsageDocument {
+    ok: bool,
+    usage: bool,
+    error: String,
+}
+
+/// A usage error's document (exit status 2).
+pub fn usage(error: &str) -> String {
+    to_string(&UsageDocument {
+        ok: false,
+        usage: true,
+        error: error.trim().to_string(),
+    })
+}
+
 /// A command that failed before it had a result.
 #[derive(Serialize)]
 struct Failed {

@@ -77,6 +77,14 @@ pub fn overlap(a: &str, b: &str) -> bool {
     a == b || holds(&a, &b) || holds(&b, &a)
 }
 
+/// What follows `dir/` in `path`, when `path` is inside `dir` (merged `/usr` seen).
+pub fn below(path: &str, dir: &str) -> Option<String> {
+    let (path, dir) = (merged_usr(path), merged_usr(dir));
+    path.strip_prefix(&dir)?
+        .strip_prefix('/')
+        .map(str::to_string)
+}
+
 /// The generated path that an absolute in-image `path` would replace or hide, if any:
 /// `Some((generated path, what it is))`.
 pub fn collision(path: &str) -> Option<(&'static str, &'static str)> {

@@ -185,8 +185,9 @@ fn binaries(m: &Manifest, plan: &Plan, found: &mut Found) {
             .map(|(i, n)| (at.index(i), n.as_str()))
             .collect(),
     };
+    let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
     for (key, name) in names {
-        if known.contains(&name) {
+        if known_set.contains(name) {
             continue;
         }
         let mut reason = format!("{} has no bin target `{name}`", plan.app.cargo_manifest);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 use buildkit_lite::build::{self, Event};
 use buildkit_lite::cli::{Cli, Command};
+use buildkit_lite::json::PlannedStep;
 use buildkit_lite::stage::{self, Replace};
 use buildkit_lite::{Error, exec, lint, plan, prove, render, schema};
 use camino::Utf8Path;
@@ -20,7 +21,10 @@ const WARN: Style = AnsiColor::Yellow.on_default().bold();
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -33,6 +37,28 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// clap's answer to a command line it refused (or `--help`, `--version`): printed as clap
+/// prints it, and with `--json` among the arguments, a JSON document on stdout too, so
+/// that stdout always parses.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if json && !informational {
+        print!(
+            "{}",
+            buildkit_lite::json::usage(&error.render().to_string())
+        );
+    }
+    let _ = error.print();
+    ExitCode::from(error.exit_code() as u8)
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -193,10 +219,14 @@ fn build(path: &Utf8Path, opts: &build::Options, json: bool) -> Result<(), Error
         dry_run: opts.dry_run,
         verbose: opts.verbose,
         open: false,
+        planned: json.then(Vec::new),
     };
     let built = build::build(&plan, opts, &mut |event| progress.show(event));
     progress.close();
     let Some(built) = or_json_failure(built, json)? else {
+        if let Some(steps) = &progress.planned {
+            print!("{}", buildkit_lite::json::planned(&opts.tags, steps));
+        }
         return Ok(());
     };
     if json {
@@ -221,10 +251,30 @@ struct Progress {
     verbose: bool,
     /// A step's line is printed and waits for its duration.
     open: bool,
+    /// With `--json`, a dry run's plan is gathered here for one document.
+    planned: Option<Vec<PlannedStep>>,
 }
 
 impl Progress {
     fn show(&mut self, event: Event) {
+        if let (Some(planned), true) = (&mut self.planned, self.dry_run) {
+            match &event {
+                Event::Step(step) => planned.push(PlannedStep {
+                    summary: step.summary.clone(),
+                    command: Some(step.to_string()),
+                    directory: None,
+                }),
+                Event::Stage(context) => planned.push(PlannedStep {
+                    summary: "stage the build context".into(),
+                    command: None,
+                    directory: Some(context.to_string()),
+                }),
+                _ => {}
+            }
+            if matches!(event, Event::Step(_) | Event::Stage(_)) {
+                return;
+            }
+        }
         match event {
             Event::Step(step) if self.dry_run => println!("would {}:\n    {step}", step.summary),
             Event::Stage(context) if self.dry_run => {

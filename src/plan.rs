@@ -215,18 +215,21 @@ pub enum PluginSource {
 pub fn resolve(loaded: &Loaded) -> Plan {
     let m = &loaded.manifest;
     let app = resolve_app(&m.app, &loaded.dir);
+    let by_name: BTreeMap<&str, &str> = app
+        .binaries
+        .iter()
+        .map(|b| (b.name.as_str(), b.install_path.as_str()))
+        .collect();
+    let binary_of = |name: &str| default_binary(&by_name, &app.binaries, name);
     let services: Vec<ServicePlan> = m
         .services
         .iter()
-        .map(|(name, s)| resolve_service(name, s, default_binary(&app.binaries, name), &m.log))
+        .map(|(name, s)| resolve_service(name, s, binary_of(name), &m.log))
         .collect();
     let tasks: Vec<ServicePlan> = m
         .tasks
         .iter()
-        .map(|(name, t)| {
-            let binary = default_binary(&app.binaries, name);
-            resolve_service(name, &t.as_service(), binary, &m.log)
-        })
+        .map(|(name, t)| resolve_service(name, &t.as_service(), binary_of(name), &m.log))
         .collect();
     let checks: Vec<CheckPlan> = m
         .checks
@@ -278,11 +281,15 @@ fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
 
 /// What a service without `command` runs: the binary with the service's name, else the
 /// first.
-fn default_binary<'a>(binaries: &'a [BinaryPlan], service: &str) -> &'a str {
-    let named = binaries.iter().find(|b| b.name == service);
-    named
-        .or(binaries.first())
-        .map_or("", |b| b.install_path.as_str())
+fn default_binary<'a>(
+    by_name: &BTreeMap<&str, &'a str>,
+    binaries: &'a [BinaryPlan],
+    service: &str,
+) -> &'a str {
+    match by_name.get(service) {
+        Some(path) => path,
+        None => binaries.first().map_or("", |b| b.install_path.as_str()),
+    }
 }
 
 fn resolve_service(name: &str, s: &Service, install_path: &str, log: &Log) -> ServicePlan {

@@ -101,10 +101,29 @@ fn install_path_is_no_log_dir(
     log: &Log,
     services: &BTreeMap<String, Service>,
 ) {
+    // Linear in binaries and services: a binary meets a log directory only where its path
+    // meets `log.dir`; then it holds every log directory, or is inside the one its next
+    // component names.
+    let logged: std::collections::BTreeSet<&str> = services
+        .iter()
+        .filter(|(_, s)| s.log)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let Some(first) = logged.first().copied() else {
+        return;
+    };
+    let log_dir = |name: &str| format!("{}/{name}", log.dir);
     for (_, install_path) in app.install_paths() {
-        let mut logged = services.iter().filter(|(_, s)| s.log).map(|(name, _)| name);
-        let log_dir = |name: &String| format!("{}/{name}", log.dir);
-        if let Some(name) = logged.find(|name| layout::overlap(&install_path, &log_dir(name))) {
+        if !layout::overlap(&install_path, &log.dir) {
+            continue;
+        }
+        let met = match layout::below(&install_path, &log.dir) {
+            Some(rest) => logged
+                .get(rest.split('/').next().unwrap_or_default())
+                .copied(),
+            None => Some(first),
+        };
+        if let Some(name) = met {
             p.add(
                 KeyPath::root().key("app").key("install-path"),
                 format!(
@@ -175,9 +194,10 @@ fn validate_binaries(p: &mut Problems, path: &KeyPath, app: &App) {
     if names.is_empty() {
         p.add(path.key("binary"), "the list needs at least one bin target");
     }
+    let mut seen = std::collections::HashSet::new();
     for (i, name) in names.iter().enumerate() {
         p.check(at(i), cargo_name(name));
-        if names[..i].contains(name) {
+        if !seen.insert(name) {
             p.add(at(i), format!("`{name}` is listed twice"));
         }
     }

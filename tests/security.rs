@@ -689,3 +689,132 @@ fn a_test_killed_with_sigkill_leaves_a_container_the_next_test_removes() {
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(test_containers(&image), Vec::<String>::new());
 }
+
+/// A cargo package named `name` with a `[[bin]]` for each of `bins`.
+fn package(name: &str, bins: &[String]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut toml =
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    for bin in bins {
+        toml.push_str(&format!(
+            "\n[[bin]]\nname = \"{bin}\"\npath = \"src/main.rs\"\n"
+        ));
+    }
+    std::fs::create_dir_all(tmp.path().join("src")).unwrap();
+    std::fs::write(tmp.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(tmp.path().join("Cargo.toml"), toml).unwrap();
+    tmp
+}
+
+#[test]
+fn init_writes_manifests_that_its_check_accepts() {
+    let tmp = package("my--app_", &["Worker".into(), "worker".into()]);
+    let dir = tmp.path().to_str().unwrap();
+    let o = run(&["init", "--dir", dir]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(tmp.path().join("service.toml")).unwrap();
+    assert!(text.contains("name = \"my-app\""), "{text}");
+    assert!(
+        text.contains("[services.worker]") && text.contains("[services.worker-2]"),
+        "{text}"
+    );
+    let manifest = tmp.path().join("service.toml");
+    let o = run(&["check", "--deny-warnings", "-f", manifest.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // 10,000 binaries: a manifest under the 1 MiB limit, which checks.
+    let bins: Vec<String> = (0..10_000).map(|i| format!("b{i}")).collect();
+    let tmp = package("many", &bins);
+    let o = run(&["init", "--dir", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let manifest = tmp.path().join("service.toml");
+    assert!(std::fs::metadata(&manifest).unwrap().len() < 1 << 20);
+    let o = run(&["check", "-f", manifest.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ok (10000 services, 0 checks)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn json_is_one_document_on_stdout_for_usage_errors_and_dry_runs() {
+    let manifest = example_manifest("minimal");
+    let o = run(&["build", "bad:tag", "--json", "-f", &manifest]);
+    assert_eq!(o.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["usage"], true);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid tag \"bad:tag\""),
+        "{doc}"
+    );
+    assert!(stderr(&o).contains("invalid tag"), "{}", stderr(&o));
+
+    let o = run(&["build", "v1", "--dry-run", "--json", "-f", &manifest]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(doc["dry_run"], true);
+    let summaries: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "reach the Docker engine",
+            "compile the app with cargo",
+            "stage the build context",
+            "build the image with docker"
+        ]
+    );
+    // --help is help, not an error.
+    let o = run(&["build", "--help", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("Compile the app"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_directory_shaped_like_a_bare_repository_sets_no_revision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+    };
+    git(&["init", "-q", "work"]);
+    git(&["-C", "work", "commit", "-q", "--allow-empty", "-m", "x"]);
+    // The project directory is itself a bare repository: HEAD, refs/, objects/, config.
+    git(&["clone", "-q", "--bare", "work", "proj"]);
+    let proj = tmp.path().join("proj");
+    for file in ["service.toml", "Cargo.toml"] {
+        std::fs::copy(root().join("examples/minimal").join(file), proj.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(proj.join("src")).unwrap();
+    std::fs::copy(
+        root().join("examples/minimal/src/main.rs"),
+        proj.join("src/main.rs"),
+    )
+    .unwrap();
+    let o = cmd()
+        .current_dir(&proj)
+        .args(["build", "v1", "-f", "service.toml", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        !stdout(&o).contains("BUILDKIT_LITE_REVISION="),
+        "{}",
+        stdout(&o)
+    );
+}
