@@ -1,7 +1,10 @@
 //! A fuzz target for manifest loading (issue 6): random manifests, built from TOML's grammar
 //! and this tool's keys and hostile values, and byte mutations of every example and
-//! fixture, go through loading, validation, the error display and (when valid) the plan
-//! and render. For a bounded time (`BKL_FUZZ_SECONDS`, default 20), with a seed printed
+//! fixture, go through loading, validation, the error display and (when valid) the plan,
+//! the render and the listing of every file. The project the manifests name changes as it
+//! runs too (issue 16): its `[files]` trees gain and lose links (to directories, to
+//! themselves, out of the project, to nothing), FIFOs and directories, and `cargo-manifest`
+//! points at links, directories and host files. For a bounded time (`BKL_FUZZ_SECONDS`, default 20), with a seed printed
 //! for replay (`BKL_FUZZ_SEED`). It fails on a panic, on an input that takes over one
 //! second (a fuzzer's timeout, like libFuzzer's `-timeout`: a hang or a blow-up, not a speed
 //! goal), or when the process's peak memory goes over 200 MB. A failing input is saved
@@ -148,6 +151,58 @@ const PIECES: &[&str] = &[
     "-x",
     "\u{202e}",
 ];
+/// `[files]` keys: fine ones, and ones on the image's own or the kernel's ground.
+const FILE_KEYS: &[&str] = &[
+    "/srv/site",
+    "/etc/app/conf.toml",
+    "/srv/p",
+    "/proc/x",
+    "/etc/passwd",
+    "/etc",
+    "/var/log/web",
+    "/var/log",
+    "/",
+    "//x",
+    "/a/../b",
+    "relative",
+    "/bin/demo",
+    "/dev/null",
+];
+/// Project paths for `from` and `cargo-manifest`: the fuzzed tree, links out, loops.
+const SOURCES: &[&str] = &[
+    "site",
+    ".",
+    "site/a",
+    "site/d0",
+    "loop",
+    "out",
+    "dangling",
+    "fifo",
+    "Cargo.toml",
+    "ws/Cargo.toml",
+    "leak/Cargo.toml",
+    "dir/Cargo.toml",
+    "../Cargo.toml",
+    "/etc/passwd",
+    "/proc/self/environ",
+    "",
+];
+const MODES: &[&str] = &["0644", "0600", "4755", "2755", "0755", "9999", "0", "07777"];
+/// Where a link the tree mutation makes points.
+const LINK_TARGETS: &[&str] = &[
+    ".",
+    "..",
+    "../..",
+    "/",
+    "/etc",
+    "/proc/self/environ",
+    "a",
+    "b",
+    "d0",
+    "nope",
+    "f",
+];
+
 const SCALARS: &[&str] = &[
     "0",
     "1",
@@ -242,7 +297,110 @@ fn manifest_text(rng: &mut Rng) -> String {
     if rng.percent(5) {
         table(rng, "unknown", CHECK_KEYS, &mut out);
     }
+    if rng.percent(40) {
+        files_table(rng, &mut out);
+    }
+    if rng.percent(20) && out.contains("[app]\n") {
+        let line = format!("[app]\ncargo-manifest = {:?}\n", rng.pick(SOURCES));
+        out = out.replacen("[app]\n", &line, 1);
+    }
     out
+}
+
+/// A `[files]` table: keys from [`FILE_KEYS`], sources from [`SOURCES`], in the string and
+/// the table form, with owners and modes.
+fn files_table(rng: &mut Rng, out: &mut String) {
+    out.push_str("[files]\n");
+    for _ in 0..rng.below(4) {
+        let key = rng.pick(FILE_KEYS);
+        let from = rng.pick(SOURCES);
+        let value = match rng.below(3) {
+            0 => format!("{from:?}"),
+            1 => format!(
+                "{{ from = {from:?}, owner = {:?}, mode = {:?}{} }}",
+                rng.pick(NAMES),
+                rng.pick(MODES),
+                if rng.percent(30) {
+                    ", allow-setid = true"
+                } else {
+                    ""
+                }
+            ),
+            _ => format!("{{ owner = \"web\", mode = {:?} }}", rng.pick(MODES)),
+        };
+        out.push_str(&format!("{key:?} = {value}\n"));
+    }
+    out.push('\n');
+}
+
+/// The fuzzed project's tree: `site/` with files, directories, a FIFO and links that
+/// point into it, at it, out of it and nowhere; `loop` and `out` links at the top; a
+/// workspace `ws/`, a `leak/Cargo.toml` link to a host file and a `dir/Cargo.toml`
+/// directory, for `cargo-manifest`.
+fn make_tree(dir: &camino::Utf8Path) {
+    use std::os::unix::fs::symlink;
+    make_site(dir);
+    symlink(".", dir.join("loop")).unwrap();
+    symlink("/etc", dir.join("out")).unwrap();
+    symlink("nope", dir.join("dangling")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.join("fifo"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    std::fs::create_dir_all(dir.join("ws")).unwrap();
+    std::fs::write(dir.join("ws/Cargo.toml"), "[workspace]\n").unwrap();
+    std::fs::create_dir_all(dir.join("leak")).unwrap();
+    symlink("/proc/self/environ", dir.join("leak/Cargo.toml")).unwrap();
+    std::fs::create_dir_all(dir.join("dir/Cargo.toml")).unwrap();
+}
+
+/// `site/`, clean: files, directories, and a link to a file.
+fn make_site(dir: &camino::Utf8Path) {
+    let site = dir.join("site");
+    std::fs::create_dir_all(site.join("d0/d1")).unwrap();
+    std::fs::write(site.join("f"), "file\n").unwrap();
+    std::fs::write(site.join("d0/d1/g"), "deep\n").unwrap();
+    std::os::unix::fs::symlink("f", site.join("a")).unwrap();
+}
+
+/// One change to `site/`: a new link (to a target of [`LINK_TARGETS`]), file, directory or
+/// FIFO at a random place, or an entry removed. Small: past 40 entries it only removes.
+fn mutate_tree(rng: &mut Rng, dir: &camino::Utf8Path) {
+    let site = dir.join("site");
+    let mut entries: Vec<camino::Utf8PathBuf> = Vec::new();
+    let mut stack = vec![site.clone()];
+    while let Some(d) = stack.pop() {
+        entries.push(d.clone());
+        let Ok(read) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in read.flatten() {
+            let path = camino::Utf8PathBuf::from_path_buf(e.path()).unwrap();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                _ => entries.push(path),
+            }
+        }
+    }
+    let place = entries[rng.below(entries.len())].clone();
+    let parent = if place.is_dir() && !place.is_symlink() {
+        place.clone()
+    } else {
+        place.parent().unwrap().to_owned()
+    };
+    let name = parent.join(rng.pick(&["a", "b", "c", "d0", "l", "x"]));
+    if entries.len() > 40 || rng.percent(25) {
+        if place != site {
+            let _ = std::fs::remove_file(&place).or_else(|_| std::fs::remove_dir_all(&place));
+        }
+        return;
+    }
+    let _ = match rng.below(4) {
+        0 | 1 => std::os::unix::fs::symlink(rng.pick(LINK_TARGETS), &name),
+        2 => std::fs::create_dir(&name),
+        _ => std::fs::write(&name, "x"),
+    };
 }
 
 /// Blow-ups: many keys, many problems, long lines, deep nesting, thousands of services
@@ -341,7 +499,9 @@ fn exercise(bytes: &[u8], dir: &camino::Utf8Path) -> bool {
                 dir: dir.to_owned(),
                 text: String::new(),
             };
-            let _ = render::render(&plan::resolve(&loaded));
+            if let Ok(tree) = render::render(&plan::resolve(&loaded)) {
+                let _ = render::listing(&tree);
+            }
             true
         }
     }
@@ -381,14 +541,22 @@ fn manifest_loading_survives_random_and_mutated_input() {
     std::fs::write(dir.join("app.bin"), "").unwrap();
     std::fs::create_dir(dir.join("checks")).unwrap();
     std::fs::write(dir.join("checks/ok.sh"), "#!/bin/sh\n").unwrap();
+    make_tree(&dir);
     let mut seeds: Vec<Vec<u8>> = examples()
         .iter()
         .map(|n| std::fs::read(root().join(example_manifest(n))).unwrap())
         .collect();
     seeds.extend(fixtures().iter().map(|p| std::fs::read(p).unwrap()));
+    // A valid manifest that ships the fuzzed tree, for the mutations to start from.
+    let files_seed =
+        b"[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\ncargo-manifest = \"Cargo.toml\"\n\n[services.web]\n\n[files]\n\"/srv/site\" = \"site\"\n\"/srv/d\" = { from = \"site/d0\", owner = \"web\", mode = \"0750\" }\n\"/etc/app/f\" = \"site/a\"\n"
+            .to_vec();
+    seeds.push(files_seed.clone());
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let (mut runs, mut valid, mut slowest) = (0u64, 0u64, Duration::ZERO);
+    // Valid inputs that shipped files from the fuzzed tree.
+    let mut valid_with_files = 0u64;
     let failures = root().join("target/fuzz-failures");
     while Instant::now() < deadline {
         let input: Vec<u8> = match rng.below(10) {
@@ -398,11 +566,21 @@ fn manifest_loading_survives_random_and_mutated_input() {
                 text.into_bytes()
             }
             5 => pathological(&mut rng).into_bytes(),
+            // The manifest that ships the tree, mutated or as it is.
+            6 if rng.percent(30) => files_seed.clone(),
+            6 => mutate(&mut rng, &files_seed),
             _ => {
                 let seed = seeds[rng.below(seeds.len())].clone();
                 mutate(&mut rng, &seed)
             }
         };
+        if runs % 100 == 0 {
+            // Back to the clean tree now and then, so that valid manifests ship it too.
+            std::fs::remove_dir_all(dir.join("site")).unwrap();
+            make_site(&dir);
+        } else if rng.percent(10) {
+            mutate_tree(&mut rng, &dir);
+        }
         let start = Instant::now();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| exercise(&input, &dir)));
         let took = start.elapsed();
@@ -414,7 +592,10 @@ fn manifest_loading_survives_random_and_mutated_input() {
         };
         match outcome {
             Err(_) => save("a panic"),
-            Ok(true) => valid += 1,
+            Ok(true) => {
+                valid += 1;
+                valid_with_files += u64::from(input.windows(8).any(|w| w == b"[files]\n"));
+            }
             Ok(false) => {}
         }
         if took > Duration::from_secs(1) {
@@ -425,12 +606,16 @@ fn manifest_loading_survives_random_and_mutated_input() {
     }
     let peak_mb = peak_rss_kib() / 1024;
     eprintln!(
-        "fuzz: {runs} inputs ({valid} valid, planned and rendered), slowest {slowest:?}, peak memory {peak_mb} MB"
+        "fuzz: {runs} inputs ({valid} valid, planned and rendered; {valid_with_files} of them with [files]), slowest {slowest:?}, peak memory {peak_mb} MB"
     );
     assert!(runs > 100, "only {runs} inputs in {seconds} s");
     assert!(
         valid > 0,
         "no input was a valid manifest: the generator lost its way"
+    );
+    assert!(
+        valid_with_files > 0,
+        "no valid input shipped files: the tree or its seed lost its way"
     );
     assert!(peak_mb <= 200, "peak memory {peak_mb} MB");
 }
