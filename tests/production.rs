@@ -73,7 +73,8 @@ fn test_proves_the_healthcheck_app_and_names_a_failing_check_and_a_crash_looping
     );
     assert_eq!(test_containers(&image), Vec::<String>::new());
 
-    // The HEALTHCHECK is the check's command on its schedule; the container turns healthy,
+    // The HEALTHCHECK is the check's command on its schedule, under `timeout -s KILL` at
+    // the check's timeout (the http plugin's default, 10 s); the container turns healthy,
     // and unhealthy once the service is down.
     let health = image.inspect("{{json .Config.Healthcheck}}");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
@@ -83,7 +84,7 @@ fn test_proves_the_healthcheck_app_and_names_a_failing_check_and_a_crash_looping
             "CMD",
             "/bin/sh",
             "-c",
-            "/bin/sh -c \"$0\" || exit 1",
+            "timeout -s KILL 10 /bin/sh -c \"$0\" || exit 1",
             "/etc/sensu/plugins/http-custom_ping.sh"
         ])
     );
