@@ -23,7 +23,7 @@ use crate::plan::Plan;
 use crate::project::Trust;
 use crate::render::{self, Contents, File, FileTree};
 use crate::stage::{self, BuildDir, Replace};
-use crate::{compile, docker, elf, project};
+use crate::{clibs, compile, docker, elf, project, runtime};
 
 pub struct Options {
     /// At least one; the first is the version label.
@@ -272,10 +272,16 @@ pub enum Action {
         reuse: Option<Reuse>,
     },
     /// `docker build` the staged context; docker writes the image ID into `image_id_file`.
+    /// Untagged when [`Action::CheckRuntime`] follows: the tags move only once it passes.
     DockerBuild {
         step: Step,
         image_id_file: Utf8PathBuf,
     },
+    /// Check in the new image that each dynamically linked binary finds what it needs at
+    /// run time (`runtime.rs`). `shown` is the check as a dry run prints it.
+    CheckRuntime { binary: Binary, shown: Step },
+    /// Name the new image `reference` (`docker tag`), after its run-time check.
+    Tag { reference: String, shown: Step },
     /// `docker push` one tag (`--push`); the image stays local whatever happens.
     Push { step: Step, reference: String },
 }
@@ -313,9 +319,11 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     let context = context_dir(plan);
     let image_id_file = context.with_file_name("image-id");
     let revision = facts.revision.as_deref();
+    let check_runtime = may_link_dynamically(plan);
     let step = docker::build_step(
         plan,
         &opts.tags,
+        !check_runtime,
         &context,
         &image_id_file,
         revision,
@@ -327,7 +335,7 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         build_line: step.command_line(),
     });
     actions.push(Action::Stage {
-        binary,
+        binary: binary.clone(),
         context,
         reuse,
     });
@@ -335,6 +343,14 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         step,
         image_id_file,
     });
+    if check_runtime {
+        let shown = runtime::check_step(NEW_IMAGE, &assumed_dynamic(plan));
+        actions.push(Action::CheckRuntime { binary, shown });
+        for reference in references(plan, opts) {
+            let shown = docker::tag_step(NEW_IMAGE, &reference);
+            actions.push(Action::Tag { reference, shown });
+        }
+    }
     if opts.push {
         for reference in references(plan, opts) {
             let step = docker::push_step(&reference);
@@ -342,6 +358,32 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         }
     }
     actions
+}
+
+/// How a dry run names the image a build would make.
+const NEW_IMAGE: &str = "<the new image>";
+
+/// Whether a binary of `plan` may be dynamically linked, so that what it needs at run time
+/// is checked in the image: a gnu target, or a prebuilt binary (which one, its file says).
+fn may_link_dynamically(plan: &Plan) -> bool {
+    plan.app.target.ends_with("-gnu") || plan.app.prebuilt.is_some()
+}
+
+/// The binaries as a dry run shows their check: with the usual loader of the target's
+/// architecture (a real build reads each binary's own).
+fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
+    let interpreter = match plan.app.target.split('-').next() {
+        Some("aarch64") => "/lib/ld-linux-aarch64.so.1",
+        _ => "/lib64/ld-linux-x86-64.so.2",
+    };
+    plan.app
+        .binaries
+        .iter()
+        .map(|b| runtime::Dynamic {
+            install_path: b.install_path.clone(),
+            interpreter: interpreter.to_string(),
+        })
+        .collect()
 }
 
 /// `<repository>:<tag>` for every tag the build makes.
@@ -378,10 +420,12 @@ fn compiled(plan: &Plan, how: How) -> Result<(Binary, Vec<Action>), Error> {
 
 /// What a runner does with an action.
 pub trait Runner {
-    /// Does `action`; returns what it made, if anything (an image ID, a digest).
+    /// Does `action`, given what the actions before it `made` (the image a check or a tag
+    /// is about); returns what it made, if anything (an image ID, a digest).
     fn act(
         &mut self,
         action: &Action,
+        made: &Made,
         report: &mut dyn FnMut(Event),
     ) -> Result<Option<Product>, Error>;
 }
@@ -398,12 +442,17 @@ pub fn execute(
     for action in actions {
         let action = match action {
             Action::Fail(error) => return Err(error),
-            Action::DockerBuild { .. } if current => continue,
+            // An image already built from this very context is checked and tagged.
+            Action::DockerBuild { .. } | Action::CheckRuntime { .. } | Action::Tag { .. }
+                if current =>
+            {
+                continue;
+            }
             action => action,
         };
         announce(&action, report);
         let started = std::time::Instant::now();
-        let product = runner.act(&action, report)?;
+        let product = runner.act(&action, &made, report)?;
         if !matches!(action, Action::Note(_)) {
             report(Event::Done(started.elapsed()));
         }
@@ -425,6 +474,9 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
     match action {
         Action::Engine(step) | Action::Compile(step) => report(Event::Step(step)),
         Action::DockerBuild { step, .. } | Action::Push { step, .. } => report(Event::Step(step)),
+        Action::CheckRuntime { shown, .. } | Action::Tag { shown, .. } => {
+            report(Event::Step(shown))
+        }
         Action::Note(note) => report(Event::Note(note.clone())),
         Action::Stage { context, .. } => report(Event::Stage(context)),
         Action::Fail(_) => {}
@@ -435,7 +487,12 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
 pub struct DryRun;
 
 impl Runner for DryRun {
-    fn act(&mut self, _: &Action, _: &mut dyn FnMut(Event)) -> Result<Option<Product>, Error> {
+    fn act(
+        &mut self,
+        _: &Action,
+        _: &Made,
+        _: &mut dyn FnMut(Event),
+    ) -> Result<Option<Product>, Error> {
         Ok(None)
     }
 }
@@ -629,6 +686,7 @@ impl Runner for Real<'_> {
     fn act(
         &mut self,
         action: &Action,
+        made: &Made,
         report: &mut dyn FnMut(Event),
     ) -> Result<Option<Product>, Error> {
         let plan = self.plan;
@@ -637,6 +695,7 @@ impl Runner for Real<'_> {
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Compile(step) => self
                 .run(step)
+                .map_err(|e| clibs::diagnose(e, &plan.app.target))
                 .map_err(|e| with_c_hint(e, &plan.app.target))
                 .map(|()| None),
             Action::Stage {
@@ -649,6 +708,17 @@ impl Runner for Real<'_> {
                 image_id_file,
             } => docker_build(self.run_step(), step, image_id_file, self.digest.as_deref())
                 .map(|id| Some(Product::ImageId(id))),
+            Action::CheckRuntime { binary, .. } => {
+                let image = made.image_id.as_deref().unwrap_or_default();
+                dynamic_binaries(plan, binary).and_then(|dynamic| {
+                    runtime::check(image, &dynamic, &plan.image.base, &plan.app.target)
+                        .map(|()| None)
+                })
+            }
+            Action::Tag { reference, .. } => {
+                let image = made.image_id.as_deref().unwrap_or_default();
+                docker::tag_step(image, reference).output().map(|_| None)
+            }
             Action::Push { step, reference } => {
                 docker::push(step, reference).map(|d| Some(Product::Digest(d)))
             }
@@ -659,6 +729,29 @@ impl Runner for Real<'_> {
         }
         result
     }
+}
+
+/// The binaries of `binary` that the dynamic loader links, each with its path in the image
+/// and its loader, read from the files that were staged.
+fn dynamic_binaries(plan: &Plan, binary: &Binary) -> Result<Vec<runtime::Dynamic>, Error> {
+    let paths: Vec<&Utf8PathBuf> = match binary {
+        Binary::Prebuilt(path) => vec![path],
+        Binary::Compiled(paths) => paths.iter().collect(),
+    };
+    let mut dynamic = Vec::new();
+    for (path, planned) in paths.into_iter().zip(&plan.app.binaries) {
+        let bytes = std::fs::read(path).map_err(|source| Error::Input {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(interpreter) = elf::interpreter(&bytes) {
+            dynamic.push(runtime::Dynamic {
+                install_path: planned.install_path.clone(),
+                interpreter,
+            });
+        }
+    }
+    Ok(dynamic)
 }
 
 /// A failed compile for a target this host has no C compiler for: most likely a crate's
@@ -733,8 +826,10 @@ mod tests {
         fn act(
             &mut self,
             action: &Action,
+            made: &Made,
             _: &mut dyn FnMut(Event),
         ) -> Result<Option<Product>, Error> {
+            let image = made.image_id.as_deref().unwrap_or("none");
             let name = match action {
                 Action::Engine(_) => "engine".to_string(),
                 Action::Note(note) => format!("note {note}"),
@@ -742,6 +837,8 @@ mod tests {
                 Action::Compile(step) => format!("compile: {}", step.command_line()),
                 Action::Stage { binary, .. } => format!("stage {binary:?}"),
                 Action::DockerBuild { .. } => "docker build".into(),
+                Action::CheckRuntime { .. } => format!("check {image}"),
+                Action::Tag { reference, .. } => format!("tag {image} {reference}"),
                 Action::Push { reference, .. } => format!("push {reference}"),
             };
             self.0.push(name);
@@ -878,7 +975,28 @@ mod tests {
         };
         let (done, _, _) = record(decide(&plan, &options(), facts));
         let stage = format!("stage Prebuilt({path:?})");
-        assert_eq!(done, ["engine", stage.as_str(), "docker build"]);
+        // A prebuilt binary may link dynamically: the image is built untagged, checked,
+        // then tagged.
+        assert_eq!(
+            done,
+            [
+                "engine",
+                stage.as_str(),
+                "docker build",
+                "check sha256:x",
+                "tag sha256:x demo:v1"
+            ]
+        );
+        let facts = Facts {
+            how: Ok(How::Prebuilt(path.clone())),
+            revision: None,
+        };
+        let actions = decide(&plan, &options(), facts);
+        let build = actions.iter().find_map(|a| match a {
+            Action::DockerBuild { step, .. } => Some(step.command_line()),
+            _ => None,
+        });
+        assert!(!build.unwrap().contains("--tag"), "built untagged");
     }
 
     #[test]

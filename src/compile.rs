@@ -57,6 +57,9 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, lock
     if !app.features.is_empty() {
         step = step.args(["--features".to_string(), app.features.join(",")]);
     }
+    if !app.default_features {
+        step = step.arg("--no-default-features");
+    }
     if locked {
         step = step.arg("--locked");
     }
@@ -176,6 +179,7 @@ mod tests {
             builder: Builder::Auto,
             prebuilt: None,
             locked: true,
+            default_features: true,
         }
     }
 

@@ -141,18 +141,20 @@ pub fn revision_step(manifest_dir: &Utf8Path) -> Step {
         .args(["rev-parse", "--verify", "HEAD"])
 }
 
-/// `docker build` of a staged context, tagged `<repository>:<tag>` for each tag, with the
-/// OCI labels (the version is the first tag).
+/// `docker build` of a staged context, with the OCI labels (the version is the first tag),
+/// and tagged `<repository>:<tag>` for each tag when `tagged`; otherwise the tags move
+/// after the image's run-time check (`tag_step`).
 pub fn build_step(
     plan: &Plan,
     tags: &[String],
+    tagged: bool,
     context: &Utf8Path,
     iidfile: &Utf8Path,
     revision: Option<&str>,
     no_cache: bool,
 ) -> Step {
     let mut step = Step::new("build the image with docker", "docker").arg("build");
-    for tag in tags {
+    for tag in tags.iter().filter(|_| tagged) {
         step = step.args(["--tag", &format!("{}:{tag}", plan.image.repository)]);
     }
     // The Dockerfile's last LABEL takes these: one metadata step, where each `--label`
@@ -169,6 +171,11 @@ pub fn build_step(
     step.arg("--force-rm")
         .args(["--iidfile".to_string(), path_arg(iidfile)])
         .arg(path_arg(context))
+}
+
+/// `docker tag IMAGE REFERENCE`: names a built image.
+pub fn tag_step(image: &str, reference: &str) -> Step {
+    Step::new(format!("tag the image {reference}"), "docker").args(["tag", image, reference])
 }
 
 /// `docker push` of one tag.

@@ -99,6 +99,32 @@ fn elf_executable(bytes: &[u8]) -> Result<(), String> {
     Err("a shared library (ELF type DYN with neither an interpreter nor the PIE flag)".into())
 }
 
+/// The program interpreter a 64-bit little-endian ELF program asks for (`PT_INTERP`:
+/// `/lib64/ld-linux-x86-64.so.2`), or `None` for a statically linked one (or a file this
+/// cannot read). Reads only inside `bytes`.
+pub fn interpreter(bytes: &[u8]) -> Option<String> {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |at: usize| field(bytes, at).map(u16::from_le_bytes);
+    let u32_at = |at: usize| field(bytes, at).map(u32::from_le_bytes);
+    let u64_at = |at: usize| field(bytes, at).map(u64::from_le_bytes);
+    if bytes.get(..4)? != b"\x7fELF" || bytes.get(4..6)? != [2, 1] {
+        return None;
+    }
+    let phoff = u64_at(32)? as usize;
+    let (phentsize, phnum) = (u16_at(54)? as usize, u16_at(56)? as usize);
+    (0..phnum).find_map(|i| {
+        let at = phoff.saturating_add(i.saturating_mul(phentsize));
+        if u32_at(at)? != PT_INTERP {
+            return None;
+        }
+        let offset = u64_at(at.saturating_add(8))? as usize;
+        let size = u64_at(at.saturating_add(32))? as usize;
+        let text = bytes.get(offset..offset.checked_add(size)?)?;
+        let text = text.split(|b| *b == 0).next()?;
+        String::from_utf8(text.to_vec()).ok()
+    })
+}
+
 /// The `N` bytes at `at`, if the file has them.
 fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
     bytes.get(at..at.checked_add(N)?)?.try_into().ok()
@@ -127,6 +153,23 @@ mod tests {
         }
         b.extend_from_slice(tail);
         b
+    }
+
+    #[test]
+    fn the_interpreter_is_read_from_pt_interp() {
+        let interp = b"/lib64/ld-linux-x86-64.so.2\0";
+        let dynamic = elf(3, &[(3, 64 + 56, interp.len() as u64)], interp);
+        assert_eq!(
+            interpreter(&dynamic).as_deref(),
+            Some("/lib64/ld-linux-x86-64.so.2")
+        );
+        assert_eq!(interpreter(&elf(2, &[], &[])), None, "static");
+        assert_eq!(
+            interpreter(&elf(3, &[(3, 1 << 40, 8)], &[])),
+            None,
+            "past the end"
+        );
+        assert_eq!(interpreter(b"#!/bin/sh"), None);
     }
 
     #[test]

@@ -82,6 +82,18 @@ pub enum Error {
     Interrupted,
     /// An error, and what is most likely to fix it.
     WithHint { error: Box<Error>, hint: String },
+    /// A `-sys` crate's build script failed for the target: the ways out, then cargo's
+    /// error lines.
+    SysBuildFailed {
+        krate: String,
+        version: String,
+        target: String,
+        ways: Vec<String>,
+        cargo_said: String,
+    },
+    /// The image was built, but a binary in it cannot start there (a shared library or a
+    /// glibc version missing); no tag was moved to it.
+    CannotRun { binary: String, why: String },
     /// `test`: the image ran, and these (`service api`, `check ping`) failed.
     TestFailed {
         image: String,
@@ -138,6 +150,32 @@ impl fmt::Display for Error {
                 "{path} is {what}, not an ELF executable for {target}: refusing to put it in a linux image"
             ),
             Error::WithHint { error, hint } => write!(f, "{error}\nhint: {hint}"),
+            Error::SysBuildFailed {
+                krate,
+                version,
+                target,
+                ways,
+                cargo_said,
+            } => {
+                let library = crate::clibs::known(krate).map_or("a C library", |c| c.library);
+                writeln!(
+                    f,
+                    "the build script of {krate} {version} failed for {target}: it needs {library} for the target"
+                )?;
+                writeln!(f, "ways out:")?;
+                for (i, way) in ways.iter().enumerate() {
+                    writeln!(f, "  {}. {way}", i + 1)?;
+                }
+                writeln!(f, "cargo said:")?;
+                for line in cargo_said.lines() {
+                    writeln!(f, "  {line}")?;
+                }
+                write!(f, "(all of cargo's output: build --verbose)")
+            }
+            Error::CannotRun { binary, why } => write!(
+                f,
+                "{binary} cannot run in the image: {why} (the image was built, but no tag was moved to it)"
+            ),
             Error::TestFailed { image, failures } => {
                 write!(f, "{image} failed its test: {}", failures.join(", "))
             }

@@ -8,6 +8,7 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::clibs;
 use crate::error::Error;
 use crate::exec::{Step, path_arg};
 use crate::project::Trust;
@@ -38,8 +39,9 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
             "no {cargo_toml}: init writes a manifest for a cargo package or workspace (run it where Cargo.toml is, or pass --dir)"
         )));
     }
-    let (name, bins) = read_cargo(&cargo_toml, dir)?;
-    let text = manifest_text(&name, &bins);
+    let (name, bins, root) = read_cargo(&cargo_toml, dir)?;
+    let libraries = system_libraries(&root);
+    let text = manifest_text(&name, &bins, &libraries);
     if text.len() as u64 > crate::load::MAX_MANIFEST_BYTES {
         return Err(Error::Usage(format!(
             "{cargo_toml} has {} bin targets: a manifest with a service for each would be over the {} KiB a manifest may have; write one by hand for the binaries to run",
@@ -76,7 +78,10 @@ fn write_new(path: &Utf8Path, contents: &[u8]) -> Result<(), Error> {
 }
 
 /// The app's name (the package's, or the workspace directory's) and every bin target.
-fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<(String, Vec<String>), Error> {
+fn read_cargo(
+    cargo_toml: &Utf8Path,
+    dir: &Utf8Path,
+) -> Result<(String, Vec<String>, Utf8PathBuf), Error> {
     let json = Step::new("read the cargo metadata of the project", "cargo")
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .arg("--manifest-path")
@@ -100,7 +105,37 @@ fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<(String, Vec<Stri
         Some(package) => package["name"].as_str().unwrap_or("app").to_string(),
         None => root.file_name().unwrap_or("app").to_string(),
     };
-    Ok((app_name(&name), bins))
+    Ok((app_name(&name), bins, root.to_owned()))
+}
+
+/// The well-known `-sys` crates in the workspace's `Cargo.lock` that link the system's C
+/// library (the crate that builds it from source, such as `openssl-src`, is absent): a gnu
+/// binary then, with the library's run-time package in the image. No lockfile, or one
+/// that does not parse, says nothing.
+fn system_libraries(workspace_root: &Utf8Path) -> Vec<&'static clibs::SysCrate> {
+    const LIMIT: u64 = 16 << 20;
+    let Ok(file) = std::fs::File::open(workspace_root.join("Cargo.lock")) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    if std::io::Read::read_to_string(&mut std::io::Read::take(file, LIMIT), &mut text).is_err() {
+        return Vec::new();
+    }
+    let Ok(lock) = toml::from_str::<toml::Table>(&text) else {
+        return Vec::new();
+    };
+    let names: std::collections::BTreeSet<&str> = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("name")?.as_str())
+        .collect();
+    clibs::SYS_CRATES
+        .iter()
+        .filter(|c| names.contains(c.name))
+        .filter(|c| c.source_crate.is_some_and(|source| !names.contains(source)))
+        .collect()
 }
 
 /// `name` as `app.name`, a Docker repository component: lower-case letters and digits
@@ -173,8 +208,16 @@ fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// The manifest: the app, a service per binary, and the next keys commented out.
-pub fn manifest_text(name: &str, bins: &[String]) -> String {
+/// `line`, then its trailing `# comment` in the comment column (39), or one space after a
+/// longer line.
+fn commented(line: &str, comment: &str) -> String {
+    format!("{line:<38} # {comment}")
+}
+
+/// The manifest: the app, a service per binary, and the next keys commented out. With
+/// `libraries` (system C libraries the lockfile links), a gnu target and their run-time
+/// packages.
+pub fn manifest_text(name: &str, bins: &[String], libraries: &[&clibs::SysCrate]) -> String {
     let binary = match bins {
         [one] => quoted(one),
         many => format!(
@@ -185,8 +228,44 @@ pub fn manifest_text(name: &str, bins: &[String]) -> String {
                 .join(", ")
         ),
     };
-    let name_line = format!("{:<39}", format!("name = {}", quoted(name)));
-    let binary_line = format!("{:<39}", format!("binary = {binary}"));
+    let name_line = commented(
+        &format!("name = {}", quoted(name)),
+        "the image is <name>:<tag> (image.name overrides)",
+    );
+    let binary_line = commented(&format!("binary = {binary}"), "cargo bin targets");
+    let (target_line, image) = match libraries {
+        [] => (
+            commented(
+                "target = \"x86_64-unknown-linux-musl\"",
+                "a static binary, for any base image",
+            ),
+            "# [image]\n# base = \"debian:bookworm-slim\"\n# packages = [\"ca-certificates\"]       # apt packages\n".to_string(),
+        ),
+        libraries => {
+            let crates: Vec<&str> = libraries.iter().map(|c| c.name).collect();
+            let packages: Vec<String> = libraries
+                .iter()
+                .map(|c| quoted(c.runtime_package))
+                .collect();
+            let why = format!(
+                "Cargo.lock has {}, which links the system's {} (not built from source):\n# a gnu binary, with {} in the image (for musl, the crate's `{}` feature instead)",
+                crates.join(", "),
+                libraries.iter().map(|c| c.library).collect::<Vec<_>>().join(", "),
+                libraries.iter().map(|c| c.runtime_package).collect::<Vec<_>>().join(", "),
+                libraries[0].from_source
+            );
+            (
+                format!("# {why}\ntarget = \"x86_64-unknown-linux-gnu\""),
+                format!(
+                    "[image]\n# base = \"debian:bookworm-slim\"\n{}\n",
+                    commented(
+                        &format!("packages = [{}]", packages.join(", ")),
+                        "the run-time libraries the binary links"
+                    )
+                ),
+            )
+        }
+    };
     let mut text = format!(
         r#"#:schema ./{SCHEMA_FILE}
 
@@ -195,15 +274,12 @@ pub fn manifest_text(name: &str, bins: &[String]) -> String {
 # Next: `buildkit-lite check`, then `buildkit-lite build v1`.
 
 [app]
-{name_line}# the image is <name>:<tag> (image.name overrides)
-{binary_line}# cargo bin targets
-target = "x86_64-unknown-linux-musl"   # a static binary, for any base image
+{name_line}
+{binary_line}
+{target_line}
 # builder = "auto"                     # auto | cargo | cross | zigbuild
 
-# [image]
-# base = "debian:bookworm-slim"
-# packages = ["ca-certificates"]       # apt packages
-# expose = [8080]
+{image}# expose = [8080]
 # healthcheck = "ping"                 # a check whose command is Docker's HEALTHCHECK
 
 # [log]
@@ -265,7 +341,7 @@ mod tests {
 
     #[test]
     fn the_manifest_parses_and_runs_each_binary() {
-        let text = manifest_text("shop", &["api".into(), "Worker".into()]);
+        let text = manifest_text("shop", &["api".into(), "Worker".into()], &[]);
         let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
         let manifest = crate::load::parse(&text, dir).unwrap();
         assert_eq!(manifest.services.len(), 2);

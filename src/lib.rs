@@ -10,6 +10,7 @@
 pub mod build;
 pub mod builder;
 pub mod cli;
+pub mod clibs;
 pub mod compile;
 pub mod diagnostic;
 pub mod docker;
@@ -26,6 +27,7 @@ pub mod plan;
 pub mod project;
 pub mod prove;
 pub mod render;
+pub mod runtime;
 pub mod schema;
 pub mod shell;
 pub mod stage;

@@ -147,6 +147,10 @@ pub struct App {
     /// Cargo features to enable (`cargo build --features`).
     #[serde(default)]
     pub features: Vec<String>,
+    /// `false` builds without the package's default features (`cargo build
+    /// --no-default-features`), as for a project that builds without C code only so.
+    #[serde(default = "default_true")]
+    pub default_features: bool,
     /// The cargo profile to build with (`cargo build --profile`).
     #[serde(default = "default_profile")]
     pub profile: String,

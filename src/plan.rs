@@ -74,6 +74,8 @@ pub struct AppPlan {
     pub prebuilt: Option<Utf8PathBuf>,
     /// Compile with `--locked` when the workspace has a `Cargo.lock`.
     pub locked: bool,
+    /// `false`: `--no-default-features`.
+    pub default_features: bool,
 }
 
 /// One binary of the app.
@@ -276,6 +278,7 @@ fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
         builder: app.builder,
         prebuilt: app.prebuilt.as_ref().map(|p| dir.join(p)),
         locked: app.locked,
+        default_features: app.default_features,
     }
 }
 

@@ -52,6 +52,7 @@ const TABLES: &[(&str, &[&str])] = &[
             "target",
             "package",
             "features",
+            "default-features",
             "profile",
             "cargo-manifest",
             "builder",
