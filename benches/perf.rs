@@ -8,6 +8,10 @@
 //!    (`cargo build --release --target … --bin …`, `cp` the binary into the rendered context,
 //!    `docker build -t …`), run in pairs: with nothing changed (default builder, and
 //!    `builder = "cargo"`), and after a code change. Needs what `build` needs (`.ci/setup`).
+//! 3. The same for the gnu target, whose dynamically linked binary `build` checks in the
+//!    new image (one `docker run`) before tagging it: a no-change build must be "up to
+//!    date" and run no container; a code change's ratio is given with the check, and
+//!    without it (the check's own `docker run`, timed alone right after, subtracted).
 //!
 //! It prints figures and ratios and asserts nothing: speed goals are read from its output,
 //! never checked by timed tests.
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 
 const TOOL: &str = env!("CARGO_BIN_EXE_buildkit-lite");
 const TARGET: &str = "x86_64-unknown-linux-musl";
+const GNU: &str = "x86_64-unknown-linux-gnu";
 
 fn main() {
     // `cargo bench` passes `--bench`; any other argument picks a part: `render` or `build`.
@@ -139,11 +144,13 @@ fn peak_memory(manifest: &Path) -> String {
     })
 }
 
-/// A copy of examples/healthcheck-app under target/bench (kept between runs, so cargo's
-/// own cache makes the first build quick the next time).
-fn project() -> PathBuf {
+/// A copy of examples/healthcheck-app under target/bench, for `target` (kept between runs,
+/// so cargo's own cache makes the first build quick the next time).
+fn project(target: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("target/bench/healthcheck-app");
+    let dir = root
+        .join("target/bench")
+        .join(format!("healthcheck-app-{target}"));
     let from = root.join("examples/healthcheck-app");
     for rel in [
         "Cargo.toml",
@@ -155,21 +162,24 @@ fn project() -> PathBuf {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(from.join(rel), &to).unwrap();
     }
+    let manifest = dir.join("service.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace(TARGET, target)).unwrap();
     dir
 }
 
 /// The hand-written sequence: compile, copy the binary into the rendered context, build.
-fn by_hand(dir: &Path) -> Duration {
+fn by_hand(dir: &Path, target: &str) -> Duration {
     let start = Instant::now();
     timed(Command::new("cargo").current_dir(dir).args([
         "build",
         "--release",
         "--target",
-        TARGET,
+        target,
         "--bin",
         "healthcheckapp",
     ]));
-    let binary = dir.join(format!("target/{TARGET}/release/healthcheckapp"));
+    let binary = dir.join(format!("target/{target}/release/healthcheckapp"));
     let context = dir.join("target/hand/context");
     std::fs::copy(binary, context.join("root/bin/healthcheckapp")).unwrap();
     timed(
@@ -201,7 +211,7 @@ fn paired(
         prepare(2 * i);
         let o = ours(dir, builder);
         prepare(2 * i + 1);
-        let h = by_hand(dir);
+        let h = by_hand(dir, TARGET);
         ratios.push(secs(o) / secs(h));
         a.push(o);
         b.push(h);
@@ -210,8 +220,8 @@ fn paired(
     (median(a), median(b), ratios[ratios.len() / 2])
 }
 
-fn build() {
-    let dir = project();
+/// Renders `dir`'s context for the hand-written sequence, and warms up both ways.
+fn prepare_project(dir: &Path, target: &str) {
     let context = dir.join("target/hand/context");
     let _ = std::fs::remove_dir_all(&context);
     timed(
@@ -223,8 +233,21 @@ fn build() {
     );
     std::fs::create_dir_all(context.join("root/bin")).unwrap();
     // Warm up both: compiled, built, every layer in docker's cache.
-    ours(&dir, "auto");
-    by_hand(&dir);
+    ours(dir, "auto");
+    by_hand(dir, target);
+}
+
+/// A code change new to docker too: with the same text as an earlier run, the binary
+/// would be byte for byte one docker already has a layer for, and its COPY would be taken
+/// from the cache instead of being rebuilt.
+fn code_change(main: &Path, original: &str, run: u128, i: usize) {
+    let code = original.replace("ready (stdout)", &format!("ready (stdout) {run}-{i}"));
+    std::fs::write(main, code).unwrap();
+}
+
+fn build() {
+    let dir = project(TARGET);
+    prepare_project(&dir, TARGET);
 
     println!(
         "\nbuild of examples/healthcheck-app against the hand-written sequence (paired runs, medians)"
@@ -250,20 +273,88 @@ fn build() {
     );
     let main = dir.join("src/main.rs");
     let original = std::fs::read_to_string(&main).unwrap();
-    // Each change is new to docker too: with the same text as an earlier run, the binary
-    // would be byte for byte one docker already has a layer for, and its COPY would be
-    // taken from the cache instead of being rebuilt.
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let mut change = |i: usize| {
-        let code = original.replace("ready (stdout)", &format!("ready (stdout) {run}-{i}"));
-        std::fs::write(&main, code).unwrap();
-    };
     show(
         "code change, default builder",
-        paired(15, &dir, "auto", &mut change),
+        paired(15, &dir, "auto", &mut |i| {
+            code_change(&main, &original, run, i)
+        }),
     );
+    std::fs::write(&main, &original).unwrap();
+    gnu(run);
+}
+
+/// Part 3: the gnu target, with the run-time check.
+fn gnu(run: u128) {
+    let dir = project(GNU);
+    prepare_project(&dir, GNU);
+    let quiet = Command::new(TOOL)
+        .current_dir(&dir)
+        .args(["build", "v1"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&quiet.stderr);
+    let up_to_date = said.contains("up to date") && !said.contains("check that the image");
+    println!(
+        "\ngnu target ({GNU}): `build` checks the binary's libraries and glibc in the new image"
+    );
+    println!(
+        "no change: {}",
+        if up_to_date {
+            "up to date, no container run"
+        } else {
+            "NOT up to date, or it ran the check"
+        }
+    );
+    println!(
+        "{:<34}  {:>9}  {:>9}  {:>6}",
+        "", "ours", "by hand", "ratio"
+    );
+    let main = dir.join("src/main.rs");
+    let original = std::fs::read_to_string(&main).unwrap();
+    // The check's own cost: its `docker run` of the image just built, timed alone.
+    let check = || {
+        timed(Command::new("docker").args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/bin/sh",
+            "healthcheck-app:v1",
+            "-c",
+            "LD_TRACE_LOADED_OBJECTS=1 /lib64/ld-linux-x86-64.so.2 /bin/healthcheckapp",
+        ]))
+    };
+    // In each pair: our build (with the check), the check alone, the hand-written one.
+    let (mut with, mut without, mut hand) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours_with, mut ours_without) = (Vec::new(), Vec::new());
+    for i in 0..11 {
+        code_change(&main, &original, run, 1000 + 2 * i);
+        let o = ours(&dir, "auto");
+        let c = check();
+        code_change(&main, &original, run, 1001 + 2 * i);
+        let h = by_hand(&dir, GNU);
+        with.push(secs(o) / secs(h));
+        without.push(secs(o.saturating_sub(c)) / secs(h));
+        ours_with.push(o);
+        ours_without.push(o.saturating_sub(c));
+        hand.push(h);
+    }
+    let mid = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let hand = secs(median(hand));
+    for (what, ratios) in [
+        ("code change, with the check", with),
+        ("code change, without it", without),
+    ] {
+        let r = mid(ratios);
+        println!("{what:<34}  {:>8.3}s  {hand:>8.3}s  {r:>5.2}x", r * hand);
+    }
     std::fs::write(&main, original).unwrap();
 }
