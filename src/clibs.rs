@@ -90,7 +90,9 @@ pub fn diagnose(error: Error, target: &str) -> Error {
     let Some((krate, version)) = failed_build_script(output) else {
         return error;
     };
-    if !krate.ends_with("-sys") {
+    // A build script that found no C compiler (cc-rs: `failed to find tool`) needs one,
+    // whatever the crate: `build.rs` says what to install for that.
+    if !krate.ends_with("-sys") || output.contains("failed to find tool") {
         return error;
     }
     let ways = ways_out(krate, target);
@@ -99,6 +101,9 @@ pub fn diagnose(error: Error, target: &str) -> Error {
         krate: krate.to_string(),
         version: version.to_string(),
         target: target.to_string(),
+        library: known(krate)
+            .map_or("a C library", |c| c.library)
+            .to_string(),
         ways,
         cargo_said,
     }

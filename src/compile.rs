@@ -95,6 +95,11 @@ impl Metadata {
 
 /// Runs `cargo metadata` (read-only: it compiles nothing) and reads it.
 pub fn metadata(app: &AppPlan, manifest_dir: &Utf8Path, trust: Trust) -> Result<Metadata, Error> {
+    if trust == Trust::Nothing && crate::project::absolute(&app.cargo_manifest).is_relative() {
+        return Err(Error::Usage(
+            "the current directory's path is not UTF-8, so cargo cannot be told where the Cargo.toml is: run buildkit-lite from a directory whose path is UTF-8".into(),
+        ));
+    }
     parse_metadata(&metadata_step(app, manifest_dir, trust).output()?, app)
 }
 

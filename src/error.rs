@@ -88,6 +88,8 @@ pub enum Error {
         krate: String,
         version: String,
         target: String,
+        /// The C library, in words ("OpenSSL", "a C library").
+        library: String,
         ways: Vec<String>,
         cargo_said: String,
     },
@@ -107,6 +109,30 @@ pub enum Error {
         /// What docker said, and what most likely fixes it.
         reason: String,
     },
+}
+
+/// A failed `-sys` build script: the diagnosis, the ways out, then cargo's own lines.
+fn sys_build_failed(
+    f: &mut fmt::Formatter<'_>,
+    krate: &str,
+    target: &str,
+    library: &str,
+    ways: &[String],
+    cargo_said: &str,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "the build script of {krate} failed for {target}: it needs {library} for the target"
+    )?;
+    writeln!(f, "ways out:")?;
+    for (i, way) in ways.iter().enumerate() {
+        writeln!(f, "  {}. {way}", i + 1)?;
+    }
+    writeln!(f, "cargo said:")?;
+    for line in cargo_said.lines() {
+        writeln!(f, "  {line}")?;
+    }
+    write!(f, "(all of cargo's output: build --verbose)")
 }
 
 impl fmt::Display for Error {
@@ -150,27 +176,25 @@ impl fmt::Display for Error {
                 "{path} is {what}, not an ELF executable for {target}: refusing to put it in a linux image"
             ),
             Error::WithHint { error, hint } => write!(f, "{error}\nhint: {hint}"),
+            other => other.fmt_after_the_build(f),
+        }
+    }
+}
+
+impl Error {
+    /// The messages of what goes wrong once there is something to build, test or push.
+    fn fmt_after_the_build(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Error::SysBuildFailed {
                 krate,
                 version,
                 target,
+                library,
                 ways,
                 cargo_said,
             } => {
-                let library = crate::clibs::known(krate).map_or("a C library", |c| c.library);
-                writeln!(
-                    f,
-                    "the build script of {krate} {version} failed for {target}: it needs {library} for the target"
-                )?;
-                writeln!(f, "ways out:")?;
-                for (i, way) in ways.iter().enumerate() {
-                    writeln!(f, "  {}. {way}", i + 1)?;
-                }
-                writeln!(f, "cargo said:")?;
-                for line in cargo_said.lines() {
-                    writeln!(f, "  {line}")?;
-                }
-                write!(f, "(all of cargo's output: build --verbose)")
+                let what = format!("{krate} {version}");
+                sys_build_failed(f, &what, target, library, ways, cargo_said)
             }
             Error::CannotRun { binary, why } => write!(
                 f,
@@ -191,6 +215,7 @@ impl fmt::Display for Error {
             Error::Interrupted => f.write_str(
                 "interrupted: child processes stopped, nothing half-written left behind",
             ),
+            _ => unreachable!("fmt handles the other errors"),
         }
     }
 }

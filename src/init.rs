@@ -214,26 +214,10 @@ fn commented(line: &str, comment: &str) -> String {
     format!("{line:<38} # {comment}")
 }
 
-/// The manifest: the app, a service per binary, and the next keys commented out. With
-/// `libraries` (system C libraries the lockfile links), a gnu target and their run-time
-/// packages.
-pub fn manifest_text(name: &str, bins: &[String], libraries: &[&clibs::SysCrate]) -> String {
-    let binary = match bins {
-        [one] => quoted(one),
-        many => format!(
-            "[{}]",
-            many.iter()
-                .map(|b| quoted(b))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let name_line = commented(
-        &format!("name = {}", quoted(name)),
-        "the image is <name>:<tag> (image.name overrides)",
-    );
-    let binary_line = commented(&format!("binary = {binary}"), "cargo bin targets");
-    let (target_line, image) = match libraries {
+/// The `target` line and the `[image]` lines: musl and a commented-out `[image]`; or, with
+/// `libraries` (system C libraries the lockfile links), gnu and their run-time packages.
+fn target_and_image(libraries: &[&clibs::SysCrate]) -> (String, String) {
+    match libraries {
         [] => (
             commented(
                 "target = \"x86_64-unknown-linux-musl\"",
@@ -265,28 +249,13 @@ pub fn manifest_text(name: &str, bins: &[String], libraries: &[&clibs::SysCrate]
                 ),
             )
         }
-    };
-    let mut text = format!(
-        r#"#:schema ./{SCHEMA_FILE}
+    }
+}
 
-# Written by `buildkit-lite init` from Cargo.toml. Every key is in the README ("The
-# manifest"); the schema above gives editors completion and checking as you type.
-# Next: `buildkit-lite check`, then `buildkit-lite build v1`.
-
-[app]
-{name_line}
-{binary_line}
-{target_line}
-# builder = "auto"                     # auto | cargo | cross | zigbuild
-
-{image}# expose = [8080]
-# healthcheck = "ping"                 # a check whose command is Docker's HEALTHCHECK
-
-# [log]
-# user = "syslog"                      # svlogd writes <dir>/<service>/current as this user
-# stdout = true                        # log lines on `docker logs` too
-"#,
-    );
+/// A `[services.NAME]` table per binary, the usual next keys commented out under the
+/// first, and a commented check that follows it.
+fn services_text(bins: &[String]) -> String {
+    let mut text = String::new();
     let services = service_names(bins);
     for (i, (bin, service)) in bins.iter().zip(&services).enumerate() {
         text.push_str(&format!("\n[services.{service}]\n"));
@@ -310,6 +279,51 @@ pub fn manifest_text(name: &str, bins: &[String], libraries: &[&clibs::SysCrate]
         "\n# [checks.ping]\n# http = \"http://127.0.0.1:${{PORT}}/ping\"\n# service = {}\n# interval = 30\n",
         quoted(first)
     ));
+    text
+}
+
+/// The manifest: the app, a service per binary, and the next keys commented out. With
+/// `libraries` (system C libraries the lockfile links), a gnu target and their run-time
+/// packages.
+pub fn manifest_text(name: &str, bins: &[String], libraries: &[&clibs::SysCrate]) -> String {
+    let binary = match bins {
+        [one] => quoted(one),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|b| quoted(b))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let name_line = commented(
+        &format!("name = {}", quoted(name)),
+        "the image is <name>:<tag> (image.name overrides)",
+    );
+    let binary_line = commented(&format!("binary = {binary}"), "cargo bin targets");
+    let (target_line, image) = target_and_image(libraries);
+    let mut text = format!(
+        r#"#:schema ./{SCHEMA_FILE}
+
+# Written by `buildkit-lite init` from Cargo.toml. Every key is in the README ("The
+# manifest"); the schema above gives editors completion and checking as you type.
+# Next: `buildkit-lite check`, then `buildkit-lite build v1`.
+
+[app]
+{name_line}
+{binary_line}
+{target_line}
+# builder = "auto"                     # auto | cargo | cross | zigbuild
+
+{image}# expose = [8080]
+# healthcheck = "ping"                 # a check whose command is Docker's HEALTHCHECK
+
+# [log]
+# user = "syslog"                      # svlogd writes <dir>/<service>/current as this user
+# stdout = true                        # log lines on `docker logs` too
+"#,
+    );
+    text.push_str(&services_text(bins));
     text
 }
 

@@ -161,13 +161,10 @@ pub fn check(image: &str, binaries: &[Dynamic], base: &str, target: &str) -> Res
 
 /// The error for a binary whose needs the image does not meet, with the fix as its hint.
 fn cannot_run(needs: &Needs, glibc: Option<&str>, base: &str, target: &str) -> Error {
-    let binary = &needs.binary;
     let (why, hint) = if let Some(failed) = &needs.failed {
-        (
-            failed.clone(),
-            "run the binary in the image by hand (`docker run --entrypoint /bin/sh …`) to see why"
-                .to_string(),
-        )
+        let hint =
+            "run the binary in the image by hand (`docker run --entrypoint /bin/sh …`) to see why";
+        (failed.clone(), hint.to_string())
     } else if let Some(loader) = &needs.no_loader {
         (
             format!("its dynamic loader {loader} is not in the image"),
@@ -177,56 +174,67 @@ fn cannot_run(needs: &Needs, glibc: Option<&str>, base: &str, target: &str) -> E
             ),
         )
     } else if !needs.versions.is_empty() {
-        let newest = newest_version(&needs.versions);
-        let has = glibc.unwrap_or("an older one");
-        (
-            format!(
-                "it needs glibc {} ({}), and {base} has glibc {has}",
-                newest.trim_start_matches("GLIBC_"),
-                needs.versions.join(", ")
-            ),
-            format!(
-                "build for {} (a static binary runs on any base), or use a base with glibc {} or newer (debian:bookworm-slim has 2.36)",
-                static_target(target),
-                newest.trim_start_matches("GLIBC_")
-            ),
-        )
+        glibc_too_old(&needs.versions, glibc, base, target)
     } else {
-        let found: Vec<(String, Option<String>)> = needs
-            .missing
-            .iter()
-            .map(|lib| (lib.clone(), package_of(lib)))
-            .collect();
-        let named: Vec<String> = found
-            .iter()
-            .map(|(lib, package)| match package {
-                Some(package) => format!("{lib} (Debian package {package})"),
-                None => format!("{lib} (no package known to provide it)"),
-            })
-            .collect();
-        let packages: BTreeSet<&str> = found.iter().filter_map(|(_, p)| p.as_deref()).collect();
-        let hint = if packages.is_empty() {
-            "install the package that provides it with [image] packages, or build a static binary"
-                .to_string()
-        } else {
-            let list: Vec<String> = packages.iter().map(|p| format!("{p:?}")).collect();
-            format!(
-                "add packages = [{}] to [image] (beside any packages it lists already)",
-                list.join(", ")
-            )
-        };
-        (
-            format!("the dynamic loader finds no {}", named.join(", ")),
-            hint,
-        )
+        libraries_missing(&needs.missing)
     };
     Error::WithHint {
         error: Box::new(Error::CannotRun {
-            binary: binary.clone(),
+            binary: needs.binary.clone(),
             why,
         }),
         hint,
     }
+}
+
+/// Why and what to do, when the image's glibc lacks symbol `versions`.
+fn glibc_too_old(
+    versions: &[String],
+    glibc: Option<&str>,
+    base: &str,
+    target: &str,
+) -> (String, String) {
+    let newest = newest_version(versions).trim_start_matches("GLIBC_");
+    let has = glibc.unwrap_or("an older one");
+    (
+        format!(
+            "it needs glibc {newest} ({}), and {base} has glibc {has}",
+            versions.join(", ")
+        ),
+        format!(
+            "build for {} (a static binary runs on any base), or use a base with glibc {newest} or newer (debian:bookworm-slim has 2.36)",
+            static_target(target)
+        ),
+    )
+}
+
+/// Why and what to do, when the loader finds no `missing` libraries: each named with its
+/// Debian package, and the `packages` line that adds them.
+fn libraries_missing(missing: &[String]) -> (String, String) {
+    let found: Vec<(&String, Option<String>)> =
+        missing.iter().map(|lib| (lib, package_of(lib))).collect();
+    let named: Vec<String> = found
+        .iter()
+        .map(|(lib, package)| match package {
+            Some(package) => format!("{lib} (Debian package {package})"),
+            None => format!("{lib} (no package known to provide it)"),
+        })
+        .collect();
+    let packages: BTreeSet<&str> = found.iter().filter_map(|(_, p)| p.as_deref()).collect();
+    let hint = if packages.is_empty() {
+        "install the package that provides it with [image] packages, or build a static binary"
+            .to_string()
+    } else {
+        let list: Vec<String> = packages.iter().map(|p| format!("{p:?}")).collect();
+        format!(
+            "add packages = [{}] to [image] (beside any packages it lists already)",
+            list.join(", ")
+        )
+    };
+    (
+        format!("the dynamic loader finds no {}", named.join(", ")),
+        hint,
+    )
 }
 
 /// The musl target of the same architecture as `target`.

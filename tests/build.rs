@@ -328,6 +328,15 @@ fn a_manifest_in_a_git_checkout_gets_the_revision_label() {
     let head = git(&["rev-parse", "HEAD"]).trim().to_string();
     let (image, _) = build_image(&p, "minimal");
     assert_eq!(image.label("org.opencontainers.image.revision"), head);
+    // A tracked file changed (build output, untracked, does not count): `<sha>-dirty`.
+    let main = p.dir.join("src/main.rs");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{text}// changed\n")).unwrap();
+    let (dirty, _) = build_image(&p, "minimal");
+    assert_eq!(
+        dirty.label("org.opencontainers.image.revision"),
+        format!("{head}-dirty")
+    );
 }
 
 #[test]
