@@ -226,7 +226,7 @@ fn prepare_project(dir: &Path, target: &str) {
     let _ = std::fs::remove_dir_all(&context);
     timed(
         Command::new(TOOL)
-            .current_dir(&dir)
+            .current_dir(dir)
             .arg("render")
             .arg("--out")
             .arg(&context),

@@ -5,7 +5,7 @@
 //! A small table of well-known crates; an unknown `-sys` crate gets the general advice.
 //! Nothing here runs anything or prints.
 
-use crate::error::Error;
+use crate::error::{Error, SysBuild};
 
 /// A well-known `-sys` crate and its C library.
 pub struct SysCrate {
@@ -97,7 +97,7 @@ pub fn diagnose(error: Error, target: &str) -> Error {
     }
     let ways = ways_out(krate, target);
     let cargo_said = cargo_lines(output);
-    Error::SysBuildFailed {
+    Error::SysBuildFailed(Box::new(SysBuild {
         krate: krate.to_string(),
         version: version.to_string(),
         target: target.to_string(),
@@ -106,7 +106,7 @@ pub fn diagnose(error: Error, target: &str) -> Error {
             .to_string(),
         ways,
         cargo_said,
-    }
+    }))
 }
 
 /// `("openssl-sys", "0.9.118")` from cargo's "failed to run custom build command for

@@ -11,6 +11,19 @@ use camino::Utf8PathBuf;
 
 use crate::diagnostic::Problems;
 
+/// A `-sys` crate's build script that failed for the target, and what to do about it.
+#[derive(Debug)]
+pub struct SysBuild {
+    pub krate: String,
+    pub version: String,
+    pub target: String,
+    /// The C library, in words ("OpenSSL", "a C library").
+    pub library: String,
+    pub ways: Vec<String>,
+    /// cargo's error lines and the build script's stderr.
+    pub cargo_said: String,
+}
+
 #[derive(Debug)]
 pub enum Error {
     /// The manifest could not be read.
@@ -84,15 +97,7 @@ pub enum Error {
     WithHint { error: Box<Error>, hint: String },
     /// A `-sys` crate's build script failed for the target: the ways out, then cargo's
     /// error lines.
-    SysBuildFailed {
-        krate: String,
-        version: String,
-        target: String,
-        /// The C library, in words ("OpenSSL", "a C library").
-        library: String,
-        ways: Vec<String>,
-        cargo_said: String,
-    },
+    SysBuildFailed(Box<SysBuild>),
     /// The image was built, but a binary in it cannot start there (a shared library or a
     /// glibc version missing); no tag was moved to it.
     CannotRun { binary: String, why: String },
@@ -112,24 +117,24 @@ pub enum Error {
 }
 
 /// A failed `-sys` build script: the diagnosis, the ways out, then cargo's own lines.
-fn sys_build_failed(
-    f: &mut fmt::Formatter<'_>,
-    krate: &str,
-    target: &str,
-    library: &str,
-    ways: &[String],
-    cargo_said: &str,
-) -> fmt::Result {
+fn sys_build_failed(f: &mut fmt::Formatter<'_>, failed: &SysBuild) -> fmt::Result {
+    let SysBuild {
+        krate,
+        version,
+        target,
+        library,
+        ..
+    } = failed;
     writeln!(
         f,
-        "the build script of {krate} failed for {target}: it needs {library} for the target"
+        "the build script of {krate} {version} failed for {target}: it needs {library} for the target"
     )?;
     writeln!(f, "ways out:")?;
-    for (i, way) in ways.iter().enumerate() {
+    for (i, way) in failed.ways.iter().enumerate() {
         writeln!(f, "  {}. {way}", i + 1)?;
     }
     writeln!(f, "cargo said:")?;
-    for line in cargo_said.lines() {
+    for line in failed.cargo_said.lines() {
         writeln!(f, "  {line}")?;
     }
     write!(f, "(all of cargo's output: build --verbose)")
@@ -185,17 +190,7 @@ impl Error {
     /// The messages of what goes wrong once there is something to build, test or push.
     fn fmt_after_the_build(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::SysBuildFailed {
-                krate,
-                version,
-                target,
-                library,
-                ways,
-                cargo_said,
-            } => {
-                let what = format!("{krate} {version}");
-                sys_build_failed(f, &what, target, library, ways, cargo_said)
-            }
+            Error::SysBuildFailed(failed) => sys_build_failed(f, failed),
             Error::CannotRun { binary, why } => write!(
                 f,
                 "{binary} cannot run in the image: {why} (the image was built, but no tag was moved to it)"

@@ -9,6 +9,8 @@
 //!   word of its command is that number): `docker run -P` would publish a dead port;
 //! - an `app.binary` that is not a bin target of the Cargo.toml, with "did you mean" (asked
 //!   of `cargo metadata --no-deps` when cargo is there; without cargo, not looked into);
+//! - an `image.volumes` directory that no service's user owns (`[files]` names its owner,
+//!   else root): the services cannot write what is mounted there;
 //! - an `env` default (image, service or task) whose name says it is a secret (`*_TOKEN`,
 //!   `*PASSWORD*`, `*SECRET*`, `*_KEY`): its value is in the image, readable by anyone with
 //!   the image (`docker history`, `docker inspect`, the run scripts); pass it at run time
@@ -31,6 +33,7 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
     exposed_ports(m, &mut found);
     binaries(m, plan, &mut found);
     secrets(m, &mut found);
+    volumes(m, &mut found);
     if found.is_empty() {
         return Vec::new();
     }
@@ -51,6 +54,30 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
 }
 
 type Found = Vec<(KeyPath, String)>;
+
+/// Volumes whose owner no service runs as.
+fn volumes(m: &Manifest, found: &mut Found) {
+    let runs_as: std::collections::BTreeSet<&str> = m
+        .services
+        .values()
+        .map(|s| s.user.as_deref().unwrap_or("root"))
+        .collect();
+    for (i, volume) in m.image.volumes.iter().enumerate() {
+        let owner = m
+            .files
+            .get(volume)
+            .and_then(|f| f.owner())
+            .unwrap_or("root");
+        if !runs_as.contains(owner) {
+            found.push((
+                KeyPath::root().key("image").key("volumes").index(i),
+                format!(
+                    "volume `{volume}` belongs to {owner}, and no service runs as {owner}: give it the service's user with [files] {volume:?} = {{ owner = \"…\" }}"
+                ),
+            ));
+        }
+    }
+}
 
 /// Whether an environment variable's name says it holds a secret.
 fn secret_name(name: &str) -> bool {

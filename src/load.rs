@@ -5,7 +5,8 @@
 //!
 //! Loading has two passes so that one run reports all problems:
 //! 1. structure: the document is parsed once with spans, then each table (`[app]`,
-//!    `[image]`, `[log]`, each `[services.X]`, `[checks.X]` and `[tasks.X]`, `[files]`) is
+//!    `[image]`, `[log]`, each `[services.X]`, `[checks.X]`, `[tasks.X]` and `[users.X]`,
+//!    `[files]`) is
 //!    deserialized on its own, so an unknown key in one table does not hide a wrong type in
 //!    another;
 //! 2. meaning: the rules serde cannot express (names, paths, Sensu's rules, files that must
@@ -30,7 +31,7 @@ use crate::{suggest, validate};
 
 /// The top-level tables, in the order the spec lists them.
 const TABLES: &[&str] = &[
-    "app", "image", "log", "services", "checks", "files", "tasks",
+    "app", "image", "log", "services", "checks", "files", "tasks", "users",
 ];
 
 /// The largest manifest read (1 MiB): far above any real one, and a bound on the memory and
@@ -197,6 +198,7 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
             }
             "checks" => partial.checks = de_entries(&path, value, found).0,
             "tasks" => partial.tasks = de_entries(&path, value, found).0,
+            "users" => partial.users = de_entries(&path, value, found).0,
             _ => partial.files = de_value(value, found).unwrap_or_default(),
         }
     }

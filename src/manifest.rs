@@ -43,6 +43,25 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"}))]
     pub tasks: BTreeMap<String, Task>,
+    /// Fixed ids for users the tool creates, by user name (as `files` owners, service and
+    /// log users): `{ uid = 1000 }` (gid defaults to the uid). Users without a table get
+    /// system ids.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^[a-z_][a-z0-9_-]{0,31}$"}))]
+    pub users: BTreeMap<String, UserIds>,
+}
+
+/// `[users.NAME]`: the ids of a user the tool creates. A base that already has the user
+/// with other ids fails the build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserIds {
+    /// The user id, 1 to 65533, unique among `[users]`.
+    #[schemars(range(min = 1, max = 65533))]
+    pub uid: u32,
+    /// The id of the user's own group, 1 to 65533; default: the uid.
+    #[schemars(range(min = 1, max = 65533))]
+    pub gid: Option<u32>,
 }
 
 /// `[files]` entry: a project file or directory to copy, or a table with its owner and mode
@@ -70,6 +89,11 @@ pub struct ShippedTable {
     /// executable), 0755 for a directory. For a copied directory it is the directory's own.
     #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
     pub mode: Option<String>,
+    /// The mode of every file under a shipped directory, such as `"0600"` for keys
+    /// (`mode` stays the directory's own). Default: 0644, or 0755 for an executable source.
+    #[serde(rename = "file-mode")]
+    #[schemars(regex(pattern = r"^0?[0-7]{3,4}$"))]
+    pub file_mode: Option<String>,
     /// Allow a `mode` with the set-user-ID or set-group-ID bit (4000, 2000): refused
     /// otherwise, since such a file runs as its owner whoever starts it.
     #[serde(default, rename = "allow-setid")]
@@ -99,6 +123,13 @@ impl ShippedFile {
         }
     }
 
+    pub fn file_mode(&self) -> Option<&str> {
+        match self {
+            ShippedFile::Source(_) => None,
+            ShippedFile::Table(t) => t.file_mode.as_deref(),
+        }
+    }
+
     pub fn allow_setid(&self) -> bool {
         matches!(self, ShippedFile::Table(t) if t.allow_setid)
     }
@@ -110,7 +141,9 @@ impl<'de> Deserialize<'de> for ShippedFile {
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = ShippedFile;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a project path, or a table with `from`, `owner` and `mode`")
+                f.write_str(
+                    "a project path, or a table with `from`, `owner`, `mode` and `file-mode`",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, from: &str) -> Result<ShippedFile, E> {
                 Ok(ShippedFile::Source(from.to_string()))
@@ -295,6 +328,10 @@ pub struct Image {
     #[serde(default)]
     #[schemars(inner(range(min = 1, max = 65535)))]
     pub expose: Vec<u16>,
+    /// `VOLUME`s: absolute in-image directories, created in the image (owned as `[files]`
+    /// says when it names the path, else by root).
+    #[serde(default)]
+    pub volumes: Vec<String>,
     /// Seconds a graceful stop may take: services get SIGTERM and, after this many seconds
     /// less one, SIGKILL. Match it with `docker stop -t` / `docker run --stop-timeout` when
     /// it is above Docker's default of 10.
@@ -547,6 +584,7 @@ impl Default for Image {
             labels: BTreeMap::new(),
             env: BTreeMap::new(),
             expose: Vec::new(),
+            volumes: Vec::new(),
             stop_timeout: default_stop_timeout(),
             healthcheck: None,
         }
@@ -588,6 +626,7 @@ pub struct Partial {
     pub checks: BTreeMap<String, Check>,
     pub files: BTreeMap<String, ShippedFile>,
     pub tasks: BTreeMap<String, Task>,
+    pub users: BTreeMap<String, UserIds>,
     /// False when some `[services.X]` could not be read (so "no service" is not reported).
     pub all_services_read: bool,
 }
@@ -602,6 +641,7 @@ impl Partial {
             checks: self.checks,
             files: self.files,
             tasks: self.tasks,
+            users: self.users,
         })
     }
 }

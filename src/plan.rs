@@ -11,7 +11,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 use crate::manifest::{
-    App, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, ShippedFile,
+    App, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, ShippedFile, UserIds,
     http_plugin_file, script_plugin_file,
 };
 use crate::shell::{self, Piece};
@@ -34,12 +34,23 @@ pub struct Plan {
     pub tasks: Vec<ServicePlan>,
     pub checks: Vec<CheckPlan>,
     /// Users to create in the image when the base lacks them (sorted, never `root`).
-    pub users: Vec<String>,
+    pub users: Vec<UserPlan>,
     /// Files and directories shipped into the image (`[files]`), by in-image path.
     pub files: Vec<ShippedPlan>,
     /// The commands (argv) of the `RUN` after the copies of shipped paths: empty
     /// directories to make, owners and explicit modes to set.
     pub file_setup: Vec<Vec<String>>,
+}
+
+/// A user the image needs: created when the base lacks it, in a new group of its own
+/// name; with `[users.NAME]` ids, with those (and a base that has it with other ids fails
+/// the build).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPlan {
+    pub name: String,
+    pub uid: Option<u32>,
+    /// The group id: the uid unless `[users]` gives one.
+    pub gid: Option<u32>,
 }
 
 /// A file or directory shipped into the image (`[files]`).
@@ -56,6 +67,8 @@ pub struct ShippedPlan {
     pub owner: Option<String>,
     /// The explicit mode, if one was given.
     pub mode: Option<u32>,
+    /// The mode of every file under a shipped directory (`file-mode`).
+    pub file_mode: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +119,8 @@ pub struct ImagePlan {
     pub labels: BTreeMap<String, String>,
     pub env: BTreeMap<String, String>,
     pub expose: Vec<u16>,
+    /// `VOLUME`s, made in the image first (see `file_setup`).
+    pub volumes: Vec<String>,
     pub stop_timeout: u64,
     /// Seconds the init gives services to stop before it kills them.
     pub grace: u64,
@@ -248,8 +263,8 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         manifest_dir: loaded.dir.clone(),
         image: resolve_image(m, &checks),
         log: resolve_log(&m.log, &services),
-        users: users(&services, &tasks, &m.log, &files),
-        file_setup: file_setup(&files),
+        users: users(&services, &tasks, &m.log, &files, &m.users),
+        file_setup: file_setup(&files, &m.image.volumes),
         files,
         app,
         services,
@@ -425,6 +440,7 @@ fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
         labels: labels(m),
         env: image.env.clone(),
         expose: image.expose.clone(),
+        volumes: image.volumes.clone(),
         stop_timeout: image.stop_timeout,
         // A second is kept for the log services and the init itself (at least one for
         // the services, so a stop-timeout of 1 may run a little over).
@@ -496,7 +512,8 @@ fn users(
     tasks: &[ServicePlan],
     log: &Log,
     files: &[ShippedPlan],
-) -> Vec<String> {
+    ids: &BTreeMap<String, UserIds>,
+) -> Vec<UserPlan> {
     let mut users: Vec<String> = services
         .iter()
         .chain(tasks)
@@ -506,10 +523,21 @@ fn users(
     if services.iter().any(|s| s.log.is_some()) {
         users.push(log.user.clone());
     }
+    users.extend(ids.keys().cloned());
     users.retain(|u| u != "root");
     users.sort();
     users.dedup();
     users
+        .into_iter()
+        .map(|name| {
+            let fixed = ids.get(&name);
+            UserPlan {
+                uid: fixed.map(|i| i.uid),
+                gid: fixed.map(|i| i.gid.unwrap_or(i.uid)),
+                name,
+            }
+        })
+        .collect()
 }
 
 fn resolve_file(path: &str, f: &ShippedFile, dir: &Utf8Path) -> ShippedPlan {
@@ -522,6 +550,9 @@ fn resolve_file(path: &str, f: &ShippedFile, dir: &Utf8Path) -> ShippedPlan {
         mode: f
             .mode()
             .map(|m| u32::from_str_radix(m, 8).expect("validated mode")),
+        file_mode: f
+            .file_mode()
+            .map(|m| u32::from_str_radix(m, 8).expect("validated mode")),
     }
 }
 
@@ -533,9 +564,16 @@ fn resolve_file(path: &str, f: &ShippedFile, dir: &Utf8Path) -> ShippedPlan {
 /// not by `COPY --chown=OWNER:OWNER`, which needs a group named like the user (Debian's
 /// `nobody` is in `nogroup`). An owned copy's files are so in the image twice, in the
 /// copy's layer and in the chown's.
-fn file_setup(files: &[ShippedPlan]) -> Vec<Vec<String>> {
+fn file_setup(files: &[ShippedPlan], volumes: &[String]) -> Vec<Vec<String>> {
     let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
     let mut commands = Vec::new();
+    // A volume that `[files]` does not name is a root-owned directory.
+    for volume in volumes
+        .iter()
+        .filter(|v| !files.iter().any(|f| &f.path == *v))
+    {
+        commands.push(argv(&["mkdir", "-p", volume]));
+    }
     for f in files {
         let path = f.path.as_str();
         if f.from.is_none() {

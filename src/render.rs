@@ -150,8 +150,9 @@ fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut Rendered) -> Result<(), Erro
     })?;
     for found in found {
         let top = found.rel.as_str().is_empty();
-        let mode = match (top, file.mode) {
-            (true, Some(mode)) => mode,
+        let mode = match (top, file.mode, file.file_mode) {
+            (true, Some(mode), _) => mode,
+            (false, _, Some(file_mode)) => file_mode,
             _ if found.executable => 0o755,
             _ => 0o644,
         };

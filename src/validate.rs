@@ -91,6 +91,10 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         validate_file(&mut p, key, entry, m.app.as_ref(), dir);
         file_keeps_off(&mut p, key, &log_dirs);
     }
+    validate_users(&mut p, &m.users);
+    if let Some(image) = &m.image {
+        validate_volumes(&mut p, &image.volumes, m.app.as_ref(), &log_dirs);
+    }
     p.0
 }
 
@@ -397,6 +401,21 @@ fn validate_file(
     if let Some(owner) = entry.owner() {
         p.check(key_of("owner"), user_name(owner));
     }
+    if let Some(file_mode) = entry.file_mode() {
+        let is_dir = entry.from().is_some_and(|from| dir.join(from).is_dir());
+        let ok = octal_mode(file_mode).and_then(|bits| match (bits & 0o6000, is_dir) {
+            (_, false) => Err(
+                "file-mode is for the files under a shipped directory: for a file, use mode"
+                    .to_string(),
+            ),
+            (0, true) => Ok(()),
+            _ if entry.allow_setid() => Ok(()),
+            _ => Err(format!(
+                "file-mode {file_mode:?} sets the set-user-ID or set-group-ID bit; write allow-setid = true beside it if that is meant"
+            )),
+        });
+        p.check(key_of("file-mode"), ok);
+    }
     if let Some(mode) = entry.mode() {
         let setid_ok = entry.allow_setid();
         let ok = octal_mode(mode).and_then(|bits| match bits & 0o6000 {
@@ -410,10 +429,68 @@ fn validate_file(
     }
 }
 
+/// `[users.NAME]`: a user name, ids from 1 to 65533, no uid twice.
+fn validate_users(p: &mut Problems, users: &BTreeMap<String, crate::manifest::UserIds>) {
+    let mut uids = BTreeMap::new();
+    for (name, ids) in users {
+        let at = KeyPath::root().key("users").key(name);
+        p.check(at.clone(), user_name(name));
+        if name == "root" {
+            p.add(at.clone(), "root's ids are 0 and stay so: no [users.root]");
+        }
+        for (key, id) in [("uid", Some(ids.uid)), ("gid", ids.gid)] {
+            if id.is_some_and(|id| !(1..=65533).contains(&id)) {
+                p.add(
+                    at.key(key),
+                    "an id from 1 to 65533 (0 is root's; 65534 is nobody's)",
+                );
+            }
+        }
+        if let Some(other) = uids.insert(ids.uid, name) {
+            p.add(
+                at.key("uid"),
+                format!("uid {} is user `{other}`'s already", ids.uid),
+            );
+        }
+    }
+}
+
+/// `image.volumes`: absolute in-image paths, each once, off the image's own paths.
+fn validate_volumes(
+    p: &mut Problems,
+    volumes: &[String],
+    app: Option<&App>,
+    log_dirs: &[(String, String)],
+) {
+    let binaries = app.map(App::install_paths).unwrap_or_default();
+    for (i, volume) in volumes.iter().enumerate() {
+        let at = KeyPath::root().key("image").key("volumes").index(i);
+        let ok = image_path(volume).and_then(|()| not_generated(volume));
+        let ok =
+            ok.and_then(
+                |()| match binaries.iter().find(|(_, b)| layout::overlap(volume, b)) {
+                    Some((name, path)) => Err(format!(
+                        "`{volume}` would hide the binary `{name}` ({path})"
+                    )),
+                    None => Ok(()),
+                },
+            );
+        p.check(at.clone(), ok);
+        if volumes[..i].contains(volume) {
+            p.add(at.clone(), format!("`{volume}` is listed twice"));
+        }
+        file_keeps_off_at(p, at, volume, log_dirs);
+    }
+}
+
 /// A `[files]` path takes no service's log directory, nothing of the kernel's file systems
 /// and not the user database.
 fn file_keeps_off(p: &mut Problems, key: &str, log_dirs: &[(String, String)]) {
-    let at = KeyPath::root().key("files").key(key);
+    file_keeps_off_at(p, KeyPath::root().key("files").key(key), key, log_dirs);
+}
+
+/// [`file_keeps_off`] for the in-image path `key`, reported `at`.
+fn file_keeps_off_at(p: &mut Problems, at: KeyPath, key: &str, log_dirs: &[(String, String)]) {
     if let Some((taken, what)) = layout::no_files(key) {
         p.add(
             at,
