@@ -136,24 +136,22 @@ fn base_image(m: &Manifest, found: &mut Found) {
 
 /// Each `http` check whose literal port no service has as an env default.
 fn check_ports(m: &Manifest, found: &mut Found) {
-    let defaults: Vec<(&str, &str, &str)> = m
-        .services
-        .iter()
-        .flat_map(|(s, svc)| {
-            svc.env
-                .iter()
-                .map(move |(k, v)| (s.as_str(), k.as_str(), v.as_str()))
-        })
-        .collect();
+    let listened = listened_ports(m);
     for (name, check) in &m.checks {
         let Some(url) = &check.http else { continue };
         let Some(port) = crate::validate::literal_port(url) else {
             continue;
         };
-        if defaults.iter().any(|(_, _, value)| *value == port) {
+        if port.parse().is_ok_and(|p: u16| listened.contains(&p)) {
             continue;
         }
-        let hint = match defaults.iter().find(|(_, k, _)| k.contains("PORT")) {
+        let env_port = m.services.iter().find_map(|(service, svc)| {
+            svc.env
+                .iter()
+                .find(|(k, _)| k.contains("PORT"))
+                .map(|(var, value)| (service, var, value))
+        });
+        let hint = match env_port {
             Some((service, var, value)) => format!(
                 " (service `{service}` has {var}={value}: write `${{{var}}}` in the URL and service = \"{service}\")"
             ),
@@ -166,21 +164,12 @@ fn check_ports(m: &Manifest, found: &mut Found) {
     }
 }
 
-/// Each `image.expose` port that is neither a service's env default nor a word of a
-/// service's command.
+/// Each `image.expose` port that is neither in a service's env defaults nor in a word of
+/// its command.
 fn exposed_ports(m: &Manifest, found: &mut Found) {
-    let listened = |port: &str| {
-        m.services.values().any(|svc| {
-            svc.env.values().any(|v| v == port)
-                || svc
-                    .command
-                    .iter()
-                    .flatten()
-                    .any(|word| word.split(|c: char| !c.is_ascii_digit()).any(|n| n == port))
-        })
-    };
+    let listened = listened_ports(m);
     for (i, port) in m.image.expose.iter().enumerate() {
-        if listened(&port.to_string()) {
+        if listened.contains(port) {
             continue;
         }
         let reason = format!(
@@ -188,6 +177,32 @@ fn exposed_ports(m: &Manifest, found: &mut Found) {
         );
         found.push((KeyPath::root().key("image").key("expose").index(i), reason));
     }
+}
+
+/// Every port the services' env defaults and command words name, however written (see
+/// [`port_in`]).
+fn listened_ports(m: &Manifest) -> std::collections::BTreeSet<u16> {
+    m.services
+        .values()
+        .flat_map(|svc| svc.env.values().chain(svc.command.iter().flatten()))
+        .filter_map(|value| port_in(value))
+        .collect()
+}
+
+/// The port a value names: `8080`, `:8080`, `HOST:8080` (`0.0.0.0:8080`, `[::]:8080`),
+/// `--port=8080`, `--listen=0.0.0.0:8080`, or a URL's (`http://host:8080/x`).
+pub fn port_in(value: &str) -> Option<u16> {
+    let value = value.trim();
+    let value = match value.starts_with('-') {
+        true => value.split_once('=').map_or(value, |(_, v)| v),
+        false => value,
+    };
+    let digits = if value.bytes().all(|b| b.is_ascii_digit()) {
+        value
+    } else {
+        value.rsplit_once(':')?.1.split('/').next()?
+    };
+    digits.parse::<u16>().ok().filter(|p| *p > 0)
 }
 
 /// Each binary that is not a bin target of the cargo package or workspace.
@@ -244,6 +259,25 @@ mod tests {
             .iter()
             .map(|d| format!("{}:{} {}: {}", d.line, d.column, d.key, d.message))
             .collect()
+    }
+
+    #[test]
+    fn ports_are_read_however_they_are_written() {
+        for (value, port) in [
+            ("8080", Some(8080)),
+            (":8080", Some(8080)),
+            ("0.0.0.0:8080", Some(8080)),
+            ("[::]:8080", Some(8080)),
+            ("--port=8080", Some(8080)),
+            ("--listen=0.0.0.0:8080", Some(8080)),
+            ("http://127.0.0.1:8080/ping", Some(8080)),
+            ("http://example.com/x", None),
+            ("--verbose", None),
+            ("0", None),
+            ("70000", None),
+        ] {
+            assert_eq!(port_in(value), port, "{value}");
+        }
     }
 
     #[test]

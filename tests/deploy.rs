@@ -202,3 +202,23 @@ fn an_image_with_packages_keeps_no_apt_cache() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).ends_with("\n0\n"), "{}", stdout(&o));
 }
+
+#[test]
+fn ports_written_as_addresses_flags_and_urls_raise_no_warning() {
+    let fixture = "tests/fixtures/warnings/ports.toml";
+    let o = run(&["check", "--deny-warnings", "-f", fixture]);
+    let shown = format!(
+        "$ buildkit-lite check --deny-warnings -f {fixture}\n{}{}(exit status {})\n",
+        stdout(&o),
+        stderr(&o),
+        o.status.code().unwrap()
+    );
+    insta::with_settings!({
+        snapshot_path => "snapshots",
+        prepend_module_to_snapshot => false,
+        description => "ports as 0.0.0.0:8000, [::]:8001, --listen=0.0.0.0:8002, :8003 and a URL",
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("check-ports", shown);
+    });
+}
