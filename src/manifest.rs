@@ -483,6 +483,12 @@ pub struct Check {
     /// Seconds between repeated events (occurrences filter).
     #[schemars(range(min = 1))]
     pub refresh: Option<u64>,
+    /// For an `https` check: `false` accepts any certificate (a self-signed one, say).
+    #[serde(default = "default_true")]
+    pub tls_verify: bool,
+    /// For an `https` check: a CA certificate (a project file, relative to service.toml)
+    /// that the server's certificate must chain to; installed beside the plugin.
+    pub ca: Option<String>,
 }
 
 /// What a check runs: the one of `http`, `command` and `script` that is set.

@@ -223,7 +223,14 @@ pub struct Plugin {
 pub enum PluginSource {
     /// Rendered from the http plugin template; the URL is a word of literal and `${VAR}`
     /// pieces, read when the check runs.
-    Http { url: Vec<Piece>, timeout: u64 },
+    Http {
+        url: Vec<Piece>,
+        timeout: u64,
+        /// `tls-verify = false`: any certificate is accepted.
+        insecure: bool,
+        /// `ca`: the project file, installed beside the plugin as `<plugin>.ca.pem`.
+        ca: Option<Utf8PathBuf>,
+    },
     /// Copied from the user's tree.
     Script { path: Utf8PathBuf },
 }
@@ -354,6 +361,8 @@ fn resolve_check(
             PluginSource::Http {
                 url: shell::parse_word(url).expect("validated URL word"),
                 timeout: c.timeout.unwrap_or(HTTP_TIMEOUT),
+                insecure: !c.tls_verify,
+                ca: c.ca.as_ref().map(|ca| dir.join(ca)),
             },
         ),
         CheckKind::Script { path, args } => installed(

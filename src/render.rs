@@ -218,13 +218,27 @@ fn render_check(
         return Ok(());
     };
     let contents = match &plugin.source {
-        PluginSource::Http { url, timeout } => {
+        PluginSource::Http {
+            url,
+            timeout,
+            insecure,
+            ca,
+        } => {
+            let ca_file = ca
+                .as_ref()
+                .map(|_| format!("{SENSU_PLUGIN_DIR}/{}.ca.pem", plugin.file));
+            if let (Some(ca), Some(file)) = (ca, &ca_file) {
+                let pem = crate::project::read(&plan.manifest_dir, ca, "CA certificate")?;
+                put(tree, format!("root{file}"), pem, 0o644);
+            }
             let ctx = minijinja::context! {
                 plan => plan_value.clone(),
                 check => Value::from(Serde(HttpCheck {
                     name: &check.name,
                     timeout: *timeout,
                     env: &check.env,
+                    insecure: *insecure,
+                    ca: ca_file.as_deref(),
                 })),
                 url => Value::from_safe_string(shell::word(url)),
             };
@@ -246,6 +260,10 @@ struct HttpCheck<'a> {
     timeout: u64,
     /// The followed service's env defaults.
     env: &'a [EnvDefault],
+    /// `tls-verify = false`.
+    insecure: bool,
+    /// The in-image path of the `ca` certificate.
+    ca: Option<&'a str>,
 }
 
 fn render_one(env: &Environment<'static>, name: &str, ctx: &Value) -> Result<Vec<u8>, Error> {

@@ -583,6 +583,34 @@ fn check_name(p: &mut Problems, path: &KeyPath, name: &str) {
 }
 
 /// Exactly one of `http`, `command`, `script`, each valid, and `args` only with `script`.
+/// `tls-verify = false` and `ca` go with an `https` URL, and not together; `ca` is a
+/// project file.
+fn check_tls(p: &mut Problems, path: &KeyPath, check: &Check, dir: &Utf8Path) {
+    let https = check
+        .http
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let wants_tls = [
+        ("tls-verify", !check.tls_verify),
+        ("ca", check.ca.is_some()),
+    ];
+    for (key, _) in wants_tls.iter().filter(|(_, set)| *set && !https) {
+        p.add(
+            path.key(key),
+            format!("`{key}` is for an http check of an https:// URL"),
+        );
+    }
+    if let Some(ca) = &check.ca {
+        if !check.tls_verify {
+            p.add(
+                path.key("ca"),
+                "`ca` verifies the certificate and tls-verify = false accepts any: set one",
+            );
+        }
+        p.check(path.key("ca"), project_file(dir, ca, "CA certificate"));
+    }
+}
+
 fn check_kind(p: &mut Problems, path: &KeyPath, check: &Check, dir: &Utf8Path) {
     let kinds = check.kinds_set();
     match kinds.len() {
@@ -616,6 +644,7 @@ fn check_kind(p: &mut Problems, path: &KeyPath, check: &Check, dir: &Utf8Path) {
             project_file(dir, script, "check script"),
         );
     }
+    check_tls(p, path, check, dir);
     if let Some(args) = &check.args {
         if check.script.is_none() {
             p.add(

@@ -222,3 +222,151 @@ fn ports_written_as_addresses_flags_and_urls_raise_no_warning() {
         insta::assert_snapshot!("check-ports", shown);
     });
 }
+
+/// A self-signed certificate for `localhost` (and its key) in `dir/tls/`.
+fn self_signed(dir: &Path) {
+    std::fs::create_dir_all(dir.join("tls")).unwrap();
+    let o = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-keyout", "tls/key.pem", "-out", "tls/cert.pem"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "openssl req: {}", stderr(&o));
+}
+
+const TLS: &str = r#"
+[app]
+name = "tlscheck"
+binary = "tlscheck"
+target = "x86_64-unknown-linux-musl"
+prebuilt = "app.bin"
+
+[image]
+packages = ["openssl"]
+
+[files]
+"/etc/tls" = { from = "tls", mode = "0755" }
+
+[services.https]
+command = ["openssl", "s_server", "-quiet", "-accept", "8443", "-cert", "/etc/tls/cert.pem", "-key", "/etc/tls/key.pem", "-www"]
+
+[checks.insecure]
+http = "https://localhost:8443/"
+tls-verify = false
+
+[checks.with_ca]
+http = "https://localhost:8443/"
+ca = "tls/cert.pem"
+
+[checks.verified]
+http = "https://localhost:8443/"
+timeout = 3
+
+[checks.refused]
+http = "http://127.0.0.1:9/"
+timeout = 3
+"#;
+
+#[test]
+fn https_checks_take_tls_verify_or_a_ca_and_say_what_failed() {
+    require_docker!();
+    let p = Project::prebuilt("tlscheck", TLS);
+    self_signed(&p.dir);
+    let (image, _) = build_image(&p, "tlscheck");
+    let o = p.prove(image.tag(), &["--timeout", "8"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    let line = |start: &str| {
+        out.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no `{start}` in:\n{out}"))
+            .to_string()
+    };
+    assert!(line("ok   check insecure ").contains("OK: https://localhost:8443/ answered HTTP 200"));
+    assert!(line("ok   check with_ca ").contains("OK: https://localhost:8443/ answered HTTP 200"));
+    assert!(
+        line("FAIL check verified ").contains(
+            "CRITICAL: https://localhost:8443/: the server's TLS certificate is not trusted"
+        ),
+        "{out}"
+    );
+    assert!(
+        line("FAIL check refused ")
+            .contains("CRITICAL: http://127.0.0.1:9/: connection refused (nothing listens there)"),
+        "{out}"
+    );
+}
+
+/// The rendered http plugin of a check of `url`, written to `dir`; returns its path.
+fn http_plugin(dir: &Path, url: &str) -> std::path::PathBuf {
+    let manifest = format!(
+        "[app]\nname = \"plug\"\nbinary = \"plug\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n\n[services.plug]\n\n[checks.probe]\nhttp = \"{url}\"\ntimeout = 2\n"
+    );
+    let p = Project::prebuilt("plug", &manifest);
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = run_in(&p.dir, &["render", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out.join("root/etc/sensu/plugins/http-probe.sh")
+}
+
+#[test]
+fn the_http_plugin_says_refused_timed_out_and_answered_in_words_of_their_own() {
+    require_tool("curl");
+    // Real sockets on loopback, served by Python: one that never answers, one that
+    // answers 503, and a port nothing listens on.
+    let server = r#"
+import http.server, socket, sys, threading
+silent = socket.socket(); silent.bind(("127.0.0.1", 0)); silent.listen(8)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(503); self.end_headers()
+    def log_message(self, *a): pass
+busy = http.server.HTTPServer(("127.0.0.1", 0), H)
+closed = socket.socket(); closed.bind(("127.0.0.1", 0)); port = closed.getsockname()[1]; closed.close()
+print(silent.getsockname()[1], busy.server_address[1], port, flush=True)
+threading.Timer(30, lambda: sys.exit(0)).start()
+busy.timeout = 1
+import time; end = time.time() + 30
+while time.time() < end: busy.handle_request()
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", server])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let ports: Vec<&str> = first.split_whitespace().collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (ports[0], 2, "no answer within 2s (timed out)"),
+        (ports[1], 1, "answered HTTP 503"),
+        (ports[2], 2, "connection refused (nothing listens there)"),
+    ];
+    for (port, code, words) in cases {
+        let url = format!("http://127.0.0.1:{port}/");
+        let plugin = http_plugin(tmp.path(), &url);
+        let o = std::process::Command::new("sh")
+            .arg(&plugin)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(code), "{url}: {}", stdout(&o));
+        assert!(stdout(&o).contains(words), "{url}: {}", stdout(&o));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
