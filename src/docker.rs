@@ -275,11 +275,25 @@ pub const TEST_OWNER_LABEL: &str = "dev.buildkit-lite.test.owner";
 
 /// `docker run` of a `test` container of `reference`, named `name`, labelled as a test's
 /// and with its `owner` (`<host>:<pid>`), so that a later test can tell a leftover.
-pub fn run_step(reference: &str, name: &str, owner: &str) -> Step {
-    Step::new(format!("start a container of {reference}"), "docker")
+/// Every port in `ports` is published on the host's loopback only, on a port Docker picks.
+pub fn run_step(reference: &str, name: &str, owner: &str, ports: &[u16]) -> Step {
+    let mut step = Step::new(format!("start a container of {reference}"), "docker")
         .args(["run", "--detach", "--name", name])
         .args(["--label", "dev.buildkit-lite.test=true"])
-        .args(["--label", &format!("{TEST_OWNER_LABEL}={owner}"), reference])
+        .args(["--label", &format!("{TEST_OWNER_LABEL}={owner}")]);
+    for port in ports {
+        step = step.args(["--publish", &format!("127.0.0.1::{port}")]);
+    }
+    step.arg(reference)
+}
+
+/// `docker port NAME`: where the container's ports are published.
+pub fn port_step(name: &str) -> Step {
+    Step::new(
+        "read where the test container's ports are published",
+        "docker",
+    )
+    .args(["port", name])
 }
 
 /// Every `test` container of `reference`, running or not: `<id> <owner>` a line.

@@ -17,6 +17,7 @@ pub mod docker;
 pub mod elf;
 pub mod error;
 pub mod exec;
+pub mod exposed;
 pub mod init;
 pub mod json;
 pub mod layout;

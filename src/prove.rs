@@ -13,18 +13,21 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::docker;
 use crate::error::Error;
 use crate::exec::{Attempt, Bounded};
 use crate::layout::SERVICE_DIR;
 use crate::plan::{CheckPlan, Plan, ServicePlan};
 use crate::shell;
+use crate::{docker, exposed};
 
 /// A service that restarted this often while the test waited is crash-looping...
 const CRASH_LOOP_RESTARTS: usize = 3;
 /// ...and so is one seen down (exited, runit to restart it) at every look for this long:
 /// a process that dies at once is rarely seen running.
 const DOWN_FOR: Duration = Duration::from_secs(3);
+/// How many of a crash-looping service's last log lines its result shows.
+const LAST_LINES: usize = 10;
+
 /// How long `docker exec` of a check may outlive the check's own limit inside the
 /// container before the tool kills it.
 const EXEC_GRACE: Duration = Duration::from_secs(3);
@@ -54,6 +57,8 @@ pub enum Kind {
     Service,
     /// A check's command, run inside the container.
     Check,
+    /// An exposed port, reached from outside the container.
+    Port,
     /// A start-up task that did not finish in time.
     Task,
     /// The container itself, when it exited on its own (a failed start-up task).
@@ -67,6 +72,7 @@ impl Kind {
         match self {
             Kind::Service => "service",
             Kind::Check => "check",
+            Kind::Port => "port",
             Kind::Task => "task",
             Kind::Container => "container",
             Kind::Stop => "stop",
@@ -121,7 +127,7 @@ pub fn test(
     let image = format!("{}:{}", plan.image.repository, opts.tag);
     docker::image_id_step(&image).output()?;
     remove_leftovers(&image)?;
-    let container = Throwaway::start(&image, &plan.app.name)?;
+    let container = Throwaway::start(&image, &plan.app.name, &plan.image.expose)?;
     let started = Instant::now();
     let mut run = Run {
         container: &container.name,
@@ -142,6 +148,7 @@ pub fn test(
                 break;
             }
         }
+        run.ports(&plan.image.expose)?;
         run.still_up(&plan.services, &pids)?;
         run.stop(plan.image.stop_timeout)?;
     }
@@ -198,14 +205,14 @@ impl Throwaway {
     /// Starts a container of `image`, named after the app, this process and the time, so
     /// that tests running at once do not collide. The guard exists before `docker run`, so
     /// an interrupt during it still removes the container.
-    fn start(image: &str, app: &str) -> Result<Self, Error> {
+    fn start(image: &str, app: &str, ports: &[u16]) -> Result<Self, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let name = format!("buildkit-lite-test-{app}-{}-{nanos}", std::process::id());
         let guard = Throwaway { name };
         let owner = format!("{}:{}", this_host(), std::process::id());
-        docker::run_step(image, &guard.name, &owner).output()?;
+        docker::run_step(image, &guard.name, &owner, ports).output()?;
         Ok(guard)
     }
 }
@@ -428,17 +435,16 @@ impl Run<'_> {
         })
     }
 
-    /// `; last output: LINE` from the service's log file, when it has one.
+    /// What the service printed last, from its log file when it has one: the line that
+    /// says what went wrong first (`panicked at`, `error`, `Error:`), then its last
+    /// [`LAST_LINES`] lines, without svlogd's timestamps.
     fn last_log_line(&self, service: &ServicePlan) -> Result<String, Error> {
         let Some(log) = &service.log else {
             return Ok(String::new());
         };
         let file = shell::quote(&format!("{}/current", log.dir));
-        let attempt = self.exec(&format!("tail -n 1 {file}"))?;
-        Ok(match attempt.stdout.trim() {
-            "" => String::new(),
-            line => format!("; last output: {line}"),
-        })
+        let attempt = self.exec(&format!("tail -n {LAST_LINES} {file}"))?;
+        Ok(last_output(&attempt.stdout))
     }
 
     /// Whether the container still runs; when it exited, reports it with its status and
@@ -525,6 +531,38 @@ impl Run<'_> {
         Ok(attempt)
     }
 
+    /// Each exposed port answers from outside the container (on the host's loopback, where
+    /// the container publishes it), tried until the deadline; one that does not is
+    /// explained from where the container listens (`exposed.rs`).
+    fn ports(&mut self, ports: &[u16]) -> Result<(), Error> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let published = exposed::published(&docker::port_step(self.container).output()?);
+        for port in ports {
+            let Some(host_port) = published.get(port).copied() else {
+                continue;
+            };
+            let name = port.to_string();
+            loop {
+                if exposed::answers(host_port) {
+                    let detail = format!("answers from outside (127.0.0.1:{host_port})");
+                    self.push(Kind::Port, &name, true, self.since_start(), detail);
+                    break;
+                }
+                if Instant::now() >= self.deadline {
+                    let proc_net = self.exec("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")?;
+                    let listeners = exposed::listeners(&proc_net.stdout, *port);
+                    let detail = exposed::why_not(*port, &listeners);
+                    self.push(Kind::Port, &name, false, self.since_start(), detail);
+                    break;
+                }
+                std::thread::sleep(POLL);
+            }
+        }
+        Ok(())
+    }
+
     /// Each service that came up still runs as the same process: a restart while the
     /// checks ran is a failure.
     fn still_up(
@@ -603,6 +641,33 @@ fn parse_status(line: &str) -> Option<Status> {
         log_up: log.is_some_and(|l| l.starts_with("run: log:")),
         exited: main.starts_with("down: ") && main.contains("want up"),
     })
+}
+
+/// `; LINE WHY; last lines: A | B | …` from a log's last lines: the one that says what
+/// went wrong first (`panicked at`, else `error` or `Error:`), then them all, without
+/// svlogd's `-tt` timestamps.
+fn last_output(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            Some((stamp, rest)) if stamp.starts_with(|c: char| c.is_ascii_digit()) => rest,
+            _ => l,
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let why = lines
+        .iter()
+        .find(|l| l.contains("panicked at"))
+        .or_else(|| {
+            lines
+                .iter()
+                .find(|l| l.contains("error") || l.contains("Error:"))
+        });
+    let first = why.map_or(String::new(), |l| format!("; {l}"));
+    format!("{first}; last lines: {}", lines.join(" | "))
 }
 
 /// The first line a check printed, at most [`LINE_SHOWN`] characters of it, or a note that

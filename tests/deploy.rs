@@ -370,3 +370,56 @@ while time.time() < end: busy.handle_request()
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A perl one-liner (Debian's perl-base is in every base) serving HTTP on `address`.
+fn http_server(address: &str, port: u16) -> String {
+    format!(
+        "use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => '{address}', LocalPort => {port}, Listen => 5, ReuseAddr => 1) or die \"listen: $!\"; while (my $c = $s->accept) {{ print $c \"HTTP/1.0 200 OK\\r\\n\\r\\nok\\n\"; close $c }}"
+    )
+}
+
+#[test]
+fn test_fails_a_port_that_answers_only_inside_and_passes_one_that_answers_outside() {
+    require_docker!();
+    let manifest = format!(
+        "[app]\nname = \"ports\"\nbinary = \"ports\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n\n[image]\nexpose = [8080, 8081]\n\n[services.inside]\ncommand = [\"perl\", \"-e\", {:?}]\n\n[services.outside]\ncommand = [\"perl\", \"-e\", {:?}]\n",
+        http_server("127.0.0.1", 8080),
+        http_server("0.0.0.0", 8081),
+    );
+    let (p, image) = built("ports", &manifest, &[]);
+    let o = p.prove(image.tag(), &["--timeout", "8"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    assert!(
+        out.lines().any(|l| l.starts_with("FAIL port 8080 ") && l.ends_with(
+            "port 8080 answers only inside the container: the service listens on 127.0.0.1; listen on 0.0.0.0"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ok   port 8081 ")
+                && l.contains("answers from outside (127.0.0.1:")),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("port 8080"), "{}", stderr(&o));
+    assert_eq!(test_containers(&image), Vec::<String>::new());
+}
+
+#[test]
+fn a_crash_loop_shows_its_panic_line_first_and_its_last_lines() {
+    require_docker!();
+    let manifest = "[app]\nname = \"panics\"\nbinary = \"panics\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n\n[services.app]\ncommand = [\"/bin/sh\", \"-c\", \"echo starting up; echo \\\"thread 'main' panicked at src/main.rs:3:5:\\\"; echo 'no config at /etc/app.toml'; echo 'note: run with RUST_BACKTRACE=1 environment variable to display a backtrace'; exit 101\"]\n";
+    let (p, image) = built("panics", manifest, &[]);
+    let o = p.prove(image.tag(), &["--timeout", "20"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("FAIL service app "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let panic = line.find("; thread 'main' panicked at src/main.rs:3:5:; last lines: ");
+    let note = line.rfind("note: run with RUST_BACKTRACE=1");
+    assert!(panic.is_some() && note.is_some() && panic < note, "{line}");
+    assert!(line.contains("no config at /etc/app.toml"), "{line}");
+}
