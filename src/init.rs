@@ -39,9 +39,10 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
             "no {cargo_toml}: init writes a manifest for a cargo package or workspace (run it where Cargo.toml is, or pass --dir)"
         )));
     }
-    let (name, bins, root) = read_cargo(&cargo_toml, dir)?;
-    let libraries = system_libraries(&root);
-    let text = manifest_text(&name, &bins, &libraries);
+    let cargo = read_cargo(&cargo_toml, dir)?;
+    let libraries = system_libraries(&cargo.root);
+    let (name, bins) = (&cargo.name, &cargo.bins);
+    let text = manifest_text(name, bins, cargo.package.as_deref(), &libraries);
     if text.len() as u64 > crate::load::MAX_MANIFEST_BYTES {
         return Err(Error::Usage(format!(
             "{cargo_toml} has {} bin targets: a manifest with a service for each would be over the {} KiB a manifest may have; write one by hand for the binaries to run",
@@ -77,11 +78,21 @@ fn write_new(path: &Utf8Path, contents: &[u8]) -> Result<(), Error> {
     })
 }
 
-/// The app's name (the package's, or the workspace directory's) and every bin target.
-fn read_cargo(
-    cargo_toml: &Utf8Path,
-    dir: &Utf8Path,
-) -> Result<(String, Vec<String>, Utf8PathBuf), Error> {
+/// What `init` needs of the cargo project in a directory.
+struct Cargo {
+    /// The app's name, made valid: the package's, or the workspace directory's.
+    name: String,
+    /// The bin targets: the package's own for a workspace member, else every one.
+    bins: Vec<String>,
+    /// The workspace's root directory (where `Cargo.lock` is).
+    root: Utf8PathBuf,
+    /// The package, for a member of a workspace rooted elsewhere (`app.package`).
+    package: Option<String>,
+}
+
+/// The app's name (the package's, or the workspace directory's) and its bin targets: a
+/// workspace member's own, else every one of the workspace.
+fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<Cargo, Error> {
     let json = Step::new("read the cargo metadata of the project", "cargo")
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .arg("--manifest-path")
@@ -90,22 +101,39 @@ fn read_cargo(
         .output()?;
     let meta: serde_json::Value = serde_json::from_str(&json)
         .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;
-    let bins = crate::compile::bin_targets(&meta, None);
+    let root = Utf8Path::new(meta["workspace_root"].as_str().unwrap_or(dir.as_str()));
+    let own_path = cargo_toml.canonicalize_utf8().ok();
+    let packages = meta["packages"].as_array().into_iter().flatten();
+    let own = packages
+        .clone()
+        .find(|p| p["manifest_path"].as_str().map(Utf8Path::new) == own_path.as_deref())
+        .and_then(|p| p["name"].as_str());
+    let is_member = own_path.as_deref() != Some(&root.join("Cargo.toml"));
+    let (name, package) = match own {
+        Some(own) if is_member => (own.to_string(), Some(own.to_string())),
+        Some(own) => (own.to_string(), None),
+        None => (root.file_name().unwrap_or("app").to_string(), None),
+    };
+    let bins = crate::compile::bin_targets(&meta, package.as_deref());
     if bins.is_empty() {
         return Err(Error::Usage(format!(
             "{cargo_toml} has no binary target: buildkit-lite packages a program (add src/main.rs or a [[bin]])"
         )));
     }
-    let root = Utf8Path::new(meta["workspace_root"].as_str().unwrap_or(dir.as_str()));
-    let package_named = |p: &&serde_json::Value| {
-        p["manifest_path"].as_str().map(Utf8Path::new) == Some(&root.join("Cargo.toml"))
-    };
-    let packages = meta["packages"].as_array().into_iter().flatten();
-    let name = match packages.clone().find(package_named) {
-        Some(package) => package["name"].as_str().unwrap_or("app").to_string(),
-        None => root.file_name().unwrap_or("app").to_string(),
-    };
-    Ok((app_name(&name), bins, root.to_owned()))
+    Ok(Cargo {
+        name: app_name(&name),
+        bins,
+        root: root.to_owned(),
+        package,
+    })
+}
+
+/// Whether a bin's name marks a client, not a server: a `cli`, `client` or `ctl` word
+/// (`mini-redis-cli`, `ctl_tool`). It is installed, and gets no service.
+fn is_client(bin: &str) -> bool {
+    bin.to_ascii_lowercase()
+        .split(['-', '_'])
+        .any(|word| matches!(word, "cli" | "client" | "ctl"))
 }
 
 /// The well-known `-sys` crates in the workspace's `Cargo.lock` that link the system's C
@@ -256,8 +284,13 @@ fn target_and_image(libraries: &[&clibs::SysCrate]) -> (String, String) {
 /// first, and a commented check that follows it.
 fn services_text(bins: &[String]) -> String {
     let mut text = String::new();
-    let services = service_names(bins);
-    for (i, (bin, service)) in bins.iter().zip(&services).enumerate() {
+    let (mut servers, clients): (Vec<String>, Vec<String>) =
+        bins.iter().cloned().partition(|b| !is_client(b));
+    if servers.is_empty() {
+        servers.push(bins[0].clone());
+    }
+    let services = service_names(&servers);
+    for (i, (bin, service)) in servers.iter().zip(&services).enumerate() {
         text.push_str(&format!("\n[services.{service}]\n"));
         if service != bin {
             text.push_str(&format!("command = [{}]\n", quoted(&format!("/bin/{bin}"))));
@@ -274,6 +307,13 @@ fn services_text(bins: &[String]) -> String {
             );
         }
     }
+    for client in clients.iter().filter(|c| !servers.contains(c)) {
+        text.push_str(&format!(
+            "\n# {client} is a client (its name says so): installed at /bin/{client}, run by no service.\n# [services.{}]\n# command = [{}]\n",
+            image_name(client),
+            quoted(&format!("/bin/{client}"))
+        ));
+    }
     let first = &services[0];
     text.push_str(&format!(
         "\n# [checks.ping]\n# http = \"http://127.0.0.1:${{PORT}}/ping\"\n# service = {}\n# interval = 30\n",
@@ -285,7 +325,12 @@ fn services_text(bins: &[String]) -> String {
 /// The manifest: the app, a service per binary, and the next keys commented out. With
 /// `libraries` (system C libraries the lockfile links), a gnu target and their run-time
 /// packages.
-pub fn manifest_text(name: &str, bins: &[String], libraries: &[&clibs::SysCrate]) -> String {
+pub fn manifest_text(
+    name: &str,
+    bins: &[String],
+    package: Option<&str>,
+    libraries: &[&clibs::SysCrate],
+) -> String {
     let binary = match bins {
         [one] => quoted(one),
         many => format!(
@@ -300,7 +345,14 @@ pub fn manifest_text(name: &str, bins: &[String], libraries: &[&clibs::SysCrate]
         &format!("name = {}", quoted(name)),
         "the image is <name>:<tag> (image.name overrides)",
     );
-    let binary_line = commented(&format!("binary = {binary}"), "cargo bin targets");
+    let mut binary_line = commented(&format!("binary = {binary}"), "cargo bin targets");
+    if let Some(package) = package {
+        let line = format!("package = {}", quoted(package));
+        binary_line.push_str(&format!(
+            "\n{}",
+            commented(&line, "a member of the workspace")
+        ));
+    }
     let (target_line, image) = target_and_image(libraries);
     let mut text = format!(
         r#"#:schema ./{SCHEMA_FILE}
@@ -341,6 +393,16 @@ mod tests {
     }
 
     #[test]
+    fn clients_are_told_by_their_names() {
+        for client in ["mini-redis-cli", "ctl", "my_client", "Tool-CLI"] {
+            assert!(is_client(client), "{client}");
+        }
+        for server in ["mini-redis-server", "clippy", "clientele", "api"] {
+            assert!(!is_client(server), "{server}");
+        }
+    }
+
+    #[test]
     fn services_never_collide() {
         let bins = ["Worker".to_string(), "worker".into(), "WORKER".into()];
         assert_eq!(service_names(&bins), ["worker", "worker-2", "worker-3"]);
@@ -355,7 +417,7 @@ mod tests {
 
     #[test]
     fn the_manifest_parses_and_runs_each_binary() {
-        let text = manifest_text("shop", &["api".into(), "Worker".into()], &[]);
+        let text = manifest_text("shop", &["api".into(), "Worker".into()], None, &[]);
         let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
         let manifest = crate::load::parse(&text, dir).unwrap();
         assert_eq!(manifest.services.len(), 2);

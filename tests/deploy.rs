@@ -423,3 +423,57 @@ fn a_crash_loop_shows_its_panic_line_first_and_its_last_lines() {
     assert!(panic.is_some() && note.is_some() && panic < note, "{line}");
     assert!(line.contains("no config at /etc/app.toml"), "{line}");
 }
+
+#[test]
+fn init_in_a_workspace_member_writes_its_package_and_no_service_for_a_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"redis\", \"other\"]\nresolver = \"2\"\n",
+    );
+    write(
+        "redis/Cargo.toml",
+        "[package]\nname = \"mini-redis\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"mini-redis-server\"\npath = \"src/server.rs\"\n\n[[bin]]\nname = \"mini-redis-cli\"\npath = \"src/cli.rs\"\n",
+    );
+    write("redis/src/server.rs", "fn main() {}\n");
+    write("redis/src/cli.rs", "fn main() {}\n");
+    write(
+        "other/Cargo.toml",
+        "[package]\nname = \"other\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    write("other/src/main.rs", "fn main() {}\n");
+    let member = root.join("redis");
+    let o = run_in(&member, &["init"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(member.join("service.toml")).unwrap();
+    assert!(text.contains("\npackage = \"mini-redis\""), "{text}");
+    assert!(
+        text.contains("binary = [\"mini-redis-server\", \"mini-redis-cli\"]")
+            || text.contains("binary = [\"mini-redis-cli\", \"mini-redis-server\"]"),
+        "{text}"
+    );
+    assert!(!text.contains("other"), "another member's binaries: {text}");
+    assert!(text.contains("\n[services.mini-redis-server]\n"), "{text}");
+    assert!(!text.contains("\n[services.mini-redis-cli]"), "{text}");
+    assert!(text.contains("# [services.mini-redis-cli]"), "{text}");
+    // Every trailing comment has a space before it.
+    assert!(
+        !text
+            .lines()
+            .any(|l| !l.starts_with('#') && l.contains("]#")),
+        "{text}"
+    );
+    let o = run_in(&member, &["check", "--deny-warnings", "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ok (1 service, 0 checks)"),
+        "{}",
+        stdout(&o)
+    );
+}
