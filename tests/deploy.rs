@@ -449,7 +449,7 @@ fn init_in_a_workspace_member_writes_its_package_and_no_service_for_a_client() {
     );
     write("other/src/main.rs", "fn main() {}\n");
     let member = root.join("redis");
-    let o = run_in(&member, &["init"]);
+    let o = run_in(root, &["init", "--dir", "redis"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = std::fs::read_to_string(member.join("service.toml")).unwrap();
     assert!(text.contains("\npackage = \"mini-redis\""), "{text}");

@@ -237,8 +237,9 @@ pub fn test_containers(image: &Image) -> Vec<String> {
     stdout(&o).lines().map(String::from).collect()
 }
 
-/// `buildkit-lite test` passes on `image`: a passing line for each service and check and
-/// for the stop, the summary, and no container left behind.
+/// `buildkit-lite test` passes on `image`: a passing line for each service and check, for
+/// each exposed port (reached from outside) and for the stop, the summary, and no
+/// container left behind.
 pub fn assert_proven(project: &Project, image: &Image, services: &[&str], checks: &[&str]) {
     let o = project.prove(image.tag(), &[]);
     let out = stdout(&o);
@@ -254,7 +255,16 @@ pub fn assert_proven(project: &Project, image: &Image, services: &[&str], checks
             "no `{line}`:\n{out}"
         );
     }
-    let n = services.len() + checks.len() + 1;
+    let exposed = image.inspect("{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}");
+    let ports: Vec<&str> = exposed.split_whitespace().collect();
+    for port in &ports {
+        let line = format!("ok   port {} ", port.trim_end_matches("/tcp"));
+        assert!(
+            out.lines().any(|l| l.starts_with(&line)),
+            "no `{line}`:\n{out}"
+        );
+    }
+    let n = services.len() + checks.len() + ports.len() + 1;
     let summary = format!("test {}: passed ({n} results, ", image.0);
     assert!(out.contains(&summary), "no `{summary}`:\n{out}");
     assert_eq!(test_containers(image), Vec::<String>::new());
