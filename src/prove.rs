@@ -456,8 +456,18 @@ impl Run<'_> {
             return Ok(true);
         }
         let code = words.next().unwrap_or("?").to_string();
-        let logs = docker::logs_step(self.container, 5).attempt()?;
-        let output = format!("{}{}", logs.stdout, logs.stderr);
+        // The logging driver may still be writing the container's last lines: read until
+        // two reads agree (a second at most).
+        let mut output = String::new();
+        for _ in 0..4 {
+            let logs = docker::logs_step(self.container, 5).attempt()?;
+            let now = format!("{}{}", logs.stdout, logs.stderr);
+            if now == output {
+                break;
+            }
+            output = now;
+            std::thread::sleep(POLL);
+        }
         let last: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
         let detail = format!("exited with status {code}: {}", last.join(" | "));
         let image = self.image.to_string();

@@ -68,7 +68,11 @@ fn test_proves_the_healthcheck_app_and_names_a_failing_check_and_a_crash_looping
     );
     assert!(out.contains("exit 0 after"), "{out}");
     assert!(
-        out.contains(&format!("test {}: passed (4 results, ", image.0)),
+        out.lines().any(|l| l.starts_with("ok   port 8080 ")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("test {}: passed (5 results, ", image.0)),
         "{out}"
     );
     assert_eq!(test_containers(&image), Vec::<String>::new());
