@@ -25,14 +25,7 @@ pub fn resolve(dir: &Utf8Path, rel: &str, what: &str) -> Result<PathBuf, String>
 /// The canonical path of `path` (already joined to `dir`), if it is a regular file inside
 /// the project `dir`.
 fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String> {
-    let root = dir
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
-    let real = resolved(path, what)?;
-    if !real.starts_with(&root) {
-        return Err(outside(what, path, &real, &root));
-    }
-    let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{path}`: {e}"))?;
+    let (_, real, meta) = within(dir, path, what)?;
     if !meta.is_file() {
         return Err(format!(
             "{what} `{path}` is not a regular file ({})",
@@ -107,6 +100,24 @@ pub const MAX_TREE_FILES: usize = 100_000;
 /// ...and at most this many bytes: a tree larger than either is refused, not copied.
 pub const MAX_TREE_BYTES: u64 = 16 << 30;
 
+/// The project's canonical directory, and the canonical path and metadata of `path` (joined
+/// to `dir`), which must resolve, links followed, inside it.
+fn within(
+    dir: &Utf8Path,
+    path: &Utf8Path,
+    what: &str,
+) -> Result<(PathBuf, PathBuf, std::fs::Metadata), String> {
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
+    let real = resolved(path, what)?;
+    if !real.starts_with(&root) {
+        return Err(outside(what, path, &real, &root));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{path}`: {e}"))?;
+    Ok((root, real, meta))
+}
+
 /// Checks, reading no file, that the project file or directory `rel`, and everything below
 /// it, may be shipped (see [`walk_tree`]).
 pub fn check_tree(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
@@ -134,14 +145,7 @@ pub struct TreeFile {
 ///   directory is inside one) are left out, so `"/srv/p" = "."` ships the sources only;
 /// - at most [`MAX_TREE_FILES`] files and [`MAX_TREE_BYTES`] bytes.
 pub fn walk_tree(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<Vec<TreeFile>, String> {
-    let root = dir
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve the project directory `{dir}`: {e}"))?;
-    let real = resolved(path, what)?;
-    if !real.starts_with(&root) {
-        return Err(outside(what, path, &real, &root));
-    }
-    let meta = std::fs::metadata(&real).map_err(|e| format!("{what} `{path}`: {e}"))?;
+    let (root, _, meta) = within(dir, path, what)?;
     let mut walk = Walk {
         root,
         what,

@@ -541,6 +541,13 @@ fn setid_modes_huge_numbers_and_secrets_in_env() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
 
+/// The result line of `test` that starts with `start`.
+fn result_line<'a>(out: &'a str, start: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no `{start}` in:\n{out}"))
+}
+
 /// A prebuilt app whose service sleeps, with `extra` appended.
 fn sleeper(name: &str, extra: &str) -> String {
     format!(
@@ -577,10 +584,7 @@ fn a_hanging_check_is_killed_at_its_timeout_and_named() {
     let (o, _) = guarded_test(&p, &image, &["--timeout", "10"]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("FAIL check hang "))
-        .unwrap_or_else(|| panic!("{out}"));
+    let line = result_line(&out, "FAIL check hang ");
     assert!(
         line.contains("timed out: killed at its timeout of 5s"),
         "{line}"
@@ -603,10 +607,7 @@ fn a_check_that_prints_without_end_is_kept_to_its_first_kilobytes() {
             && l.contains("timed out: killed at its timeout of 4s")),
         "{out}"
     );
-    let long = out
-        .lines()
-        .find(|l| l.starts_with("FAIL check longline "))
-        .unwrap_or_else(|| panic!("{out}"));
+    let long = result_line(&out, "FAIL check longline ");
     assert!(
         long.contains("… (cut at 200 characters)"),
         "{}",
@@ -625,10 +626,7 @@ fn a_task_that_never_ends_is_named_and_killed_at_the_grace_deadline() {
     let (o, _) = guarded_test(&p, &image, &["--timeout", "6"]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
-    let task = out
-        .lines()
-        .find(|l| l.starts_with("FAIL task slow "))
-        .unwrap_or_else(|| panic!("{out}"));
+    let task = result_line(&out, "FAIL task slow ");
     assert!(
         task.contains("task slow still running after 6s: no service was started"),
         "{task}"
