@@ -15,23 +15,6 @@ use std::time::Duration;
 use common::docker::*;
 use common::*;
 
-/// A prebuilt project of `manifest` with `files`, built: the image is removed when dropped.
-fn built(name: &str, manifest: &str, files: &[(&str, &str)]) -> (Project, Image) {
-    let p = with_files(name, manifest, files);
-    let (image, _) = build_image(&p, name);
-    (p, image)
-}
-
-fn with_files(name: &str, manifest: &str, files: &[(&str, &str)]) -> Project {
-    let p = Project::prebuilt(name, manifest);
-    for (path, text) in files {
-        let path = p.dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    p
-}
-
 fn run_in(dir: &Path, args: &[&str]) -> Output {
     cmd().current_dir(dir).args(args).output().unwrap()
 }

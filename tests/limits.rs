@@ -16,21 +16,6 @@ use common::*;
 
 const APP: &str = "[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"Cargo.toml\"\n";
 
-/// `buildkit-lite ARGS` with at most 256 MiB of address space and 30 s of CPU.
-fn run_bounded(dir: &Path, args: &[&str]) -> Output {
-    Command::new("sh")
-        .args([
-            "-c",
-            "ulimit -v 262144 && ulimit -t 30 && exec \"$@\"",
-            "sh",
-            env!("CARGO_BIN_EXE_buildkit-lite"),
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
 /// A project directory holding `service.toml` with `text` (and the Cargo.toml it names).
 fn project(text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +67,7 @@ fn assert_capped(o: &Output, total: usize) {
 fn ten_thousand_bad_placeholders_print_fifty_problems_in_short_windows() {
     let dir = project(&placeholders(10_000, false));
     assert_capped(
-        &run_bounded(dir.path(), &["check", "-f", "service.toml"]),
+        &run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]),
         10_000,
     );
 }
@@ -92,7 +77,7 @@ fn a_hundred_thousand_bad_placeholders_stay_within_256_mib() {
     // The old code was killed by the kernel at 24 GB on this input.
     let dir = project(&placeholders(100_000, true));
     assert_capped(
-        &run_bounded(dir.path(), &["check", "-f", "service.toml"]),
+        &run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]),
         100_000,
     );
 }
@@ -103,7 +88,7 @@ fn twenty_thousand_unknown_keys_are_reported_in_linear_time() {
     let keys: Vec<String> = (0..20_000).map(|i| format!("k{i} = 1")).collect();
     let text = format!("{APP}{}\n\n[services.demo]\n", keys.join("\n"));
     let dir = project(&text);
-    let o = run_bounded(dir.path(), &["check", "-f", "service.toml"]);
+    let o = run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]);
     assert_capped(&o, 20_000);
     assert!(
         stderr(&o).contains("service.toml:6:1: app.k0: unknown key `k0` (expected one of `name`"),
@@ -119,7 +104,7 @@ fn unknown_keys_and_a_wrong_type_in_one_table_are_all_reported() {
         "[app]\nnmae = 1\nfeatures = 3\nbinaryy = \"x\"\n",
     ) + "\n[services.demo]\n";
     let dir = project(&text);
-    let o = run_bounded(dir.path(), &["check", "-f", "service.toml"]);
+    let o = run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]);
     let err = stderr(&o);
     assert!(err.contains("3 problems"), "{err}");
     assert!(
@@ -139,7 +124,7 @@ fn unknown_keys_and_a_wrong_type_in_one_table_are_all_reported() {
 #[test]
 fn devices_are_refused_without_reading_them() {
     for device in ["/dev/zero", "/dev/urandom"] {
-        let o = run_bounded(Path::new("/"), &["check", "-f", device]);
+        let o = run_bounded(Path::new("/"), 256, &["check", "-f", device]);
         assert_eq!(o.status.code(), Some(1));
         assert_eq!(
             stderr(&o),
@@ -190,7 +175,7 @@ fn a_fifo_is_refused_instead_of_blocking() {
 fn a_manifest_over_one_mib_is_refused_and_says_the_limit() {
     let text = format!("{APP}#{}\n[services.demo]\n", "x".repeat(1024 * 1024));
     let dir = project(&text);
-    let o = run_bounded(dir.path(), &["check", "-f", "service.toml"]);
+    let o = run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains(
@@ -202,7 +187,7 @@ fn a_manifest_over_one_mib_is_refused_and_says_the_limit() {
     // Just under the limit is read (and this one is valid).
     let fits = format!("{APP}#{}\n[services.demo]\n", "x".repeat(1000 * 1000));
     let dir = project(&fits);
-    let o = run_bounded(dir.path(), &["check", "-f", "service.toml"]);
+    let o = run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -213,7 +198,7 @@ fn invalid_utf8_is_reported_at_its_line_and_column() {
     assert_eq!(text.iter().filter(|b| **b == b'\n').count(), 10);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("service.toml"), &text).unwrap();
-    let o = run_bounded(dir.path(), &["check", "-f", "service.toml"]);
+    let o = run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
@@ -230,7 +215,7 @@ fn crlf_line_ends_do_not_reach_multi_line_strings() {
     )
     .replace('\n', "\r\n");
     let dir = project(&text);
-    let o = run_bounded(dir.path(), &["render", "-f", "service.toml"]);
+    let o = run_bounded(dir.path(), 256, &["render", "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(!out.contains('\r'), "a CR reached the context:\n{out:?}");
@@ -242,7 +227,7 @@ fn crlf_line_ends_do_not_reach_multi_line_strings() {
     // Positions in a CRLF file are those of its lines.
     let broken = text.replace("command", "commnd");
     let dir = project(&broken);
-    let o = run_bounded(dir.path(), &["check", "-f", "service.toml"]);
+    let o = run_bounded(dir.path(), 256, &["check", "-f", "service.toml"]);
     assert!(
         stderr(&o).contains("service.toml:8:1: services.demo.commnd: unknown key `commnd`"),
         "{}",

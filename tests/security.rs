@@ -15,41 +15,13 @@ use std::time::Duration;
 use common::docker::*;
 use common::*;
 
-/// `buildkit-lite ARGS` from the project's directory.
-fn run_in(p: &Project, args: &[&str]) -> Output {
-    cmd().current_dir(&p.dir).args(args).output().unwrap()
-}
-
-/// A copy of `examples/minimal` with `extra` appended to its manifest.
-fn minimal_plus(extra: &str) -> Project {
-    let p = Project::copy_of("minimal");
-    p.edit_manifest(|t| format!("{t}\n{extra}"));
-    p
-}
-
-/// `buildkit-lite ARGS` from `dir`, with at most `mib` MiB of address space and 20 s of
-/// CPU: a run that holds a large file in memory, or walks an exploding tree, is killed.
-fn run_bounded(dir: &Path, mib: u64, args: &[&str]) -> Output {
-    std::process::Command::new("sh")
-        .args([
-            "-c",
-            &format!("ulimit -v {} && ulimit -t 20 && exec \"$@\"", mib * 1024),
-            "sh",
-            env!("CARGO_BIN_EXE_buildkit-lite"),
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
 /// `check` and `render` exit 1 naming `key` and saying `why`.
 fn assert_check_refuses(p: &Project, key: &str, why: &str) {
     for args in [
         &["check", "-f", "service.toml"][..],
         &["render", "-f", "service.toml"],
     ] {
-        let o = run_in(p, args);
+        let o = p.run(args);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(
@@ -105,7 +77,7 @@ fn check_render_and_dry_run_execute_nothing_the_project_names() {
         &["build", "v1", "-f", "service.toml", "--dry-run", "--json"],
     ];
     for args in commands {
-        let o = run_in(&p, args);
+        let o = p.run(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         assert!(
             !marker.exists(),
@@ -114,7 +86,7 @@ fn check_render_and_dry_run_execute_nothing_the_project_names() {
         );
     }
     // The dry run says where its probes ran: outside the project.
-    let o = run_in(&p, &["build", "v1", "-f", "service.toml", "--dry-run"]);
+    let o = p.run(&["build", "v1", "-f", "service.toml", "--dry-run"]);
     let said = format!("{}{}", stdout(&o), stderr(&o));
     assert!(said.contains("cd / && cargo metadata"), "{said}");
 }
@@ -128,7 +100,7 @@ fn assert_refused_quietly(p: &Project, key: &str, why: &str, secret: &str) {
         &["build", "v1", "-f", "service.toml", "--dry-run", "--json"],
     ];
     for args in commands {
-        let o = run_in(p, args);
+        let o = p.run(args);
         let said = format!("{}{}", stdout(&o), stderr(&o));
         assert_eq!(o.status.code(), Some(1), "{args:?}: {said}");
         assert!(said.contains(key) && said.contains(why), "{args:?}: {said}");
@@ -210,18 +182,6 @@ fn a_workspace_root_above_the_project_is_the_one_outside_cargo_manifest_allowed(
     );
 }
 
-/// A prebuilt project of `manifest`, built: the image is removed when dropped.
-fn built(name: &str, manifest: &str, files: &[(&str, &str)]) -> (Project, Image) {
-    let p = Project::prebuilt(name, manifest);
-    for (path, text) in files {
-        let path = p.dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let (image, _) = build_image(&p, name);
-    (p, image)
-}
-
 const LOGGED: &str = r#"
 [app]
 name = "logvictim"
@@ -293,7 +253,7 @@ command = ["/bin/sleep", "infinity"]
 
 #[test]
 fn a_tree_of_links_to_directories_is_refused_at_once() {
-    let p = minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
+    let p = Project::minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
     // 12 levels, each directory linking 3 times to the next: 3^12 paths to one file.
     for level in 0..12 {
         let dir = p.dir.join(format!("site/d{level}"));
@@ -329,13 +289,13 @@ fn a_tree_of_links_to_directories_is_refused_at_once() {
 
 #[test]
 fn a_link_loop_is_called_one() {
-    let p = minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
+    let p = Project::minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
     std::fs::create_dir_all(p.dir.join("site")).unwrap();
     symlink("b", p.dir.join("site/a")).unwrap();
     symlink("a", p.dir.join("site/b")).unwrap();
     assert_check_refuses(&p, "files.\"/srv/site\"", "site/a` is a symlink loop");
     // A link to its own directory is a link to a directory, not a missing file.
-    let p = minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
+    let p = Project::minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
     std::fs::create_dir_all(p.dir.join("site")).unwrap();
     symlink(".", p.dir.join("site/a")).unwrap();
     assert_check_refuses(
@@ -347,7 +307,7 @@ fn a_link_loop_is_called_one() {
 
 #[test]
 fn a_tree_over_the_size_limit_is_refused_without_reading_it() {
-    let p = minimal_plus("[files]\n\"/srv/data\" = \"data\"\n");
+    let p = Project::minimal_plus("[files]\n\"/srv/data\" = \"data\"\n");
     std::fs::create_dir_all(p.dir.join("data")).unwrap();
     // Sparse: 17 GiB by its size, nothing on disk.
     let big = std::fs::File::create(p.dir.join("data/big")).unwrap();
@@ -363,7 +323,7 @@ fn a_tree_over_the_size_limit_is_refused_without_reading_it() {
 
 #[test]
 fn a_large_shipped_file_is_streamed_not_held_in_memory() {
-    let p = minimal_plus("[files]\n\"/srv/blob\" = \"blob\"\n");
+    let p = Project::minimal_plus("[files]\n\"/srv/blob\" = \"blob\"\n");
     let blob = std::fs::File::create(p.dir.join("blob")).unwrap();
     blob.set_len(1 << 30).unwrap();
     let out = p.tmp.path().join("out");
@@ -393,7 +353,7 @@ fn a_large_shipped_file_is_streamed_not_held_in_memory() {
 
 #[test]
 fn shipping_the_project_directory_leaves_cargo_output_out() {
-    let p = minimal_plus("[files]\n\"/srv/p\" = \".\"\n");
+    let p = Project::minimal_plus("[files]\n\"/srv/p\" = \".\"\n");
     // cargo's target/ (with the tool's own build directory in it), and another target
     // directory cargo marked.
     for dir in [
@@ -420,16 +380,13 @@ fn shipping_the_project_directory_leaves_cargo_output_out() {
     .unwrap();
     std::fs::write(p.dir.join("other-target/debug/app"), "x").unwrap();
     let out = p.tmp.path().join("out");
-    let o = run_in(
-        &p,
-        &[
-            "render",
-            "-f",
-            "service.toml",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = p.run(&[
+        "render",
+        "-f",
+        "service.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let shipped = files_below(&out.join("root/srv/p"));
     let names: Vec<String> = shipped.iter().map(|f| f.display().to_string()).collect();
@@ -469,18 +426,18 @@ fn check_refuses_files_over_log_directories_kernel_file_systems_and_the_user_dat
         ("/etc", "/etc/passwd (the user database)"),
     ];
     for (path, why) in cases {
-        let p = minimal_plus(&format!("[files]\n{path:?} = \"Cargo.toml\"\n"));
+        let p = Project::minimal_plus(&format!("[files]\n{path:?} = \"Cargo.toml\"\n"));
         assert_check_refuses(&p, &format!("files.{path:?}"), why);
     }
 }
 
 #[test]
 fn docker_reference_grammar_and_length_are_checked() {
-    let p = minimal_plus("");
+    let p = Project::minimal_plus("");
     p.edit_manifest(|t| t.replace("[app]\n", "[image]\nname = \"a..b/c\"\n\n[app]\n"));
     assert_check_refuses(&p, "image.name", "invalid image repository \"a..b/c\"");
     let long = "a".repeat(244);
-    let p = minimal_plus("");
+    let p = Project::minimal_plus("");
     p.edit_manifest(|t| t.replace("name = \"minimal\"", &format!("name = \"{long}\"")));
     assert_check_refuses(
         &p,
@@ -491,25 +448,28 @@ fn docker_reference_grammar_and_length_are_checked() {
 
 #[test]
 fn setid_modes_huge_numbers_and_secrets_in_env() {
-    let p = minimal_plus("[files]\n\"/bin/tool\" = { from = \"Cargo.toml\", mode = \"4755\" }\n");
+    let p = Project::minimal_plus(
+        "[files]\n\"/bin/tool\" = { from = \"Cargo.toml\", mode = \"4755\" }\n",
+    );
     assert_check_refuses(
         &p,
         "files.\"/bin/tool\".mode",
         "sets the set-user-ID or set-group-ID bit",
     );
-    let p = minimal_plus(
+    let p = Project::minimal_plus(
         "[files]\n\"/bin/tool\" = { from = \"Cargo.toml\", mode = \"2755\", allow-setid = true }\n",
     );
-    let o = run_in(&p, &["check", "-f", "service.toml"]);
+    let o = p.run(&["check", "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
-    let p = minimal_plus("[checks.c]\ncommand = \"true\"\ninterval = 9223372036854775807\n");
+    let p =
+        Project::minimal_plus("[checks.c]\ncommand = \"true\"\ninterval = 9223372036854775807\n");
     assert_check_refuses(
         &p,
         "checks.c.interval",
         "9223372036854775807 is too large: at most 31536000",
     );
-    let p = minimal_plus("");
+    let p = Project::minimal_plus("");
     p.edit_manifest(|t| {
         t.replace(
             "[app]\n",
@@ -518,14 +478,14 @@ fn setid_modes_huge_numbers_and_secrets_in_env() {
     });
     assert_check_refuses(&p, "image.stop-timeout", "is too large: at most 86400");
 
-    let p = minimal_plus("");
+    let p = Project::minimal_plus("");
     p.edit_manifest(|t| {
         t.replace(
             "[services.minimal]\n",
             "[services.minimal]\nenv = { API_TOKEN = \"abc\", DB_PASSWORD = \"x\", PORT = \"1\" }\n",
         )
     });
-    let o = run_in(&p, &["check", "-f", "service.toml"]);
+    let o = p.run(&["check", "-f", "service.toml"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
@@ -537,7 +497,7 @@ fn setid_modes_huge_numbers_and_secrets_in_env() {
         "{err}"
     );
     assert!(!err.contains("env.PORT"), "{err}");
-    let o = run_in(&p, &["check", "-f", "service.toml", "--deny-warnings"]);
+    let o = p.run(&["check", "-f", "service.toml", "--deny-warnings"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
 

@@ -13,18 +13,6 @@ use std::process::{Command, Output};
 use common::docker::*;
 use common::*;
 
-/// A copy of `examples/minimal` with `extra` appended to its manifest.
-fn minimal_plus(extra: &str) -> Project {
-    let p = Project::copy_of("minimal");
-    p.edit_manifest(|t| format!("{t}\n{extra}"));
-    p
-}
-
-/// `buildkit-lite ARGS` from the project's directory.
-fn run_in(p: &Project, args: &[&str]) -> Output {
-    cmd().current_dir(&p.dir).args(args).output().unwrap()
-}
-
 fn script_check(path: &str) -> String {
     format!("[checks.leak]\nscript = {path:?}\n")
 }
@@ -35,7 +23,7 @@ fn assert_refused(p: &Project, key: &str, line: usize, why: &str) {
         &["check", "-f", "service.toml"][..],
         &["render", "-f", "service.toml"],
     ] {
-        let o = run_in(p, args);
+        let o = p.run(args);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(
@@ -57,7 +45,7 @@ fn manifest_lines(p: &Project) -> usize {
 #[test]
 fn a_check_script_outside_the_project_is_refused() {
     for path in ["/etc/shadow", "../../../etc/passwd", "/proc/self/environ"] {
-        let p = minimal_plus(&script_check(path));
+        let p = Project::minimal_plus(&script_check(path));
         let line = manifest_lines(&p);
         assert_refused(&p, "checks.leak.script", line, "is outside the project");
     }
@@ -65,7 +53,7 @@ fn a_check_script_outside_the_project_is_refused() {
 
 #[test]
 fn a_symlink_that_leads_out_of_the_project_is_refused_and_one_inside_is_not() {
-    let p = minimal_plus(&script_check("checks/ok.sh"));
+    let p = Project::minimal_plus(&script_check("checks/ok.sh"));
     std::fs::create_dir(p.dir.join("checks")).unwrap();
     symlink("/etc/passwd", p.dir.join("checks/ok.sh")).unwrap();
     let line = manifest_lines(&p);
@@ -75,7 +63,7 @@ fn a_symlink_that_leads_out_of_the_project_is_refused_and_one_inside_is_not() {
     std::fs::remove_file(p.dir.join("checks/ok.sh")).unwrap();
     std::fs::write(p.dir.join("real.sh"), "#!/bin/sh\nexit 0\n").unwrap();
     symlink("../real.sh", p.dir.join("checks/ok.sh")).unwrap();
-    let o = run_in(&p, &["render", "-f", "service.toml"]);
+    let o = p.run(&["render", "-f", "service.toml"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o)
@@ -95,7 +83,7 @@ fn a_symlink_that_leads_out_of_the_project_is_refused_and_one_inside_is_not() {
 
 #[test]
 fn special_files_in_the_project_are_refused() {
-    let p = minimal_plus(&script_check("fifo.sh"));
+    let p = Project::minimal_plus(&script_check("fifo.sh"));
     assert!(
         Command::new("mkfifo")
             .arg(p.dir.join("fifo.sh"))
@@ -111,7 +99,7 @@ fn special_files_in_the_project_are_refused() {
         "is not a regular file (it is a FIFO",
     );
 
-    let p = minimal_plus(&script_check("checks"));
+    let p = Project::minimal_plus(&script_check("checks"));
     std::fs::create_dir(p.dir.join("checks")).unwrap();
     let line = manifest_lines(&p);
     assert_refused(&p, "checks.leak.script", line, "it is a directory");
@@ -137,7 +125,7 @@ fn a_prebuilt_binary_outside_the_project_is_refused() {
 
 #[test]
 fn build_refuses_a_script_outside_the_project_before_touching_anything() {
-    let p = minimal_plus(&script_check("/etc/shadow"));
+    let p = Project::minimal_plus(&script_check("/etc/shadow"));
     let o = p.build(&unique("leak"), &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("checks.leak.script"), "{}", stderr(&o));
@@ -378,7 +366,7 @@ fn a_render_removes_what_killed_renders_left_and_nothing_else() {
 /// A copy of minimal whose check script is `mib` MiB, so that writing the context takes a
 /// while: long enough to land a signal in the middle of it.
 fn slow_to_stage(mib: u64) -> Project {
-    let p = minimal_plus(&script_check("big.sh"));
+    let p = Project::minimal_plus(&script_check("big.sh"));
     let f = std::fs::File::create(p.dir.join("big.sh")).unwrap();
     f.set_len(mib * 1024 * 1024).unwrap();
     p
@@ -438,7 +426,7 @@ fn an_interrupted_render_leaves_the_previous_one_and_no_temporary() {
             let out = base.join("out");
             let out_s = out.to_str().unwrap();
             std::fs::write(p.dir.join("big.sh"), "#!/bin/sh\n").unwrap();
-            let o = run_in(&p, &["render", "-f", "service.toml", "--out", out_s]);
+            let o = p.run(&["render", "-f", "service.toml", "--out", out_s]);
             assert!(o.status.success(), "{}", stderr(&o));
             let previous = read(&out.join("Dockerfile"));
             std::fs::File::create(p.dir.join("big.sh"))
@@ -464,7 +452,7 @@ fn an_interrupted_render_leaves_the_previous_one_and_no_temporary() {
             landed = true;
             if signal == "-KILL" {
                 // Nothing can clean up after SIGKILL; the next render does.
-                let o = run_in(&p, &["render", "-f", "service.toml", "--out", out_s]);
+                let o = p.run(&["render", "-f", "service.toml", "--out", out_s]);
                 assert!(o.status.success(), "{}", stderr(&o));
             } else {
                 assert_eq!(o.status.code(), Some(1), "{signal}: {}", stderr(&o));
@@ -639,7 +627,7 @@ fn services_named_like_the_bases_log_files_get_their_log_directories() {
             format!("[services.{n}]\ncommand = [\"/bin/sh\", \"-c\", \"echo hello from {n}; exec sleep 1000\"]\n")
         })
         .collect();
-    let p = minimal_plus(&services);
+    let p = Project::minimal_plus(&services);
     let (image, _) = build_image(&p, "minimal");
     let c = Container::start(&image, &[]);
     c.wait_until_up(std::time::Duration::from_secs(20));
@@ -709,7 +697,7 @@ fn a_new_user_never_joins_a_group_the_base_already_has() {
 
 #[test]
 fn a_link_out_of_the_project_inside_a_shipped_directory_is_refused() {
-    let p = minimal_plus("[files]\n\"/srv/www\" = \"site\"\n");
+    let p = Project::minimal_plus("[files]\n\"/srv/www\" = \"site\"\n");
     std::fs::create_dir_all(p.dir.join("site/css")).unwrap();
     std::fs::write(p.dir.join("site/index.html"), "hi\n").unwrap();
     symlink("/etc/shadow", p.dir.join("site/css/leak")).unwrap();

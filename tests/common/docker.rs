@@ -100,6 +100,29 @@ impl Project {
         Project { tmp, dir }
     }
 
+    /// A copy of `examples/minimal` with `extra` appended to its manifest.
+    pub fn minimal_plus(extra: &str) -> Self {
+        let p = Project::copy_of("minimal");
+        p.edit_manifest(|t| format!("{t}\n{extra}"));
+        p
+    }
+
+    /// [`Project::prebuilt`], with `files` (path, text) written into it.
+    pub fn prebuilt_with(name: &str, manifest: &str, files: &[(&str, &str)]) -> Self {
+        let p = Project::prebuilt(name, manifest);
+        for (path, text) in files {
+            let path = p.dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        p
+    }
+
+    /// `buildkit-lite ARGS` from the project's directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        cmd().current_dir(&self.dir).args(args).output().unwrap()
+    }
+
     /// `buildkit-lite test TAG -f <copy>/service.toml EXTRA…`.
     pub fn prove(&self, tag: &str, extra: &[&str]) -> Output {
         cmd()
@@ -158,6 +181,13 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&src, &dst).unwrap();
         }
     }
+}
+
+/// [`Project::prebuilt_with`], built: the image is removed when dropped.
+pub fn built(name: &str, manifest: &str, files: &[(&str, &str)]) -> (Project, Image) {
+    let p = Project::prebuilt_with(name, manifest, files);
+    let (image, _) = build_image(&p, name);
+    (p, image)
 }
 
 /// Builds a project and returns the image, removed when dropped.

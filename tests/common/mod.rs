@@ -31,6 +31,22 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `buildkit-lite ARGS` from `dir`, with at most `mib` MiB of address space and 30 s of
+/// CPU: the kernel, not a timing, kills a run that holds too much or never ends.
+pub fn run_bounded(dir: &Path, mib: u64, args: &[&str]) -> Output {
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -v {} && ulimit -t 30 && exec \"$@\"", mib * 1024),
+            "sh",
+            env!("CARGO_BIN_EXE_buildkit-lite"),
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 /// The example names (directories of `examples/` holding a service.toml), sorted.
 pub fn examples() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root().join("examples"))
