@@ -324,9 +324,9 @@ fn gnu(run: u128) {
     let main = dir.join("src/main.rs");
     let original = std::fs::read_to_string(&main).unwrap();
     // The check's own cost: the very `docker run` the build makes, timed alone.
-    let step = buildkit_lite::runtime::check_step(
+    let step = buildkit_lite::build::runtime::check_step(
         "healthcheck-app:v1",
-        &[buildkit_lite::runtime::Dynamic {
+        &[buildkit_lite::build::runtime::Dynamic {
             install_path: "/bin/healthcheckapp".into(),
             interpreter: "/lib64/ld-linux-x86-64.so.2".into(),
         }],

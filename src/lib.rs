@@ -1,39 +1,36 @@
 //! buildkit-lite: from one `service.toml` to a container image with runit services, svlogd
 //! logs and Sensu checks.
 //!
-//! The pipeline, one module a stage (every command runs a prefix of it):
-//! `load::load` → `plan::resolve` → `render::render` → `compile` → `stage` → `docker`,
-//! and after it `prove` (`test TAG`). `lint` has `check`'s warnings, `init` writes a first
-//! manifest, `json` holds the `--json` documents.
+//! One folder a stage, in pipeline order (every command runs a prefix of it):
+//! - [`manifest`]: the `service.toml` types, loading, the rules, the schema;
+//! - [`plan`]: the resolved plan a valid manifest becomes;
+//! - [`render`]: the files of the build context, from templates;
+//! - [`build`]: probe the host, decide, compile, stage the context, `docker build`, and the
+//!   run-time check of the image;
+//! - [`image_test`]: the `test` command, on a built image.
+//!
+//! Beside them: [`warnings`] (`check`'s warnings), [`init`] (a first manifest), [`cli`]
+//! (the command line and the `--json` documents), [`diagnostic`] (positioned problems and
+//! "did you mean"), [`host`] (subprocesses, Docker, git and the project's files), and the
+//! shared [`error`], [`layout`] (in-image paths) and [`shell`] (quoting).
+//! Imports go one way: from a stage to those before it and to the shared modules.
 //! Library code returns values and errors; only `main.rs` prints.
 
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod build;
-pub mod builder;
 pub mod cli;
-pub mod clibs;
-pub mod compile;
 pub mod diagnostic;
-pub mod docker;
-pub mod elf;
 pub mod error;
-pub mod exec;
-pub mod exposed;
+pub mod host;
+pub mod image_test;
 pub mod init;
-pub mod json;
 pub mod layout;
-pub mod lint;
-pub mod load;
 pub mod manifest;
 pub mod plan;
-pub mod project;
-pub mod prove;
 pub mod render;
-pub mod runtime;
-pub mod schema;
 pub mod shell;
-pub mod stage;
-pub mod suggest;
-pub mod validate;
+pub mod warnings;
 
 pub use error::Error;
 
@@ -46,9 +43,9 @@ pub fn plan(path: &Utf8Path) -> Result<plan::Plan, Error> {
 
 /// Loads and validates the manifest at `path`; a missing one gets a pointer to `init`.
 pub fn loaded(path: &Utf8Path) -> Result<manifest::Loaded, Error> {
-    load::load(path).map_err(|error| match error {
+    manifest::load::load(path).map_err(|error| match error {
         Error::Read { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            let dir = project::manifest_dir(path);
+            let dir = host::project::manifest_dir(path);
             Error::WithHint {
                 error: Box::new(error),
                 hint: format!(

@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
+use buildkit_lite::build::stage::{self, Replace};
 use buildkit_lite::build::{self, Event};
+use buildkit_lite::cli::json::PlannedStep;
 use buildkit_lite::cli::{Cli, Command};
-use buildkit_lite::json::PlannedStep;
-use buildkit_lite::stage::{self, Replace};
-use buildkit_lite::{Error, exec, lint, plan, prove, render, schema};
+use buildkit_lite::host::exec;
+use buildkit_lite::manifest::schema;
+use buildkit_lite::{Error, image_test, plan, render, warnings};
 use camino::Utf8Path;
 use clap::{CommandFactory, Parser};
 
@@ -54,7 +56,7 @@ fn usage_error(error: clap::Error) -> ExitCode {
     if json && !informational {
         print!(
             "{}",
-            buildkit_lite::json::usage(&error.render().to_string())
+            buildkit_lite::cli::json::usage(&error.render().to_string())
         );
     }
     let _ = error.print();
@@ -103,7 +105,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             timeout,
             json,
         } => {
-            let opts = prove::Options {
+            let opts = image_test::Options {
                 tag,
                 timeout: Duration::from_secs(timeout),
             };
@@ -126,7 +128,7 @@ fn run(cli: Cli) -> Result<(), Error> {
 /// With `--json`, a failure still prints its document on stdout.
 fn or_json_failure<T>(result: Result<T, Error>, json: bool) -> Result<T, Error> {
     if let (Err(error), true) = (&result, json) {
-        print!("{}", buildkit_lite::json::failed(error));
+        print!("{}", buildkit_lite::cli::json::failed(error));
     }
     result
 }
@@ -135,13 +137,13 @@ fn or_json_failure<T>(result: Result<T, Error>, json: bool) -> Result<T, Error> 
 fn check(path: &Utf8Path, json: bool, deny_warnings: bool) -> Result<(), Error> {
     let result = buildkit_lite::loaded(path).map(|loaded| {
         let plan = plan::resolve(&loaded);
-        let warnings = lint::warnings(&loaded, &plan);
+        let warnings = warnings::warnings(&loaded, &plan);
         (plan, warnings)
     });
     if json {
         print!(
             "{}",
-            buildkit_lite::json::checked(path, &result, deny_warnings)
+            buildkit_lite::cli::json::checked(path, &result, deny_warnings)
         );
     }
     let (plan, warnings) = result?;
@@ -225,12 +227,12 @@ fn build(path: &Utf8Path, opts: &build::Options, json: bool) -> Result<(), Error
     progress.close();
     let Some(built) = or_json_failure(built, json)? else {
         if let Some(steps) = &progress.planned {
-            print!("{}", buildkit_lite::json::planned(&opts.tags, steps));
+            print!("{}", buildkit_lite::cli::json::planned(&opts.tags, steps));
         }
         return Ok(());
     };
     if json {
-        print!("{}", buildkit_lite::json::built(&built, &opts.tags));
+        print!("{}", buildkit_lite::cli::json::built(&built, &opts.tags));
         return Ok(());
     }
     for reference in &built.references {
@@ -324,20 +326,20 @@ impl Progress {
     }
 }
 
-fn test(path: &Utf8Path, opts: &prove::Options, json: bool) -> Result<(), Error> {
+fn test(path: &Utf8Path, opts: &image_test::Options, json: bool) -> Result<(), Error> {
     let plan = or_json_failure(buildkit_lite::plan(path), json)?;
     // Ctrl-C or SIGTERM: stop the running docker command; the container is removed.
     let _ = ctrlc::set_handler(exec::interrupt);
-    let line = |o: &prove::Outcome| {
+    let line = |o: &image_test::Outcome| {
         let mark = if o.passed { "ok  " } else { "FAIL" };
         let (kind, name) = (o.kind.name(), &o.name);
         let what = match o.kind {
-            prove::Kind::Stop | prove::Kind::Container => kind.to_string(),
+            image_test::Kind::Stop | image_test::Kind::Container => kind.to_string(),
             _ => format!("{kind} {name}"),
         };
         format!("{mark} {what:<28} {:>6.1}s  {}", o.seconds, o.detail)
     };
-    let report = prove::test(&plan, opts, &mut |outcome| {
+    let report = image_test::test(&plan, opts, &mut |outcome| {
         // One line per result as it is known: the product on stdout, unless --json.
         if json {
             eprintln!("{}", line(outcome));
@@ -347,7 +349,7 @@ fn test(path: &Utf8Path, opts: &prove::Options, json: bool) -> Result<(), Error>
     });
     let report = or_json_failure(report, json)?;
     if json {
-        print!("{}", buildkit_lite::json::tested(&report));
+        print!("{}", buildkit_lite::cli::json::tested(&report));
     } else {
         let verdict = if report.passed { "passed" } else { "FAILED" };
         let n = report.results.len();

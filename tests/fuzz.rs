@@ -12,12 +12,14 @@
 //!
 //! It runs alone in its own test binary, so the peak memory it reads is its own.
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use buildkit_lite::{Error, load, manifest, plan, render};
+use buildkit_lite::manifest::{self, load};
+use buildkit_lite::{Error, plan, render};
 use camino::Utf8PathBuf;
 use common::*;
 

@@ -1,0 +1,236 @@
+//! Compiling the app: the [`Step`] that runs the chosen builder (see `builder.rs`), and where
+//! cargo puts the binary. The binary's path comes from `cargo metadata` (its
+//! `target_directory`) and cargo's layout, never from a guess about where the user's shell
+//! was. Nothing here prints.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::diagnostic::suggest;
+use crate::error::Error;
+use crate::host::exec::{Step, path_arg};
+use crate::host::project::Trust;
+use crate::manifest::Builder;
+use crate::plan::AppPlan;
+
+/// `cargo metadata` for the app's Cargo.toml: where cargo puts its output. For a real
+/// build it runs from the manifest's directory, as the compile does, so that the same
+/// `.cargo/config.toml` (a `build.target-dir`, say) applies to both; otherwise from
+/// outside the project (see [`Trust`]).
+pub fn metadata_step(app: &AppPlan, manifest_dir: &Utf8Path, trust: Trust) -> Step {
+    Step::new("read the cargo metadata of the app", "cargo")
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
+        .arg(path_arg(&trust.path(&app.cargo_manifest, manifest_dir)))
+        .cwd(trust.cwd(manifest_dir))
+}
+
+/// The compile step for the chosen builder: `cargo build`, `cross build` or
+/// `cargo zigbuild`, with the manifest's package, features and profile, and `--locked`
+/// when asked, run from the manifest's directory (so that its `.cargo/config.toml` applies).
+pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, locked: bool) -> Step {
+    let (summary, program, first): (&str, &str, &[&str]) = match builder {
+        Builder::Cross => ("compile the app with cross", "cross", &["build"]),
+        Builder::Zigbuild => (
+            "compile the app with cargo-zigbuild",
+            "cargo",
+            &["zigbuild"],
+        ),
+        Builder::Cargo | Builder::Auto => ("compile the app with cargo", "cargo", &["build"]),
+    };
+    let cargo_manifest = Trust::Project.path(&app.cargo_manifest, manifest_dir);
+    let mut step = Step::new(summary, program)
+        .args(first.iter().copied())
+        .args(["--manifest-path".to_string(), path_arg(&cargo_manifest)])
+        .args(["--target", &app.target, "--profile", &app.profile])
+        .cwd(manifest_dir);
+    for binary in &app.binaries {
+        step = step.args(["--bin", &binary.name]);
+    }
+    if let Some(package) = &app.package {
+        step = step.args(["--package", package]);
+    }
+    if !app.features.is_empty() {
+        step = step.args(["--features".to_string(), app.features.join(",")]);
+    }
+    if !app.default_features {
+        step = step.arg("--no-default-features");
+    }
+    if locked {
+        step = step.arg("--locked");
+    }
+    step
+}
+
+/// The directory cargo's `--profile` writes into.
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "release" | "bench" => "release",
+        other => other,
+    }
+}
+
+/// What `cargo metadata` says of the app's cargo package or workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// Where cargo writes (`target_directory`).
+    pub target_directory: Utf8PathBuf,
+    /// The bin targets (of `app.package` when set).
+    pub bins: Vec<String>,
+    /// The workspace's root directory, where its `Cargo.lock` is.
+    pub workspace_root: Utf8PathBuf,
+}
+
+impl Metadata {
+    /// Whether the workspace has a `Cargo.lock` (`cargo metadata --no-deps` writes none).
+    pub fn has_lockfile(&self) -> bool {
+        self.workspace_root.join("Cargo.lock").is_file()
+    }
+}
+
+/// Runs `cargo metadata` (read-only: it compiles nothing) and reads it.
+pub fn metadata(app: &AppPlan, manifest_dir: &Utf8Path, trust: Trust) -> Result<Metadata, Error> {
+    if trust == Trust::Nothing && crate::host::project::absolute(&app.cargo_manifest).is_relative()
+    {
+        return Err(Error::Usage(
+            "the current directory's path is not UTF-8, so cargo cannot be told where the Cargo.toml is: run buildkit-lite from a directory whose path is UTF-8".into(),
+        ));
+    }
+    parse_metadata(&metadata_step(app, manifest_dir, trust).output()?, app)
+}
+
+/// Reads `cargo metadata`'s output.
+pub fn parse_metadata(json: &str, app: &AppPlan) -> Result<Metadata, Error> {
+    let meta: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;
+    let target_directory = meta["target_directory"]
+        .as_str()
+        .ok_or_else(|| Error::CargoMetadata("cargo metadata gave no target_directory".into()))?;
+    let workspace_root = meta["workspace_root"]
+        .as_str()
+        .ok_or_else(|| Error::CargoMetadata("cargo metadata gave no workspace_root".into()))?;
+    Ok(Metadata {
+        target_directory: target_directory.into(),
+        bins: bin_targets(&meta, app.package.as_deref()),
+        workspace_root: workspace_root.into(),
+    })
+}
+
+/// The bin targets in `cargo metadata` output: of the package named `package` when
+/// given, else of every package.
+pub fn bin_targets(meta: &serde_json::Value, package: Option<&str>) -> Vec<String> {
+    meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| package.is_none_or(|want| p["name"] == want))
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Where each binary lands, in the order of `app.binaries`: `<target_directory>/<triple>/
+/// <profile dir>/<name>`. A name that is not a bin target is refused, with the closest
+/// real one.
+pub fn artifacts(meta: &Metadata, app: &AppPlan) -> Result<Vec<Utf8PathBuf>, Error> {
+    let dir = meta
+        .target_directory
+        .join(&app.target)
+        .join(profile_dir(&app.profile));
+    app.binaries
+        .iter()
+        .map(|binary| {
+            if !meta.bins.contains(&binary.name) {
+                let known: Vec<&str> = meta.bins.iter().map(String::as_str).collect();
+                return Err(Error::NoSuchBin {
+                    cargo_manifest: app.cargo_manifest.clone(),
+                    binary: binary.name.clone(),
+                    suggestion: suggest::did_you_mean(&binary.name, &known).map(str::to_string),
+                    bins: meta.bins.clone(),
+                });
+            }
+            Ok(dir.join(&binary.name))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::BinaryPlan;
+
+    fn app() -> AppPlan {
+        AppPlan {
+            name: "demo".into(),
+            binaries: vec![BinaryPlan {
+                name: "demo".into(),
+                install_path: "/bin/demo".into(),
+                context_path: "root/bin/demo".into(),
+            }],
+            target: "x86_64-unknown-linux-musl".into(),
+            package: Some("demo-pkg".into()),
+            features: vec!["tls".into(), "metrics".into()],
+            profile: "release".into(),
+            cargo_manifest: "examples/demo/Cargo.toml".into(),
+            builder: Builder::Auto,
+            prebuilt: None,
+            locked: true,
+            default_features: true,
+        }
+    }
+
+    #[test]
+    fn cargo_step_carries_target_profile_package_and_features() {
+        let dir = Utf8Path::new("examples/demo");
+        let step = build_step(&app(), Builder::Cargo, dir, false);
+        assert_eq!(
+            step.to_string(),
+            "cd examples/demo && cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl \
+             --profile release --bin demo --package demo-pkg --features tls,metrics"
+        );
+        assert_eq!(
+            build_step(&app(), Builder::Cross, dir, false).program,
+            "cross"
+        );
+        assert_eq!(
+            build_step(&app(), Builder::Zigbuild, dir, false).args[0],
+            "zigbuild"
+        );
+    }
+
+    #[test]
+    fn artifact_paths_come_from_metadata() {
+        let json = r#"{"target_directory": "/w/target", "workspace_root": "/w", "packages": [{"name": "demo-pkg",
+            "targets": [{"name": "demo", "kind": ["bin"]}, {"name": "demo", "kind": ["lib"]},
+            {"name": "demo-worker", "kind": ["bin"]}]}]}"#;
+        let meta = parse_metadata(json, &app()).unwrap();
+        assert_eq!(meta.bins, ["demo", "demo-worker"]);
+        assert_eq!(
+            artifacts(&meta, &app()).unwrap(),
+            ["/w/target/x86_64-unknown-linux-musl/release/demo"]
+        );
+        let mut other = app();
+        other.binaries[0].name = "demo_worker".into();
+        let err = artifacts(&meta, &other).unwrap_err().to_string();
+        assert!(err.contains("no binary target `demo_worker`"), "{err}");
+        assert!(err.contains("did you mean `demo-worker`?"), "{err}");
+        assert!(err.contains("its binaries: demo, demo-worker"), "{err}");
+        other.binaries[0].name = "demo".into();
+        other.profile = "dev".into();
+        assert!(
+            artifacts(&meta, &other).unwrap()[0]
+                .as_str()
+                .ends_with("/debug/demo")
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Deciding the build: the plan and the probed [`Facts`] become the list of [`Action`]s, a
+//! pure function with nothing run.
+
+use camino::Utf8PathBuf;
+
+use super::probe::{Facts, How};
+use super::{Options, compile, context_dir, engine_step, references, runtime};
+use crate::error::Error;
+use crate::host::docker;
+use crate::host::exec::Step;
+use crate::plan::Plan;
+
+/// One thing the build does.
+#[derive(Debug)]
+pub enum Action {
+    /// Reach the Docker engine, listing the repository's images: before anything is
+    /// compiled.
+    Engine(Step),
+    /// Tell the user a decision.
+    Note(String),
+    /// A decision that could not be taken, reported in its turn (after the engine check).
+    Fail(Error),
+    /// Compile the app.
+    Compile(Step),
+    /// Stage the context, with the binary, into the locked build directory; unless
+    /// `reuse` finds the image of every tag already built from the same context.
+    Stage {
+        binary: Binary,
+        context: Utf8PathBuf,
+        reuse: Option<Reuse>,
+    },
+    /// `docker build` the staged context; docker writes the image ID into `image_id_file`.
+    /// Untagged when [`Action::CheckRuntime`] follows: the tags move only once it passes.
+    DockerBuild {
+        step: Step,
+        image_id_file: Utf8PathBuf,
+    },
+    /// Check in the new image that each dynamically linked binary finds what it needs at
+    /// run time (`runtime.rs`). `shown` is the check as a dry run prints it.
+    CheckRuntime { binary: Binary, shown: Step },
+    /// Name the new image `reference` (`docker tag`), after its run-time check.
+    Tag { reference: String, shown: Step },
+    /// `docker push` one tag (`--push`); the image stays local whatever happens.
+    Push { step: Step, reference: String },
+}
+
+/// What makes a built image current: its references, and the `docker build` line that
+/// built it (labels and all), which goes into the context's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reuse {
+    pub references: Vec<String>,
+    pub build_line: String,
+}
+
+/// Where the binaries to stage come from, in the order of `plan.app.binaries`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binary {
+    /// `app.prebuilt`, a file inside the project.
+    Prebuilt(Utf8PathBuf),
+    /// What the compile produces, at these paths.
+    Compiled(Vec<Utf8PathBuf>),
+}
+
+/// The actions of a build, in order. Pure: the facts were probed before.
+pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
+    let mut actions = vec![Action::Engine(engine_step(plan, opts))];
+    let binary = match facts.how.and_then(|how| compiled(plan, how)) {
+        Err(cannot) => {
+            actions.push(Action::Fail(cannot));
+            return actions;
+        }
+        Ok((binary, compile)) => {
+            actions.extend(compile);
+            binary
+        }
+    };
+    let context = context_dir(plan);
+    let image_id_file = context.with_file_name("image-id");
+    let revision = facts.revision.as_deref();
+    let check_runtime = may_link_dynamically(plan);
+    let tagged = if check_runtime {
+        Vec::new()
+    } else {
+        references(plan, opts)
+    };
+    let args = docker::BuildArgs {
+        references: &tagged,
+        version: opts.tags.first().map_or("", String::as_str),
+        revision,
+        no_cache: opts.no_cache,
+    };
+    let step = docker::build_step(&args, &context, &image_id_file);
+    // --no-cache always builds.
+    let reuse = (!opts.no_cache).then(|| Reuse {
+        references: references(plan, opts),
+        build_line: step.command_line(),
+    });
+    actions.push(Action::Stage {
+        binary: binary.clone(),
+        context,
+        reuse,
+    });
+    actions.push(Action::DockerBuild {
+        step,
+        image_id_file,
+    });
+    if check_runtime {
+        let shown = runtime::check_step(NEW_IMAGE, &assumed_dynamic(plan));
+        actions.push(Action::CheckRuntime { binary, shown });
+        for reference in references(plan, opts) {
+            let shown = docker::tag_step(NEW_IMAGE, &reference);
+            actions.push(Action::Tag { reference, shown });
+        }
+    }
+    if opts.push {
+        for reference in references(plan, opts) {
+            let step = docker::push_step(&reference);
+            actions.push(Action::Push { step, reference });
+        }
+    }
+    actions
+}
+
+/// How a dry run names the image a build would make.
+const NEW_IMAGE: &str = "<the new image>";
+
+/// Whether a binary of `plan` may be dynamically linked, so that what it needs at run time
+/// is checked in the image: a gnu target, or a prebuilt binary (which one, its file says).
+fn may_link_dynamically(plan: &Plan) -> bool {
+    plan.app.target.ends_with("-gnu") || plan.app.prebuilt.is_some()
+}
+
+/// The binaries as a dry run shows their check: with the usual loader of the target's
+/// architecture (a real build reads each binary's own).
+fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
+    let interpreter = match plan.app.target.split('-').next() {
+        Some("aarch64") => "/lib/ld-linux-aarch64.so.1",
+        _ => "/lib64/ld-linux-x86-64.so.2",
+    };
+    plan.app
+        .binaries
+        .iter()
+        .map(|b| runtime::Dynamic {
+            install_path: b.install_path.clone(),
+            interpreter: interpreter.to_string(),
+        })
+        .collect()
+}
+
+/// The binaries to stage, and the actions that compile them (none for `prebuilt`). Fails
+/// when a binary is not a bin target of the package.
+fn compiled(plan: &Plan, how: How) -> Result<(Binary, Vec<Action>), Error> {
+    let facts = match how {
+        How::Prebuilt(path) => return Ok((Binary::Prebuilt(path), Vec::new())),
+        How::Compile(facts) => facts,
+    };
+    let artifacts = compile::artifacts(&facts.metadata, &plan.app)?;
+    let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
+    let locked = facts.lockfile && plan.app.locked;
+    let step = compile::build_step(&plan.app, builder, &plan.manifest_dir, locked);
+    let note = format!("builder: {} ({reason})", builder.name());
+    Ok((
+        Binary::Compiled(artifacts),
+        vec![Action::Note(note), Action::Compile(step)],
+    ))
+}

@@ -1,0 +1,314 @@
+//! The runner that does each action on this host: the engine check begun ahead, staging
+//! under the build directory's lock, compiling, `docker build`, the run-time check, tags
+//! and pushes. An interrupt once staging began removes the staged context.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::decide::{Action, Binary, Reuse};
+use super::execute::Runner;
+use super::stage::{self, BuildDir, Replace};
+use super::up_to_date::context_digest;
+use super::{Event, Made, Product, builder, clibs, context_dir, elf, runtime};
+use crate::error::Error;
+use crate::host::exec::{self, Step};
+use crate::host::{docker, project};
+use crate::plan::Plan;
+use crate::render::{Contents, File, FileTree};
+
+/// The engine check, begun before its turn.
+pub enum Engine {
+    /// The engine answered a ping at the default socket. The CLI's listing of the tags'
+    /// images (which staging needs) then starts with the Engine action and runs during
+    /// the compile, not before it, where it would slow the probes the compile waits for.
+    Answered,
+    /// The CLI's check, started ahead: the Engine action waits for it; or, after a ping
+    /// was answered, its listing, which staging waits for.
+    Started(Prefetch),
+}
+
+/// The engine check ([`docker::image_ids`]) started ahead of its turn, on a thread of its
+/// own.
+pub struct Prefetch {
+    step: Step,
+    output: std::thread::JoinHandle<Result<String, Error>>,
+}
+
+impl Prefetch {
+    pub fn start(step: Step) -> Self {
+        let running = step.clone();
+        Prefetch {
+            step,
+            output: std::thread::spawn(move || docker::image_ids(&running)),
+        }
+    }
+
+    /// The step's output, if `step` is the one started.
+    fn take(self, step: &Step) -> Option<Result<String, Error>> {
+        (self.step == *step).then(|| self.output())
+    }
+
+    /// The output of the step started.
+    fn output(self) -> Result<String, Error> {
+        self.output
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+}
+
+/// Does every action for real.
+pub struct HostRunner<'a> {
+    plan: &'a Plan,
+    /// The rendered context, without the binary.
+    tree: FileTree,
+    /// The locked build directory, from staging to the end of the build.
+    build_dir: Option<BuildDir>,
+    /// What the engine check found: `<repository>:<tag> <image ID>` lines.
+    images: String,
+    /// The engine check, when it was begun ahead and is not taken yet.
+    engine: Option<Engine>,
+    /// Stream the output of compiles and docker builds.
+    verbose: bool,
+    /// The digest of the staged context, recorded once `docker build` succeeds.
+    digest: Option<String>,
+}
+
+impl<'a> HostRunner<'a> {
+    pub fn new(plan: &'a Plan, tree: FileTree, engine: Option<Engine>, verbose: bool) -> Self {
+        HostRunner {
+            verbose,
+            plan,
+            tree,
+            build_dir: None,
+            images: String::new(),
+            engine,
+            digest: None,
+        }
+    }
+
+    /// Reads and checks every binary, takes the build directory's lock, and writes the
+    /// context with the binaries; unless the image of every tag was built from this very
+    /// context (`reuse`), which is then the product.
+    fn stage(
+        &mut self,
+        binary: &Binary,
+        context: &Utf8Path,
+        reuse: Option<&Reuse>,
+        report: &mut dyn FnMut(Event),
+    ) -> Result<Option<Product>, Error> {
+        let tree = self.with_binaries(binary)?;
+        let name = &self.plan.app.name;
+        let waiting = || {
+            report(Event::Note(format!(
+                "waiting for another build of {name} to finish"
+            )))
+        };
+        self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
+        if let Some(reuse) = reuse {
+            if let Some(Engine::Started(listing)) = self.engine.take() {
+                self.images = listing.output()?;
+            }
+            let digest = context_digest(&tree, &reuse.build_line)?;
+            if let Some(id) = self.current_image(context, reuse, &digest) {
+                let what = reuse.references.join(", ");
+                report(Event::Note(format!(
+                    "up to date: {what} is the image of this very context; nothing to build"
+                )));
+                return Ok(Some(Product::Current(id)));
+            }
+            self.digest = Some(digest);
+        }
+        stage::write_tree(&tree, context, &self.plan.manifest_path, Replace::Force)?;
+        if exec::interrupted() {
+            return Err(Error::Interrupted);
+        }
+        Ok(None)
+    }
+
+    /// How steps with long output run: streamed with `--verbose`, else quietly.
+    fn run_step(&self) -> fn(&Step) -> Result<(), Error> {
+        if self.verbose {
+            Step::run
+        } else {
+            Step::run_quietly
+        }
+    }
+
+    fn run(&self, step: &Step) -> Result<(), Error> {
+        self.run_step()(step)
+    }
+
+    /// The engine check: a ping answered (the CLI's listing then starts, for staging),
+    /// else the CLI's check started ahead when it is `step`, else asked now.
+    fn check_engine(&mut self, step: &Step) -> Result<(), Error> {
+        let started = match self.engine.take() {
+            Some(Engine::Answered) => {
+                self.engine = Some(Engine::Started(Prefetch::start(step.clone())));
+                return Ok(());
+            }
+            Some(Engine::Started(prefetch)) => prefetch.take(step),
+            None => None,
+        };
+        self.images = started.unwrap_or_else(|| docker::image_ids(step))?;
+        Ok(())
+    }
+
+    /// The ID of the image every reference names, when the last build recorded it with
+    /// this context's digest (beside the context: `image-id`, `context-digest`).
+    fn current_image(&self, context: &Utf8Path, reuse: &Reuse, digest: &str) -> Option<String> {
+        let read = |name: &str| std::fs::read_to_string(context.with_file_name(name)).ok();
+        let (id, recorded) = (read("image-id")?, read("context-digest")?);
+        let id = id.trim();
+        let tagged = |reference: &String| {
+            let mut lines = self.images.lines().filter_map(|l| l.split_once(' '));
+            lines.any(|(r, image)| r == reference && image == id)
+        };
+        (recorded.trim() == digest && reuse.references.iter().all(tagged)).then(|| id.to_string())
+    }
+
+    /// The rendered tree with every binary, each read and checked to be an executable for
+    /// the target.
+    fn with_binaries(&mut self, binary: &Binary) -> Result<FileTree, Error> {
+        let app = &self.plan.app;
+        let mut tree = std::mem::take(&mut self.tree);
+        let binaries: Vec<(&Utf8PathBuf, Vec<u8>)> = match binary {
+            Binary::Prebuilt(path) => {
+                vec![(
+                    path,
+                    project::read(&self.plan.manifest_dir, path, "prebuilt binary")?,
+                )]
+            }
+            Binary::Compiled(paths) => paths
+                .iter()
+                .map(|path| {
+                    let read = std::fs::read(path).map_err(|source| Error::Input {
+                        path: path.clone(),
+                        source,
+                    });
+                    read.map(|contents| (path, contents))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        for ((path, contents), binary) in binaries.into_iter().zip(&app.binaries) {
+            elf::check_binary(path, &contents, &app.target)?;
+            let file = File {
+                contents: Contents::Bytes(contents),
+                mode: 0o755,
+            };
+            tree.insert(binary.context_path.clone().into(), file);
+        }
+        Ok(tree)
+    }
+}
+
+impl Runner for HostRunner<'_> {
+    fn act(
+        &mut self,
+        action: &Action,
+        made: &Made,
+        report: &mut dyn FnMut(Event),
+    ) -> Result<Option<Product>, Error> {
+        let plan = self.plan;
+        let result = match action {
+            Action::Engine(step) => self.check_engine(step).map(|()| None),
+            Action::Note(_) | Action::Fail(_) => Ok(None),
+            Action::Compile(step) => self
+                .run(step)
+                .map_err(|e| clibs::diagnose(e, &plan.app.target))
+                .map_err(|e| with_c_hint(e, &plan.app.target))
+                .map(|()| None),
+            Action::Stage {
+                binary,
+                context,
+                reuse,
+            } => self.stage(binary, context, reuse.as_ref(), report),
+            Action::DockerBuild {
+                step,
+                image_id_file,
+            } => docker_build(self.run_step(), step, image_id_file, self.digest.as_deref())
+                .map(|id| Some(Product::ImageId(id))),
+            Action::CheckRuntime { binary, .. } => {
+                let image = made.image_id.as_deref().unwrap_or_default();
+                dynamic_binaries(plan, binary).and_then(|dynamic| {
+                    runtime::check(image, &dynamic, &plan.image.base, &plan.app.target)
+                        .map(|()| None)
+                })
+            }
+            Action::Tag { reference, .. } => {
+                let image = made.image_id.as_deref().unwrap_or_default();
+                docker::tag_step(image, reference).output().map(|_| None)
+            }
+            Action::Push { step, reference } => {
+                docker::push(step, reference).map(|d| Some(Product::Digest(d)))
+            }
+        };
+        if let (Err(Error::Interrupted), Some(_)) = (&result, &self.build_dir) {
+            // Interrupted once staging began: the context goes too, as the message says.
+            let _ = std::fs::remove_dir_all(context_dir(plan));
+        }
+        result
+    }
+}
+
+/// The binaries of `binary` that the dynamic loader links, each with its path in the image
+/// and its loader, read from the files that were staged.
+fn dynamic_binaries(plan: &Plan, binary: &Binary) -> Result<Vec<runtime::Dynamic>, Error> {
+    let paths: Vec<&Utf8PathBuf> = match binary {
+        Binary::Prebuilt(path) => vec![path],
+        Binary::Compiled(paths) => paths.iter().collect(),
+    };
+    let mut dynamic = Vec::new();
+    for (path, planned) in paths.into_iter().zip(&plan.app.binaries) {
+        let bytes = std::fs::read(path).map_err(|source| Error::Input {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(interpreter) = elf::interpreter(&bytes) {
+            dynamic.push(runtime::Dynamic {
+                install_path: planned.install_path.clone(),
+                interpreter,
+            });
+        }
+    }
+    Ok(dynamic)
+}
+
+/// A failed compile for a target this host has no C compiler for: most likely a crate's
+/// build script (cc-rs: `failed to find tool`) wanted one, so say what to install.
+fn with_c_hint(error: Error, target: &str) -> Error {
+    match error {
+        Error::StepFailed { .. } if !builder::has_c_compiler(target) => Error::WithHint {
+            error: Box::new(error),
+            hint: format!(
+                "if a build script failed to find a C compiler (cc-rs: `failed to find tool`), {}",
+                crate::error::no_c_compiler(target)
+            ),
+        },
+        error => error,
+    }
+}
+
+/// Runs `docker build` and reads the image ID it wrote; then records the context's digest
+/// beside it (`context-digest`), so that the next build of the same context can see the
+/// image is current. A failed build leaves no digest.
+fn docker_build(
+    run: fn(&Step) -> Result<(), Error>,
+    step: &Step,
+    image_id_file: &Utf8Path,
+    digest: Option<&str>,
+) -> Result<String, Error> {
+    let digest_file = image_id_file.with_file_name("context-digest");
+    let _ = std::fs::remove_file(&digest_file);
+    let _ = std::fs::remove_file(image_id_file);
+    run(step)?;
+    let image_id = std::fs::read_to_string(image_id_file).map_err(|source| Error::Input {
+        path: image_id_file.to_owned(),
+        source,
+    })?;
+    if let Some(digest) = digest {
+        std::fs::write(&digest_file, format!("{digest}\n")).map_err(|source| Error::Write {
+            path: digest_file.clone(),
+            source,
+        })?;
+    }
+    Ok(image_id.trim().to_string())
+}

@@ -1,0 +1,398 @@
+//! `build TAG`: the whole pipeline, from a plan to a tagged image, decided first and then
+//! done. One file a step, in the order they run:
+//!
+//! - [`probe`] (`probe.rs`) asks the host the few read-only questions a decision needs:
+//!   the builder (`builder.rs` chooses for `auto`), `cargo metadata`, the git revision;
+//! - [`decide`] (`decide.rs`) turns the plan and those [`Facts`] into the list of
+//!   [`Action`]s, a pure function: reach the Docker engine, compile (`compile.rs`, with
+//!   `clibs.rs` explaining a failed C build), stage the context (`stage.rs`, checking each
+//!   binary with `elf.rs`) unless it is up to date (`up_to_date.rs`), `docker build`, check
+//!   the image can run its binaries (`runtime.rs`), tag, push;
+//! - [`execute`] (`execute.rs`) reports each action in order and hands it to a [`Runner`],
+//!   passing on what the actions before it made: [`HostRunner`] (`host_runner.rs`) does it,
+//!   [`DryRun`] does nothing (the report says what would run), a test's runner records it.
+//!
+//! From staging to the image ID, [`HostRunner`] holds the lock of the build directory: two
+//! builds of one app take turns (cargo serializes their compiles itself). An interrupt
+//! removes the staged context.
+
+pub mod builder;
+pub mod clibs;
+pub mod compile;
+mod decide;
+pub mod elf;
+mod execute;
+mod host_runner;
+mod probe;
+pub mod runtime;
+pub mod stage;
+mod up_to_date;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::error::Error;
+use crate::host::docker;
+use crate::host::exec::Step;
+use crate::host::project::Trust;
+use crate::manifest::Builder;
+use crate::plan::Plan;
+use crate::render;
+use stage::BuildDir;
+
+pub use decide::{Action, Binary, Reuse, decide};
+pub use execute::{DryRun, Runner, execute};
+pub use host_runner::{Engine, HostRunner, Prefetch};
+pub use probe::{CompileFacts, Facts, How, probe};
+pub use up_to_date::context_digest;
+
+pub struct Options {
+    /// At least one; the first is the version label.
+    pub tags: Vec<String>,
+    pub dry_run: bool,
+    pub no_cache: bool,
+    /// `--builder`: overrides `app.builder` for this run.
+    pub builder: Option<Builder>,
+    /// `--push`: push every tag after the build.
+    pub push: bool,
+    /// `--verbose`: stream cargo's and docker's output; else it is shown only on failure.
+    pub verbose: bool,
+}
+
+/// What the build tells its caller as it goes.
+pub enum Event<'a> {
+    /// A step about to run (or, in a dry run, that would run).
+    Step(&'a Step),
+    /// A read-only probe about to run (in dry runs too).
+    Probe(&'a Step),
+    /// The context about to be staged (or, in a dry run, that would be) into this directory.
+    Stage(&'a Utf8Path),
+    /// A decision or a wait worth knowing (which builder and why).
+    Note(String),
+    /// The action announced last is done, after this long.
+    Done(std::time::Duration),
+}
+
+/// A built image.
+#[derive(Debug)]
+pub struct Built {
+    /// `<repository>:<tag>`, one for each tag.
+    pub references: Vec<String>,
+    pub image_id: String,
+    /// `<repository>@sha256:…`, the registry's digest, when the image was pushed.
+    pub digest: Option<String>,
+    /// The staged context that was built.
+    pub context: Utf8PathBuf,
+    /// The builder that compiled the binaries; none for a `prebuilt` one.
+    pub builder: Option<&'static str>,
+}
+
+/// What an action made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Product {
+    /// `docker build`: the image ID.
+    ImageId(String),
+    /// Staging found every tag already on the image built from this very context: its ID.
+    /// The `docker build` that follows is not needed.
+    Current(String),
+    /// `docker push`: the pushed manifest's digest (`sha256:…`).
+    Digest(String),
+}
+
+/// What the actions made, together.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Made {
+    pub image_id: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// Where `build` stages the context of `plan`: in a directory the tool owns, which also
+/// holds `image-id`, the ID docker wrote for the last build, and the lock two builds of the
+/// app take turns on (see [`BuildDir`]).
+pub fn context_dir(plan: &Plan) -> Utf8PathBuf {
+    BuildDir::path(&plan.manifest_dir, &plan.app.name).join("context")
+}
+
+/// Runs the build: probe, decide, then execute with the real runner, or with the dry-run
+/// runner for `--dry-run`. Returns the image, or `None` for a dry run.
+pub fn build(
+    plan: &Plan,
+    opts: &Options,
+    report: &mut dyn FnMut(Event),
+) -> Result<Option<Built>, Error> {
+    for tag in &opts.tags {
+        docker::validate_tag(tag)?;
+    }
+    let tree = render::render(plan)?;
+    // The engine check: where docker would use the default socket, a ping there; else the
+    // CLI's (asking for the image of every tag), which runs while the host is probed. The
+    // Engine action takes it in its turn.
+    let engine = (!opts.dry_run).then(|| {
+        if docker::answers_at_default_socket() {
+            Engine::Answered
+        } else {
+            Engine::Started(Prefetch::start(engine_step(plan, opts)))
+        }
+    });
+    let facts = probe(plan, opts, report);
+    let builder = match &facts.how {
+        Ok(How::Compile(c)) => Some(c.choice.builder.name()),
+        _ => None,
+    };
+    let actions = decide(plan, opts, facts);
+    let made = if opts.dry_run {
+        execute(actions, &mut DryRun, report)?
+    } else {
+        execute(
+            actions,
+            &mut HostRunner::new(plan, tree, engine, opts.verbose),
+            report,
+        )?
+    };
+    let repository = &plan.image.repository;
+    Ok(made.image_id.map(|image_id| Built {
+        references: references(plan, opts),
+        image_id,
+        digest: made.digest.map(|d| format!("{repository}@{d}")),
+        context: context_dir(plan),
+        builder,
+    }))
+}
+
+/// A real build runs the project's code anyway (its build scripts): its probes run as the
+/// compile will. A dry run runs nothing the project names.
+pub(crate) fn trust(opts: &Options) -> Trust {
+    if opts.dry_run {
+        Trust::Nothing
+    } else {
+        Trust::Project
+    }
+}
+
+/// `<repository>:<tag>` for every tag the build makes.
+pub(crate) fn references(plan: &Plan, opts: &Options) -> Vec<String> {
+    let repository = &plan.image.repository;
+    opts.tags
+        .iter()
+        .map(|tag| format!("{repository}:{tag}"))
+        .collect()
+}
+
+/// The engine check, which also asks for the image ID of every reference the build makes.
+pub(crate) fn engine_step(plan: &Plan, opts: &Options) -> Step {
+    docker::image_ids_step(&references(plan, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::builder::Choice;
+    use super::*;
+
+    /// Writes down each action it is given; runs nothing.
+    struct Recording(Vec<String>);
+
+    impl Runner for Recording {
+        fn act(
+            &mut self,
+            action: &Action,
+            made: &Made,
+            _: &mut dyn FnMut(Event),
+        ) -> Result<Option<Product>, Error> {
+            let image = made.image_id.as_deref().unwrap_or("none");
+            let name = match action {
+                Action::Engine(_) => "engine".to_string(),
+                Action::Note(note) => format!("note {note}"),
+                Action::Fail(_) => "fail".into(),
+                Action::Compile(step) => format!("compile: {}", step.command_line()),
+                Action::Stage { binary, .. } => format!("stage {binary:?}"),
+                Action::DockerBuild { .. } => "docker build".into(),
+                Action::CheckRuntime { .. } => format!("check {image}"),
+                Action::Tag { reference, .. } => format!("tag {image} {reference}"),
+                Action::Push { reference, .. } => format!("push {reference}"),
+            };
+            self.0.push(name);
+            Ok(match action {
+                Action::DockerBuild { .. } => Some(Product::ImageId("sha256:x".into())),
+                Action::Push { .. } => Some(Product::Digest("sha256:d".into())),
+                _ => None,
+            })
+        }
+    }
+
+    fn plan(extra: &str) -> (tempfile::TempDir, Plan) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8PathBuf::from_path_buf(tmp.path().to_owned()).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "").unwrap();
+        std::fs::write(dir.join("app.bin"), "").unwrap();
+        let text = format!(
+            "[app]\nname = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\n{extra}\n[services.demo]\n"
+        );
+        let loaded = crate::manifest::load::from_text(&text, &dir).unwrap();
+        (tmp, crate::plan::resolve(&loaded))
+    }
+
+    fn options() -> Options {
+        Options {
+            tags: vec!["v1".into()],
+            dry_run: false,
+            no_cache: false,
+            builder: None,
+            push: false,
+            verbose: false,
+        }
+    }
+
+    /// Facts for a compiled app whose package has the bin targets `bins`.
+    fn compiled(bins: &[&str]) -> Facts {
+        Facts {
+            how: Ok(How::Compile(CompileFacts {
+                choice: Choice {
+                    builder: crate::manifest::Builder::Cargo,
+                    reason: "chosen".into(),
+                },
+                metadata: compile::Metadata {
+                    target_directory: "/t".into(),
+                    workspace_root: "/w".into(),
+                    bins: bins.iter().map(|b| b.to_string()).collect(),
+                },
+                lockfile: true,
+            })),
+            revision: Some("abc".into()),
+        }
+    }
+
+    /// Runs the actions with a recording runner: what it did, what was reported, the result.
+    fn record(actions: Vec<Action>) -> (Vec<String>, Vec<String>, Result<Made, Error>) {
+        let mut runner = Recording(Vec::new());
+        let mut events = Vec::new();
+        let result = execute(actions, &mut runner, &mut |e| {
+            events.push(match e {
+                Event::Step(step) | Event::Probe(step) => format!("step {}", step.summary),
+                Event::Stage(_) => "stage".into(),
+                Event::Note(note) => format!("note {note}"),
+                Event::Done(_) => return,
+            })
+        });
+        (runner.0, events, result)
+    }
+
+    #[test]
+    fn a_compiled_app_reaches_the_engine_compiles_stages_and_builds_in_that_order() {
+        let (_tmp, plan) = plan("binary = [\"demo\", \"worker\"]");
+        let facts = compiled(&["demo", "worker"]);
+        let (done, events, result) = record(decide(&plan, &options(), facts));
+        assert_eq!(
+            done,
+            [
+                "engine",
+                "note builder: cargo (chosen)",
+                "compile: cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin demo --bin worker --locked",
+                "stage Compiled([\"/t/x86_64-unknown-linux-musl/release/demo\", \"/t/x86_64-unknown-linux-musl/release/worker\"])",
+                "docker build",
+            ]
+        );
+        assert_eq!(
+            events,
+            [
+                "step reach the Docker engine",
+                "note builder: cargo (chosen)",
+                "step compile the app with cargo",
+                "stage",
+                "step build the image with docker",
+            ]
+        );
+        assert_eq!(result.unwrap().image_id.as_deref(), Some("sha256:x"));
+    }
+
+    #[test]
+    fn an_unknown_binary_fails_after_the_engine_check_and_before_compiling() {
+        let (_tmp, plan) = plan("binary = [\"demo\", \"wroker\"]");
+        let (done, _, result) = record(decide(&plan, &options(), compiled(&["demo", "worker"])));
+        assert_eq!(done, ["engine"]);
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("no binary target `wroker` (app.binary), did you mean `worker`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn push_pushes_every_tag_after_the_build_and_keeps_the_digest() {
+        let (_tmp, plan) = plan("binary = \"demo\"");
+        let opts = Options {
+            tags: vec!["v1".into(), "latest".into()],
+            push: true,
+            ..options()
+        };
+        let (done, _, result) = record(decide(&plan, &opts, compiled(&["demo"])));
+        assert_eq!(
+            done[done.len() - 3..],
+            ["docker build", "push demo:v1", "push demo:latest"]
+        );
+        let made = result.unwrap();
+        assert_eq!(made.image_id.as_deref(), Some("sha256:x"));
+        assert_eq!(made.digest.as_deref(), Some("sha256:d"));
+    }
+
+    #[test]
+    fn a_prebuilt_binary_is_staged_without_compiling() {
+        let (_tmp, plan) = plan("binary = \"demo\"\nprebuilt = \"app.bin\"");
+        let path = plan.manifest_dir.join("app.bin");
+        let facts = Facts {
+            how: Ok(How::Prebuilt(path.clone())),
+            revision: None,
+        };
+        let (done, _, _) = record(decide(&plan, &options(), facts));
+        let stage = format!("stage Prebuilt({path:?})");
+        // A prebuilt binary may link dynamically: the image is built untagged, checked,
+        // then tagged.
+        assert_eq!(
+            done,
+            [
+                "engine",
+                stage.as_str(),
+                "docker build",
+                "check sha256:x",
+                "tag sha256:x demo:v1"
+            ]
+        );
+        let facts = Facts {
+            how: Ok(How::Prebuilt(path.clone())),
+            revision: None,
+        };
+        let actions = decide(&plan, &options(), facts);
+        let build = actions.iter().find_map(|a| match a {
+            Action::DockerBuild { step, .. } => Some(step.command_line()),
+            _ => None,
+        });
+        assert!(!build.unwrap().contains("--tag"), "built untagged");
+    }
+
+    #[test]
+    fn a_decision_that_failed_fails_after_the_engine_check() {
+        let (_tmp, plan) = plan("binary = \"demo\"");
+        let no_builder = Error::NoBuilder {
+            target: "x86_64-unknown-linux-musl".into(),
+        };
+        let facts = Facts {
+            how: Err(no_builder),
+            revision: None,
+        };
+        let (done, _, result) = record(decide(&plan, &options(), facts));
+        assert_eq!(done, ["engine"]);
+        assert!(matches!(result, Err(Error::NoBuilder { .. })));
+    }
+
+    #[test]
+    fn a_dry_run_does_nothing_and_builds_no_image() {
+        let (_tmp, plan) = plan("binary = \"demo\"");
+        let mut reported = 0;
+        let actions = decide(&plan, &options(), compiled(&["demo"]));
+        let made = execute(actions, &mut DryRun, &mut |e| {
+            if !matches!(e, Event::Done(_)) {
+                reported += 1
+            }
+        });
+        assert_eq!(made.unwrap(), Made::default());
+        assert_eq!(reported, 5);
+    }
+}

@@ -1,0 +1,116 @@
+//! Probing the host, read-only, for what [`decide`](super::decide) needs: where the
+//! binary comes from (the builder, `cargo metadata`, the lockfile) and the git revision.
+
+use camino::Utf8PathBuf;
+
+use super::builder::{self, Choice};
+use super::stage::BuildDir;
+use super::{Event, Options, compile, trust};
+use crate::error::Error;
+use crate::host::git;
+use crate::manifest::Builder;
+use crate::plan::Plan;
+
+/// What the read-only probes found.
+pub struct Facts {
+    /// Where the binary comes from, or why the build cannot go on.
+    pub how: Result<How, Error>,
+    /// The commit of the manifest's git checkout, if it is in one.
+    pub revision: Option<String>,
+}
+
+/// Where the binary comes from.
+pub enum How {
+    /// `app.prebuilt`, a file inside the project.
+    Prebuilt(Utf8PathBuf),
+    /// Compiled.
+    Compile(CompileFacts),
+}
+
+/// What compiling needs to know.
+pub struct CompileFacts {
+    /// The builder, and why.
+    pub choice: Choice,
+    /// What `cargo metadata` says: the bin targets, where cargo writes.
+    pub metadata: compile::Metadata,
+    /// The cargo workspace has a `Cargo.lock`: the compile then passes `--locked` (unless
+    /// `app.locked = false`), so the image is built from the committed lockfile.
+    pub lockfile: bool,
+}
+
+/// Asks the host what [`decide`] needs, creating nothing: whether the build directory's
+/// path stays inside the project (first: the builder probes run cargo, which writes into
+/// `target`), the builder (only `auto` probes, with quick read-only commands), `cargo
+/// metadata` (reported as it runs), whether the workspace has a `Cargo.lock`, and the git
+/// revision.
+pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Facts {
+    std::thread::scope(|side| {
+        let revision = side.spawn(|| {
+            let rev = git::revision_step(&plan.manifest_dir).output();
+            rev.ok().map(|s| s.trim().to_string())
+        });
+        let how = BuildDir::check(&plan.manifest_dir, &plan.app.name).and_then(|()| {
+            match &plan.app.prebuilt {
+                Some(path) => Ok(How::Prebuilt(path.clone())),
+                None => compile_facts(plan, opts, report).map(How::Compile),
+            }
+        });
+        let revision = revision.join().unwrap_or(None);
+        Facts { how, revision }
+    })
+}
+
+fn compile_facts(
+    plan: &Plan,
+    opts: &Options,
+    report: &mut dyn FnMut(Event),
+) -> Result<CompileFacts, Error> {
+    let trust = trust(opts);
+    report(Event::Probe(&compile::metadata_step(
+        &plan.app,
+        &plan.manifest_dir,
+        trust,
+    )));
+    // Side by side: cargo metadata, and the builder's probes. `cargo metadata --no-deps`
+    // writes no Cargo.lock, so the lockfile is looked for as soon as it answers: only a
+    // lockfile the project has makes the compile --locked. (`cross --version`, probed only
+    // when cargo cannot build here, may write one; a lockfile cargo just resolved is one
+    // --locked accepts.)
+    let (choice, metadata) = std::thread::scope(|side| {
+        let metadata = side.spawn(|| {
+            compile::metadata(&plan.app, &plan.manifest_dir, trust).map(|m| {
+                let lockfile = m.has_lockfile();
+                (m, lockfile)
+            })
+        });
+        let choice = choose_builder(plan, opts);
+        (choice, metadata.join())
+    });
+    let (metadata, lockfile) = metadata.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    Ok(CompileFacts {
+        choice: choice?,
+        metadata,
+        lockfile,
+    })
+}
+
+/// `--builder`, else `app.builder`; `auto` asks the host.
+fn choose_builder(plan: &Plan, opts: &Options) -> Result<Choice, Error> {
+    let target = &plan.app.target;
+    match opts.builder {
+        Some(named) if named != Builder::Auto => Ok(Choice {
+            builder: named,
+            reason: format!("--builder {} on the command line", named.name()),
+        }),
+        wanted => builder::choose(
+            wanted.unwrap_or(plan.app.builder),
+            target,
+            &mut builder::ThisHost::new(
+                target,
+                &plan.app.cargo_manifest,
+                &plan.manifest_dir,
+                trust(opts),
+            ),
+        ),
+    }
+}

@@ -1,0 +1,376 @@
+//! Docker: the steps that check for an engine, build, push and run images, and the rules
+//! for tags.
+//!
+//! The docker CLI is used as the user has it set up: `DOCKER_HOST` and the current docker
+//! context apply. Nothing here forces BuildKit or the legacy builder: the generated
+//! Dockerfile needs neither's special features, so both build it. Nothing here prints.
+
+use camino::Utf8Path;
+
+use crate::error::Error;
+use crate::host::exec::{Step, path_arg};
+
+/// Checks a Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), Error> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "invalid tag {tag:?}: a Docker tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+    )))
+}
+
+/// What to look at when the engine does not answer.
+const ENGINE_HINT: &str =
+    "is docker installed and its daemon running? DOCKER_HOST and the docker context apply";
+
+/// The error of a step that could not reach the engine, with what to look at.
+pub fn unreachable(error: Error) -> Error {
+    match error {
+        Error::Interrupted => error,
+        error => Error::WithHint {
+            error: Box::new(error),
+            hint: ENGINE_HINT.to_string(),
+        },
+    }
+}
+
+/// Asks the engine for its version: fails when docker is missing or the daemon does not
+/// answer, before anything is compiled ([`unreachable`] says what to look at).
+pub fn engine_step() -> Step {
+    Step::new("reach the Docker engine", "docker").args([
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ])
+}
+
+/// Whether the engine answers `GET /_ping` at the default socket, asked directly: a
+/// millisecond, where the docker CLI takes tens. Only where the CLI would ask there too:
+/// `docker` is on PATH, and neither `DOCKER_HOST`, `DOCKER_CONTEXT` nor a current context in
+/// docker's config points elsewhere. `false` means "ask the CLI", never "unreachable".
+pub fn answers_at_default_socket() -> bool {
+    use std::io::{Read, Write};
+    let on_path = crate::host::exec::find_program("docker").is_some();
+    let elsewhere = ["DOCKER_HOST", "DOCKER_CONTEXT"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some())
+        || has_current_context();
+    if !on_path || elsewhere {
+        return false;
+    }
+    let ping = || -> std::io::Result<bool> {
+        let mut socket = std::os::unix::net::UnixStream::connect("/var/run/docker.sock")?;
+        let limit = Some(std::time::Duration::from_secs(2));
+        socket.set_read_timeout(limit)?;
+        socket.set_write_timeout(limit)?;
+        socket.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")?;
+        let mut answer = [0u8; 12];
+        socket.read_exact(&mut answer)?;
+        Ok(answer.starts_with(b"HTTP/1.") && answer.ends_with(b" 200"))
+    };
+    ping().unwrap_or(false)
+}
+
+/// Whether docker's config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`)
+/// names a current context other than `default`; an unreadable config counts as one.
+fn has_current_context() -> bool {
+    let dir = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::Path::new(&home).join(".docker"),
+            None => return true,
+        },
+    };
+    let text = match std::fs::read_to_string(dir.join("config.json")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => return true,
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(config) => config["currentContext"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty() && c != "default"),
+        Err(_) => true,
+    }
+}
+
+/// Asks the engine for the image ID of each reference. It is also the build's engine
+/// check, before anything is compiled: see [`image_ids`].
+pub fn image_ids_step(references: &[String]) -> Step {
+    Step::new("reach the Docker engine", "docker")
+        .args(["image", "inspect", "--format", "{{.Id}}"])
+        .args(references.iter().cloned())
+}
+
+/// Runs an [`image_ids_step`]: `<reference> <image ID>` lines when every reference names
+/// a local image, none when some does not (there is nothing to reuse then). Fails when
+/// docker is missing or the engine does not answer.
+pub fn image_ids(step: &Step) -> Result<String, Error> {
+    let attempt = step.attempt().map_err(unreachable)?;
+    let references = step.args.iter().skip(4);
+    if attempt.success() {
+        let ids = attempt.stdout.lines();
+        return Ok(references
+            .zip(ids)
+            .map(|(r, id)| format!("{r} {id}\n"))
+            .collect());
+    }
+    let mut complaints = attempt.stderr.lines().filter(|l| !l.trim().is_empty());
+    if complaints.all(|l| l.contains("No such image")) {
+        return Ok(String::new());
+    }
+    Err(unreachable(step.failed(&attempt)))
+}
+
+/// What one `docker build` makes: the references it tags (none when the tags move only
+/// after the image's run-time check, `tag_step`), the version label and the revision.
+pub struct BuildArgs<'a> {
+    pub references: &'a [String],
+    pub version: &'a str,
+    pub revision: Option<&'a str>,
+    pub no_cache: bool,
+}
+
+/// `docker build` of a staged context, with the OCI labels, tagged with each reference.
+pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> Step {
+    let BuildArgs {
+        references,
+        version,
+        revision,
+        no_cache,
+    } = *args;
+    let mut step = Step::new("build the image with docker", "docker").arg("build");
+    for reference in references {
+        step = step.args(["--tag", reference]);
+    }
+    // The Dockerfile's last LABEL takes these: one metadata step, where each `--label`
+    // would be a step of its own (with the legacy builder) rebuilt on every code change.
+    step = step.args(["--build-arg", &format!("BUILDKIT_LITE_VERSION={version}")]);
+    if let Some(rev) = revision {
+        step = step.args(["--build-arg", &format!("BUILDKIT_LITE_REVISION={rev}")]);
+    }
+    if no_cache {
+        step = step.arg("--no-cache");
+    }
+    // A failed step's container is removed too: a failed build leaves nothing behind.
+    step.arg("--force-rm")
+        .args(["--iidfile".to_string(), path_arg(iidfile)])
+        .arg(path_arg(context))
+}
+
+/// `docker tag IMAGE REFERENCE`: names a built image.
+pub fn tag_step(image: &str, reference: &str) -> Step {
+    Step::new(format!("tag the image {reference}"), "docker").args(["tag", image, reference])
+}
+
+/// `docker push` of one tag.
+pub fn push_step(reference: &str) -> Step {
+    Step::new(format!("push {reference}"), "docker").args(["push", reference])
+}
+
+/// Runs a push and returns the digest the registry gave the image (`sha256:…`, docker's
+/// last line: `TAG: digest: sha256:… size: N`). A failure is [`Error::PushFailed`] with
+/// docker's words and what most likely fixes it.
+pub fn push(step: &Step, reference: &str) -> Result<String, Error> {
+    let attempt = step.attempt()?;
+    let said = format!("{}{}", attempt.stdout, attempt.stderr);
+    let digest = said
+        .lines()
+        .filter_map(|line| line.split_once("digest: ").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .find(|d| d.starts_with("sha256:"));
+    match (attempt.success(), digest) {
+        (true, Some(digest)) => Ok(digest.to_string()),
+        (true, None) => Err(Error::PushFailed {
+            reference: reference.to_string(),
+            reason: format!("docker printed no digest:\n{}", said.trim_end()),
+        }),
+        (false, _) => Err(Error::PushFailed {
+            reference: reference.to_string(),
+            reason: push_failure(reference, &said),
+        }),
+    }
+}
+
+/// Why a push failed, in a line that says what to do, then docker's last words.
+fn push_failure(reference: &str, said: &str) -> String {
+    let registry = registry_of(reference);
+    let lower = said.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let hint = if has(&[
+        "no basic auth credentials",
+        "unauthorized",
+        "authentication required",
+    ]) {
+        format!("the registry {registry} wants credentials: run `docker login {registry}` first")
+    } else if has(&[
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "dial tcp",
+        "connection reset",
+    ]) {
+        format!("no registry answers at {registry}: is it running, and is image.name right?")
+    } else if has(&["denied"]) {
+        format!(
+            "the registry {registry} refused the push: do these credentials allow pushing to this repository?"
+        )
+    } else {
+        "docker push failed".to_string()
+    };
+    let last: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+    let last = &last[last.len().saturating_sub(3)..];
+    format!("{hint}\ndocker said: {}", last.join("\n"))
+}
+
+/// The registry host of an image reference: its first component when that has a `.` or a
+/// `:` or is `localhost`, else Docker Hub.
+fn registry_of(reference: &str) -> &str {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+/// Asks for the ID of a local image: fails when there is none.
+pub fn image_id_step(reference: &str) -> Step {
+    Step::new(
+        format!("find the image {reference} (build it first with `buildkit-lite build`)"),
+        "docker",
+    )
+    .args(["image", "inspect", "--format", "{{.Id}}", reference])
+}
+
+/// Starts a detached container of `reference` named `name`, labelled as a test's.
+/// The label of a `test` container that names who started it: `<host>:<pid>`.
+pub const TEST_OWNER_LABEL: &str = "dev.buildkit-lite.test.owner";
+
+/// `docker run` of a `test` container of `reference`, named `name`, labelled as a test's
+/// and with its `owner` (`<host>:<pid>`), so that a later test can tell a leftover.
+/// Every port in `ports` is published on the host's loopback only, on a port Docker picks.
+pub fn run_step(reference: &str, name: &str, owner: &str, ports: &[u16]) -> Step {
+    let mut step = Step::new(format!("start a container of {reference}"), "docker")
+        .args(["run", "--detach", "--name", name])
+        .args(["--label", "dev.buildkit-lite.test=true"])
+        .args(["--label", &format!("{TEST_OWNER_LABEL}={owner}")]);
+    for port in ports {
+        step = step.args(["--publish", &format!("127.0.0.1::{port}")]);
+    }
+    step.arg(reference)
+}
+
+/// `docker port NAME`: where the container's ports are published.
+pub fn port_step(name: &str) -> Step {
+    Step::new(
+        "read where the test container's ports are published",
+        "docker",
+    )
+    .args(["port", name])
+}
+
+/// Every `test` container of `reference`, running or not: `<id> <owner>` a line.
+pub fn test_containers_step(reference: &str) -> Step {
+    Step::new("list the containers of earlier tests", "docker").args([
+        "ps",
+        "--all",
+        "--no-trunc",
+        "--filter",
+        "label=dev.buildkit-lite.test",
+        "--filter",
+        &format!("ancestor={reference}"),
+        "--format",
+        &format!("{{{{.ID}}}} {{{{.Label \"{TEST_OWNER_LABEL}\"}}}}"),
+    ])
+}
+
+/// Runs `script` with `sh -c` inside the running container `name`.
+pub fn exec_step(name: &str, script: &str) -> Step {
+    Step::new("run a command in the test container", "docker")
+        .args(["exec", name, "sh", "-c", script])
+}
+
+/// The state of container `name`: `<running> <exit code>`.
+pub fn state_step(name: &str) -> Step {
+    Step::new("read the test container's state", "docker").args([
+        "container",
+        "inspect",
+        "--format",
+        "{{.State.Running}} {{.State.ExitCode}}",
+        name,
+    ])
+}
+
+/// The last lines of what container `name` printed (both streams, into stdout and stderr).
+pub fn logs_step(name: &str, lines: usize) -> Step {
+    Step::new("read the test container's output", "docker").args([
+        "logs",
+        "--tail",
+        &lines.to_string(),
+        name,
+    ])
+}
+
+/// `docker stop` with the image's stop-timeout.
+pub fn stop_step(name: &str, timeout: u64) -> Step {
+    Step::new("stop the test container", "docker").args([
+        "stop",
+        "--time",
+        &timeout.to_string(),
+        name,
+    ])
+}
+
+/// Removes container `name` and its anonymous volumes, running or not.
+pub fn remove_step(name: &str) -> Step {
+    Step::new("remove the test container", "docker").args(["rm", "--force", "--volumes", name])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_is_the_first_component_with_a_dot_or_port() {
+        assert_eq!(registry_of("127.0.0.1:5000/acme/app:v1"), "127.0.0.1:5000");
+        assert_eq!(
+            registry_of("registry.example.com/app:v1"),
+            "registry.example.com"
+        );
+        assert_eq!(registry_of("localhost/app:v1"), "localhost");
+        assert_eq!(registry_of("acme/app:v1"), "docker.io");
+        assert_eq!(registry_of("app:v1"), "docker.io");
+    }
+
+    #[test]
+    fn a_failed_push_says_what_to_do() {
+        let said = "The push refers to repository [127.0.0.1:5999/app]\nGet \"http://127.0.0.1:5999/v2/\": dial tcp 127.0.0.1:5999: connect: connection refused\n";
+        let why = push_failure("127.0.0.1:5999/app:v1", said);
+        assert!(
+            why.starts_with("no registry answers at 127.0.0.1:5999"),
+            "{why}"
+        );
+        assert!(why.contains("connection refused"), "{why}");
+        let why = push_failure("127.0.0.1:5000/app:v1", "no basic auth credentials\n");
+        assert!(
+            why.contains("run `docker login 127.0.0.1:5000` first"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn tags_follow_dockers_rule() {
+        assert!(validate_tag("v1").is_ok());
+        assert!(validate_tag("1.2.3-rc_1").is_ok());
+        assert!(validate_tag("").is_err());
+        assert!(validate_tag("-x").is_err());
+        assert!(validate_tag("a:b").is_err());
+        assert!(validate_tag(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,430 @@
+//! `init`: a first `service.toml` from the `Cargo.toml` of a directory, with the schema
+//! file it points at. Never overwrites a manifest.
+//!
+//! What cargo says of the package or workspace (`cargo metadata --no-deps`) gives the name
+//! and the bin targets; the manifest builds every binary for musl (a static binary runs on
+//! any base) and supervises a service per binary, with the usual next keys commented out.
+//! Nothing here prints.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::build::clibs;
+use crate::error::Error;
+use crate::host::exec::{Step, path_arg};
+use crate::host::project::Trust;
+
+/// What `init` wrote.
+#[derive(Debug)]
+pub struct Initialized {
+    pub manifest: Utf8PathBuf,
+    /// The schema file, or `None` when one was there already (and was kept).
+    pub schema: Option<Utf8PathBuf>,
+}
+
+/// The name the manifest's `#:schema` line points at, beside the manifest.
+pub const SCHEMA_FILE: &str = "service.schema.json";
+
+/// Writes `<dir>/service.toml` (and `<dir>/service.schema.json` when missing) from
+/// `<dir>/Cargo.toml`.
+pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
+    let manifest = dir.join("service.toml");
+    if manifest.symlink_metadata().is_ok() {
+        return Err(Error::Usage(format!(
+            "{manifest} exists: init never overwrites a manifest (check it with `buildkit-lite check -f {manifest}`)"
+        )));
+    }
+    let cargo_toml = dir.join("Cargo.toml");
+    if !cargo_toml.is_file() {
+        return Err(Error::Usage(format!(
+            "no {cargo_toml}: init writes a manifest for a cargo package or workspace (run it where Cargo.toml is, or pass --dir)"
+        )));
+    }
+    let cargo = read_cargo(&cargo_toml, dir)?;
+    let libraries = system_libraries(&cargo.root);
+    let (name, bins) = (&cargo.name, &cargo.bins);
+    let text = manifest_text(name, bins, cargo.package.as_deref(), &libraries);
+    if text.len() as u64 > crate::manifest::load::MAX_MANIFEST_BYTES {
+        return Err(Error::Usage(format!(
+            "{cargo_toml} has {} bin targets: a manifest with a service for each would be over the {} KiB a manifest may have; write one by hand for the binaries to run",
+            bins.len(),
+            crate::manifest::load::MAX_MANIFEST_BYTES / 1024
+        )));
+    }
+    write_new(&manifest, text.as_bytes())?;
+    let schema = dir.join(SCHEMA_FILE);
+    let schema = match schema.symlink_metadata() {
+        Ok(_) => None,
+        Err(_) => {
+            write_new(&schema, crate::manifest::schema::json().as_bytes())?;
+            Some(schema)
+        }
+    };
+    Ok(Initialized { manifest, schema })
+}
+
+/// Creates `path` with `contents`; fails rather than replace anything there.
+fn write_new(path: &Utf8Path, contents: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        file.write_all(contents)
+    };
+    write().map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// What `init` needs of the cargo project in a directory.
+struct Cargo {
+    /// The app's name, made valid: the package's, or the workspace directory's.
+    name: String,
+    /// The bin targets: the package's own for a workspace member, else every one.
+    bins: Vec<String>,
+    /// The workspace's root directory (where `Cargo.lock` is).
+    root: Utf8PathBuf,
+    /// The package, for a member of a workspace rooted elsewhere (`app.package`).
+    package: Option<String>,
+}
+
+/// The app's name (the package's, or the workspace directory's) and its bin targets: a
+/// workspace member's own, else every one of the workspace.
+fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<Cargo, Error> {
+    let json = Step::new("read the cargo metadata of the project", "cargo")
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .arg("--manifest-path")
+        .arg(path_arg(&Trust::Nothing.path(cargo_toml, dir)))
+        .cwd(Trust::Nothing.cwd(dir))
+        .output()?;
+    let meta: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;
+    let root = Utf8Path::new(meta["workspace_root"].as_str().unwrap_or(dir.as_str()));
+    let own_path = cargo_toml.canonicalize_utf8().ok();
+    let packages = meta["packages"].as_array().into_iter().flatten();
+    let own = packages
+        .clone()
+        .find(|p| p["manifest_path"].as_str().map(Utf8Path::new) == own_path.as_deref())
+        .and_then(|p| p["name"].as_str());
+    let is_member = own_path.as_deref() != Some(&root.join("Cargo.toml"));
+    let (name, package) = match own {
+        Some(own) if is_member => (own.to_string(), Some(own.to_string())),
+        Some(own) => (own.to_string(), None),
+        None => (root.file_name().unwrap_or("app").to_string(), None),
+    };
+    let bins = crate::build::compile::bin_targets(&meta, package.as_deref());
+    if bins.is_empty() {
+        return Err(Error::Usage(format!(
+            "{cargo_toml} has no binary target: buildkit-lite packages a program (add src/main.rs or a [[bin]])"
+        )));
+    }
+    Ok(Cargo {
+        name: app_name(&name),
+        bins,
+        root: root.to_owned(),
+        package,
+    })
+}
+
+/// Whether a bin's name marks a client, not a server: a `cli`, `client` or `ctl` word
+/// (`mini-redis-cli`, `ctl_tool`). It is installed, and gets no service.
+fn is_client(bin: &str) -> bool {
+    bin.to_ascii_lowercase()
+        .split(['-', '_'])
+        .any(|word| matches!(word, "cli" | "client" | "ctl"))
+}
+
+/// The well-known `-sys` crates in the workspace's `Cargo.lock` that link the system's C
+/// library (the crate that builds it from source, such as `openssl-src`, is absent): a gnu
+/// binary then, with the library's run-time package in the image. No lockfile, or one
+/// that does not parse, says nothing.
+fn system_libraries(workspace_root: &Utf8Path) -> Vec<&'static clibs::SysCrate> {
+    const LIMIT: u64 = 16 << 20;
+    let Ok(file) = std::fs::File::open(workspace_root.join("Cargo.lock")) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    if std::io::Read::read_to_string(&mut std::io::Read::take(file, LIMIT), &mut text).is_err() {
+        return Vec::new();
+    }
+    let Ok(lock) = toml::from_str::<toml::Table>(&text) else {
+        return Vec::new();
+    };
+    let names: std::collections::BTreeSet<&str> = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("name")?.as_str())
+        .collect();
+    clibs::SYS_CRATES
+        .iter()
+        .filter(|c| names.contains(c.name))
+        .filter(|c| c.source_crate.is_some_and(|source| !names.contains(source)))
+        .collect()
+}
+
+/// `name` as `app.name`, a Docker repository component: lower-case letters and digits
+/// with single `.`, `_` or `-` between them (`my--app_` → `my-app`), at most 64 long.
+fn app_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut separator = None;
+    for c in name.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            if let Some(sep) = separator.take().filter(|_| !out.is_empty()) {
+                out.push(sep);
+            }
+            if out.len() >= 64 {
+                break;
+            }
+            out.push(c);
+        } else if separator.is_none() {
+            separator = Some(if "._-".contains(c) { c } else { '-' });
+        }
+    }
+    match out.as_str() {
+        "" => "app".to_string(),
+        _ => out,
+    }
+}
+
+/// A service name for each binary (`image_name`), made unique: a second `worker` (from
+/// bins `Worker` and `worker`) becomes `worker-2`.
+fn service_names(bins: &[String]) -> Vec<String> {
+    let mut taken = std::collections::BTreeSet::new();
+    bins.iter()
+        .map(|bin| {
+            let base = image_name(bin);
+            let mut name = base.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                let suffix = format!("-{n}");
+                let room = 64 - suffix.len();
+                name = format!("{}{suffix}", &base[..base.len().min(room)]);
+            }
+            name
+        })
+        .collect()
+}
+
+/// `name` as an image name and service name: lower-case letters, digits, `-`, `_`, `.`,
+/// starting with a letter or digit.
+fn image_name(name: &str) -> String {
+    let lower: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = lower.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    match trimmed {
+        "" => "app".to_string(),
+        name => name.chars().take(64).collect(),
+    }
+}
+
+/// A TOML string.
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// `line`, then its trailing `# comment` in the comment column (39), or one space after a
+/// longer line.
+fn commented(line: &str, comment: &str) -> String {
+    format!("{line:<38} # {comment}")
+}
+
+/// The `target` line and the `[image]` lines: musl and a commented-out `[image]`; or, with
+/// `libraries` (system C libraries the lockfile links), gnu and their run-time packages.
+fn target_and_image(libraries: &[&clibs::SysCrate]) -> (String, String) {
+    match libraries {
+        [] => (
+            commented(
+                "target = \"x86_64-unknown-linux-musl\"",
+                "a static binary, for any base image",
+            ),
+            "# [image]\n# base = \"debian:bookworm-slim\"\n# packages = [\"ca-certificates\"]       # apt packages\n".to_string(),
+        ),
+        libraries => {
+            let crates: Vec<&str> = libraries.iter().map(|c| c.name).collect();
+            let packages: Vec<String> = libraries
+                .iter()
+                .map(|c| quoted(c.runtime_package))
+                .collect();
+            let why = format!(
+                "Cargo.lock has {}, which links the system's {} (not built from source):\n# a gnu binary, with {} in the image (for musl, the crate's `{}` feature instead)",
+                crates.join(", "),
+                libraries.iter().map(|c| c.library).collect::<Vec<_>>().join(", "),
+                libraries.iter().map(|c| c.runtime_package).collect::<Vec<_>>().join(", "),
+                libraries[0].from_source
+            );
+            (
+                format!("# {why}\ntarget = \"x86_64-unknown-linux-gnu\""),
+                format!(
+                    "[image]\n# base = \"debian:bookworm-slim\"\n{}\n",
+                    commented(
+                        &format!("packages = [{}]", packages.join(", ")),
+                        "the run-time libraries the binary links"
+                    )
+                ),
+            )
+        }
+    }
+}
+
+/// A `[services.NAME]` table per binary, the usual next keys commented out under the
+/// first, and a commented check that follows it.
+fn services_text(bins: &[String]) -> String {
+    let mut text = String::new();
+    let (mut servers, clients): (Vec<String>, Vec<String>) =
+        bins.iter().cloned().partition(|b| !is_client(b));
+    if servers.is_empty() {
+        servers.push(bins[0].clone());
+    }
+    let services = service_names(&servers);
+    for (i, (bin, service)) in servers.iter().zip(&services).enumerate() {
+        text.push_str(&format!("\n[services.{service}]\n"));
+        if service != bin {
+            text.push_str(&format!("command = [{}]\n", quoted(&format!("/bin/{bin}"))));
+        } else if i == 0 {
+            text.push_str(&format!(
+                "# command = [\"/bin/{bin}\", \"--port\", \"${{PORT}}\"]\n"
+            ));
+        }
+        // The usual next keys, once: a workspace of many binaries stays readable.
+        if i == 0 {
+            text.push_str("# user = \"app\"                        # created in the image\n");
+            text.push_str(
+                "# env = { PORT = \"8080\" }             # defaults; `docker run -e` wins\n",
+            );
+        }
+    }
+    for client in clients.iter().filter(|c| !servers.contains(c)) {
+        text.push_str(&format!(
+            "\n# {client} is a client (its name says so): installed at /bin/{client}, run by no service.\n# [services.{}]\n# command = [{}]\n",
+            image_name(client),
+            quoted(&format!("/bin/{client}"))
+        ));
+    }
+    let first = &services[0];
+    text.push_str(&format!(
+        "\n# [checks.ping]\n# http = \"http://127.0.0.1:${{PORT}}/ping\"\n# service = {}\n# interval = 30\n",
+        quoted(first)
+    ));
+    text
+}
+
+/// The manifest: the app, a service per binary, and the next keys commented out. With
+/// `libraries` (system C libraries the lockfile links), a gnu target and their run-time
+/// packages.
+pub fn manifest_text(
+    name: &str,
+    bins: &[String],
+    package: Option<&str>,
+    libraries: &[&clibs::SysCrate],
+) -> String {
+    let binary = match bins {
+        [one] => quoted(one),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|b| quoted(b))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let name_line = commented(
+        &format!("name = {}", quoted(name)),
+        "the image is <name>:<tag> (image.name overrides)",
+    );
+    let mut binary_line = commented(&format!("binary = {binary}"), "cargo bin targets");
+    if let Some(package) = package {
+        let line = format!("package = {}", quoted(package));
+        binary_line.push_str(&format!(
+            "\n{}",
+            commented(&line, "a member of the workspace")
+        ));
+    }
+    let (target_line, image) = target_and_image(libraries);
+    let mut text = format!(
+        r#"#:schema ./{SCHEMA_FILE}
+
+# Written by `buildkit-lite init` from Cargo.toml. Every key is in the README ("The
+# manifest"); the schema above gives editors completion and checking as you type.
+# Next: `buildkit-lite check`, then `buildkit-lite build v1`.
+
+[app]
+{name_line}
+{binary_line}
+{target_line}
+# builder = "auto"                     # auto | cargo | cross | zigbuild
+
+{image}# expose = [8080]
+# healthcheck = "ping"                 # a check whose command is Docker's HEALTHCHECK
+
+# [log]
+# user = "syslog"                      # svlogd writes <dir>/<service>/current as this user
+# stdout = true                        # log lines on `docker logs` too
+"#,
+    );
+    text.push_str(&services_text(bins));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names_are_docker_repository_components() {
+        assert_eq!(app_name("my--app_"), "my-app");
+        assert_eq!(app_name("__x..y"), "x.y");
+        assert_eq!(app_name("Basic HTTP"), "basic-http");
+        assert_eq!(app_name("ü"), "app");
+        assert_eq!(app_name(&"a".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn clients_are_told_by_their_names() {
+        for client in ["mini-redis-cli", "ctl", "my_client", "Tool-CLI"] {
+            assert!(is_client(client), "{client}");
+        }
+        for server in ["mini-redis-server", "clippy", "clientele", "api"] {
+            assert!(!is_client(server), "{server}");
+        }
+    }
+
+    #[test]
+    fn services_never_collide() {
+        let bins = ["Worker".to_string(), "worker".into(), "WORKER".into()];
+        assert_eq!(service_names(&bins), ["worker", "worker-2", "worker-3"]);
+    }
+
+    #[test]
+    fn names_become_image_and_service_names() {
+        assert_eq!(image_name("Basic_HTTP server"), "basic_http-server");
+        assert_eq!(image_name("-x"), "x");
+        assert_eq!(image_name("ü"), "app");
+    }
+
+    #[test]
+    fn the_manifest_parses_and_runs_each_binary() {
+        let text = manifest_text("shop", &["api".into(), "Worker".into()], None, &[]);
+        let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = crate::manifest::load::parse(&text, dir).unwrap();
+        assert_eq!(manifest.services.len(), 2);
+        let worker = &manifest.services["worker"];
+        assert_eq!(
+            worker.command.as_deref(),
+            Some(&["/bin/Worker".to_string()][..])
+        );
+    }
+}

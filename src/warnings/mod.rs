@@ -1,0 +1,316 @@
+//! `check`'s warnings: choices that are valid but will hurt later, each at its line and
+//! column with a one-line reason. `check --deny-warnings` makes them errors.
+//!
+//! - a base image without a tag, or with `:latest` (hadolint's DL3006 and DL3007): the
+//!   build changes when the tag moves;
+//! - an `http` check on a literal port that no service has as an env default: it likely
+//!   asks the wrong port (`${PORT}` with `service` follows the service);
+//! - an `image.expose` port that no service listens on by default (no env default and no
+//!   word of its command is that number): `docker run -P` would publish a dead port;
+//! - an `app.binary` that is not a bin target of the Cargo.toml, with "did you mean" (asked
+//!   of `cargo metadata --no-deps` when cargo is there; without cargo, not looked into);
+//! - an `image.volumes` directory that no service's user owns (`[files]` names its owner,
+//!   else root): the services cannot write what is mounted there;
+//! - an `env` default (image, service or task) whose name says it is a secret (`*_TOKEN`,
+//!   `*PASSWORD*`, `*SECRET*`, `*_KEY`): its value is in the image, readable by anyone with
+//!   the image (`docker history`, `docker inspect`, the run scripts); pass it at run time
+//!   (`docker run -e`) instead.
+//!
+//! Nothing here prints.
+
+use toml::de::DeTable;
+
+use crate::diagnostic::{Diagnostic, KeyPath, Located, SourceMap};
+use crate::manifest::{Binaries, Loaded, Manifest};
+use crate::plan::Plan;
+
+/// Every warning of a valid manifest, in source order.
+pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
+    let m = &loaded.manifest;
+    let mut found = Vec::new();
+    base_image(m, &mut found);
+    check_ports(m, &mut found);
+    exposed_ports(m, &mut found);
+    binaries(m, plan, &mut found);
+    secrets(m, &mut found);
+    volumes(m, &mut found);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let map = SourceMap::new(&loaded.text);
+    let Ok(root) = DeTable::parse(&loaded.text) else {
+        return Vec::new();
+    };
+    let root = root.get_ref();
+    let mut located: Vec<Located> = found
+        .into_iter()
+        .map(|(key, message)| Located::at_path(root, key, message))
+        .collect();
+    located.sort_by_key(|l| l.span.start);
+    located
+        .into_iter()
+        .map(|l| l.resolve(&map, Some(root)))
+        .collect()
+}
+
+type Found = Vec<(KeyPath, String)>;
+
+/// Volumes whose owner no service runs as.
+fn volumes(m: &Manifest, found: &mut Found) {
+    let runs_as: std::collections::BTreeSet<&str> = m
+        .services
+        .values()
+        .map(|s| s.user.as_deref().unwrap_or("root"))
+        .collect();
+    for (i, volume) in m.image.volumes.iter().enumerate() {
+        let owner = m
+            .files
+            .get(volume)
+            .and_then(|f| f.owner())
+            .unwrap_or("root");
+        if !runs_as.contains(owner) {
+            found.push((
+                KeyPath::root().key("image").key("volumes").index(i),
+                format!(
+                    "volume `{volume}` belongs to {owner}, and no service runs as {owner}: give it the service's user with [files] {volume:?} = {{ owner = \"…\" }}"
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether an environment variable's name says it holds a secret.
+fn secret_name(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    name.ends_with("_TOKEN")
+        || name == "TOKEN"
+        || name.ends_with("_KEY")
+        || name.contains("PASSWORD")
+        || name.contains("PASSWD")
+        || name.contains("SECRET")
+}
+
+/// Env defaults named like secrets: their values are baked into the image.
+fn secrets(m: &Manifest, found: &mut Found) {
+    let root = KeyPath::root();
+    let image = m.image.env.keys().map(|k| (root.key("image"), k));
+    let services = m.services.iter().flat_map(|(name, s)| {
+        let at = root.key("services").key(name);
+        s.env.keys().map(move |k| (at.clone(), k))
+    });
+    let tasks = m.tasks.iter().flat_map(|(name, t)| {
+        let at = root.key("tasks").key(name);
+        t.env.keys().map(move |k| (at.clone(), k))
+    });
+    for (table, name) in image.chain(services).chain(tasks) {
+        if secret_name(name) {
+            let at = table.key("env").key(name);
+            found.push((
+                at,
+                format!(
+                    "`{name}` looks like a secret: its value is in the image for anyone who has it (docker history, docker inspect, the run scripts); pass it at run time with `docker run -e {name}=…`"
+                ),
+            ));
+        }
+    }
+}
+
+/// `image.base` as written, when it has no tag or `:latest` (a digest pins it anyway).
+fn base_image(m: &Manifest, found: &mut Found) {
+    let base = &m.image.base;
+    if base.contains('@') {
+        return;
+    }
+    let last = base.rsplit('/').next().unwrap_or(base);
+    let reason = match last.split_once(':') {
+        None => format!(
+            "`{base}` has no tag, so it is `:latest`, which moves: pin a tag (hadolint DL3006)"
+        ),
+        Some((_, "latest")) => {
+            format!("`{base}` moves whenever a new release is tagged: pin a tag (hadolint DL3007)")
+        }
+        Some(_) => return,
+    };
+    found.push((KeyPath::root().key("image").key("base"), reason));
+}
+
+/// Each `http` check whose literal port no service has as an env default.
+fn check_ports(m: &Manifest, found: &mut Found) {
+    let listened = listened_ports(m);
+    for (name, check) in &m.checks {
+        let Some(url) = &check.http else { continue };
+        let Some(port) = crate::manifest::rules::literal_port(url) else {
+            continue;
+        };
+        if port.parse().is_ok_and(|p: u16| listened.contains(&p)) {
+            continue;
+        }
+        let env_port = m.services.iter().find_map(|(service, svc)| {
+            svc.env
+                .iter()
+                .find(|(k, _)| k.contains("PORT"))
+                .map(|(var, value)| (service, var, value))
+        });
+        let hint = match env_port {
+            Some((service, var, value)) => format!(
+                " (service `{service}` has {var}={value}: write `${{{var}}}` in the URL and service = \"{service}\")"
+            ),
+            None => String::new(),
+        };
+        let reason = format!(
+            "port {port} is no service's env default, so the check may ask the wrong port{hint}"
+        );
+        found.push((KeyPath::root().key("checks").key(name).key("http"), reason));
+    }
+}
+
+/// Each `image.expose` port that is neither in a service's env defaults nor in a word of
+/// its command.
+fn exposed_ports(m: &Manifest, found: &mut Found) {
+    let listened = listened_ports(m);
+    for (i, port) in m.image.expose.iter().enumerate() {
+        if listened.contains(port) {
+            continue;
+        }
+        let reason = format!(
+            "port {port} is no service's env default nor in its command, so nothing may listen there"
+        );
+        found.push((KeyPath::root().key("image").key("expose").index(i), reason));
+    }
+}
+
+/// Every port the services' env defaults and command words name, however written (see
+/// [`port_in`]).
+fn listened_ports(m: &Manifest) -> std::collections::BTreeSet<u16> {
+    m.services
+        .values()
+        .flat_map(|svc| svc.env.values().chain(svc.command.iter().flatten()))
+        .filter_map(|value| port_in(value))
+        .collect()
+}
+
+/// The port a value names: `8080`, `:8080`, `HOST:8080` (`0.0.0.0:8080`, `[::]:8080`),
+/// `--port=8080`, `--listen=0.0.0.0:8080`, or a URL's (`http://host:8080/x`).
+pub fn port_in(value: &str) -> Option<u16> {
+    let value = value.trim();
+    let value = match value.starts_with('-') {
+        true => value.split_once('=').map_or(value, |(_, v)| v),
+        false => value,
+    };
+    let digits = if value.bytes().all(|b| b.is_ascii_digit()) {
+        value
+    } else {
+        value.rsplit_once(':')?.1.split('/').next()?
+    };
+    digits.parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+/// Each binary that is not a bin target of the cargo package or workspace.
+fn binaries(m: &Manifest, plan: &Plan, found: &mut Found) {
+    if plan.app.prebuilt.is_some() || !plan.app.cargo_manifest.is_file() {
+        return;
+    }
+    let Ok(metadata) = crate::build::compile::metadata(
+        &plan.app,
+        &plan.manifest_dir,
+        crate::host::project::Trust::Nothing,
+    ) else {
+        return;
+    };
+    let known: Vec<&str> = metadata.bins.iter().map(String::as_str).collect();
+    let at = KeyPath::root().key("app").key("binary");
+    let names: Vec<(KeyPath, &str)> = match &m.app.binary {
+        Binaries::One(name) => vec![(at, name.as_str())],
+        Binaries::Several(names) => names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (at.index(i), n.as_str()))
+            .collect(),
+    };
+    let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
+    for (key, name) in names {
+        if known_set.contains(name) {
+            continue;
+        }
+        let mut reason = format!("{} has no bin target `{name}`", plan.app.cargo_manifest);
+        if let Some(close) = crate::diagnostic::suggest::did_you_mean(name, &known) {
+            reason.push_str(&format!(", did you mean `{close}`?"));
+        }
+        reason.push_str(&format!(
+            " (its binaries: {}); the build would stop",
+            known.join(", ")
+        ));
+        found.push((key, reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warned(extra: &str) -> Vec<String> {
+        let dir = camino::Utf8PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let text = format!(
+            "[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n{extra}"
+        );
+        let loaded = crate::manifest::load::from_text(&text, &dir).unwrap();
+        let plan = crate::plan::resolve(&loaded);
+        warnings(&loaded, &plan)
+            .iter()
+            .map(|d| format!("{}:{} {}: {}", d.line, d.column, d.key, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn ports_are_read_however_they_are_written() {
+        for (value, port) in [
+            ("8080", Some(8080)),
+            (":8080", Some(8080)),
+            ("0.0.0.0:8080", Some(8080)),
+            ("[::]:8080", Some(8080)),
+            ("--port=8080", Some(8080)),
+            ("--listen=0.0.0.0:8080", Some(8080)),
+            ("http://127.0.0.1:8080/ping", Some(8080)),
+            ("http://example.com/x", None),
+            ("--verbose", None),
+            ("0", None),
+            ("70000", None),
+        ] {
+            assert_eq!(port_in(value), port, "{value}");
+        }
+    }
+
+    #[test]
+    fn unpinned_bases_and_ports_no_service_has_are_warned() {
+        let w = warned(
+            "[image]\nbase = \"debian\"\n[services.web]\nenv = { PORT = \"8080\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:9090/ping\"\n",
+        );
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("7:8 image.base: `debian` has no tag"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with("11:8 checks.ping.http: port 9090 is no service's env default"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("write `${PORT}` in the URL and service = \"web\""),
+            "{w:?}"
+        );
+        let w = warned("[image]\nbase = \"debian:latest\"\n[services.web]\n");
+        assert!(w[0].contains("DL3007"), "{w:?}");
+        let w = warned(
+            "[image]\nbase = \"debian:12\"\nexpose = [8080, 9000, 7070]\n[services.web]\nenv = { PORT = \"8080\" }\n[services.admin]\ncommand = [\"/bin/admin\", \"--listen=:9000\"]\n",
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("8:23 image.expose[2]: port 7070 is no service's env default"),
+            "{w:?}"
+        );
+        let fine = warned(
+            "[image]\nbase = \"debian@sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n[services.web]\nenv = { PORT = \"8080\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:8080/\"\n",
+        );
+        assert_eq!(fine, Vec::<String>::new());
+    }
+}

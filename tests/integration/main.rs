@@ -1,0 +1,23 @@
+//! The integration tests: one binary, a module per command or concern, all running the
+//! built `buildkit-lite` (and, where an image is the subject, a real Docker engine).
+//! `tests/fuzz.rs` is a binary of its own, so that the peak memory it reads is its own.
+
+#[macro_use]
+mod common;
+
+mod build;
+mod cli;
+mod deploy;
+mod docker;
+mod ergonomics;
+mod hostile;
+mod limits;
+mod no_panic;
+mod production;
+mod render;
+mod runtime;
+mod schema;
+mod security;
+mod structure;
+mod untrusted;
+mod workspace;
