@@ -1,4 +1,4 @@
-//! `cargo bench`: the figures of the README's Performance table, measured in one run on this
+//! `cargo bench`: the figures of CONTRIBUTING.md's Performance table, measured in one run on this
 //! machine, whole processes, medians.
 //!
 //! 1. `render` of generated manifests with 50, 500 and 5,000 services (each with an http

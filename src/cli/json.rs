@@ -1,5 +1,5 @@
 //! The `--json` documents of `build`, `check` and `test`: one serde type each, so that what
-//! the README shows and what the tool prints cannot drift apart.
+//! docs/operate.md shows and what the tool prints cannot drift apart.
 //!
 //! Every document is one JSON object with `"ok"`. A command that fails still prints its
 //! document (`"ok": false`, with `"error"` when it did not get as far as a result), so a

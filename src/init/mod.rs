@@ -357,8 +357,8 @@ pub fn manifest_text(
     let mut text = format!(
         r#"#:schema ./{SCHEMA_FILE}
 
-# Written by `buildkit-lite init` from Cargo.toml. Every key is in the README ("The
-# manifest"); the schema above gives editors completion and checking as you type.
+# Written by `buildkit-lite init` from Cargo.toml. Every key is in docs/manifest.md of
+# buildkit-lite; the schema above gives editors completion and checking as you type.
 # Next: `buildkit-lite check`, then `buildkit-lite build v1`.
 
 [app]
