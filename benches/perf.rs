@@ -25,8 +25,8 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 const GNU: &str = "x86_64-unknown-linux-gnu";
 
 fn main() {
-    // `cargo bench` passes `--bench`; any other argument picks a part: `render`, `build`
-    // or `gnu`.
+    // `cargo bench` passes `--bench`; any other argument picks a part: `render`, `build`,
+    // `gnu` or `platforms`.
     let parts: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -41,6 +41,9 @@ fn main() {
     }
     if wants("gnu") {
         gnu(run_id());
+    }
+    if wants("platforms") {
+        platforms(run_id());
     }
 }
 
@@ -360,4 +363,96 @@ fn gnu(run: u128) {
         println!("{what:<34}  {:>8.3}s  {hand:>8.3}s  {r:>5.2}x", r * hand);
     }
     std::fs::write(&main, original).unwrap();
+}
+
+/// A copy of examples/multi-platform under target/bench: with both targets, or (`single`)
+/// with its x86_64 target only.
+fn platform_project(single: bool) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let name = if single {
+        "one-platform"
+    } else {
+        "two-platforms"
+    };
+    let dir = root.join("target/bench").join(name);
+    let from = root.join("examples/multi-platform");
+    for rel in [
+        "Cargo.toml",
+        "service.toml",
+        "src/main.rs",
+        "checks/sv-running.sh",
+    ] {
+        let to = dir.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(rel), &to).unwrap();
+    }
+    let manifest = dir.join("service.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text = text.replace("name = \"multi-platform\"", &format!("name = \"{name}\""));
+    if single {
+        text = text
+            .replace(", \"aarch64-unknown-linux-musl\"]", "]")
+            .replace(", \"linux/arm64\" = \"local/debian-arm64:bookworm\"", "");
+    }
+    std::fs::write(&manifest, text).unwrap();
+    dir
+}
+
+/// `build v1` of a project, with `extra` arguments.
+fn build_project(dir: &Path, extra: &[&str]) -> Duration {
+    timed(
+        Command::new(TOOL)
+            .current_dir(dir)
+            .args(["build", "v1"])
+            .args(extra),
+    )
+}
+
+/// Part 4: several platforms. The two-platform example against the same app for linux/amd64
+/// only: cold (no cargo output, `--no-cache`), then after a code change, in pairs.
+fn platforms(run: u128) {
+    let one = platform_project(true);
+    let two = platform_project(false);
+    println!("\nbuild of examples/multi-platform: two platforms against one (amd64)");
+    println!("{:<34}  {:>9}  {:>9}  {:>6}", "", "two", "one", "ratio");
+    let show = |what: &str, two: Duration, one: Duration| {
+        let ratio = secs(two) / secs(one);
+        println!(
+            "{what:<34}  {:>8.3}s  {:>8.3}s  {ratio:>5.2}x",
+            secs(two),
+            secs(one)
+        );
+    };
+    for dir in [&one, &two] {
+        let _ = std::fs::remove_dir_all(dir.join("target"));
+    }
+    let cold_one = build_project(&one, &["--no-cache"]);
+    let cold_two = build_project(&two, &["--no-cache"]);
+    show("cold (nothing compiled or cached)", cold_two, cold_one);
+    let (mut ones, mut twos, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let originals: Vec<String> = [&one, &two]
+        .iter()
+        .map(|d| std::fs::read_to_string(d.join("src/main.rs")).unwrap())
+        .collect();
+    for i in 0..5 {
+        code_change(&one.join("src/main.rs"), &originals[0], run, i);
+        code_change(&two.join("src/main.rs"), &originals[1], run, i);
+        let o = build_project(&one, &[]);
+        let t = build_project(&two, &[]);
+        ratios.push(secs(t) / secs(o));
+        ones.push(o);
+        twos.push(t);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let (o, t) = (median(ones), median(twos));
+    println!(
+        "{:<34}  {:>8.3}s  {:>8.3}s  {:>5.2}x (median of 5 paired ratios)",
+        "code change",
+        secs(t),
+        secs(o),
+        ratios[ratios.len() / 2]
+    );
+    for (dir, original) in [&one, &two].iter().zip(&originals) {
+        std::fs::write(dir.join("src/main.rs"), original).unwrap();
+    }
 }

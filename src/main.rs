@@ -103,10 +103,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             tag,
             manifest,
             timeout,
+            platform,
             json,
         } => {
             let opts = image_test::Options {
                 tag,
+                platform,
                 timeout: Duration::from_secs(timeout),
             };
             test(&manifest.path, &opts, json)
@@ -235,12 +237,20 @@ fn build(path: &Utf8Path, opts: &build::Options, json: bool) -> Result<(), Error
         print!("{}", buildkit_lite::cli::json::built(&built, &opts.tags));
         return Ok(());
     }
+    for platform in &built.platforms {
+        for reference in &platform.references {
+            let (name, id) = (&platform.platform, &platform.image_id);
+            println!("built {reference} ({name}, image id {id})");
+        }
+    }
     for reference in &built.references {
         println!("built {reference}");
     }
     println!("image id {}", built.image_id);
-    if let Some(digest) = &built.digest {
-        println!("pushed {digest}");
+    match &built.digest {
+        Some(digest) if !built.platforms.is_empty() => println!("pushed index {digest}"),
+        Some(digest) => println!("pushed {digest}"),
+        None => {}
     }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! target installed, cross is never asked): cargo when this host can link for the target
 //! (Linux x86_64 with the target's standard library installed), else cross when it and a
 //! container engine are present, else cargo-zigbuild, else an error saying what to
-//! install. A crate that compiles C code for a musl target needs a C compiler for musl:
+//! install. For a target of another architecture (aarch64), cargo-zigbuild comes before
+//! cross: it needs no container image a target. A crate that compiles C code for a musl target needs a C compiler for musl:
 //! cargo is chosen only with `musl-gcc`; without it, cross or cargo-zigbuild, or an error
 //! naming what to install, before anything compiles. Nothing here prints.
 
@@ -100,7 +101,11 @@ impl<'a> ThisHost<'a> {
                 .output()
         };
         match fact {
-            Fact::LinuxX86_64 => cfg!(all(target_os = "linux", target_arch = "x86_64")),
+            // The host's cc links for x86_64 targets only.
+            Fact::LinuxX86_64 => {
+                cfg!(all(target_os = "linux", target_arch = "x86_64"))
+                    && self.target.starts_with("x86_64-")
+            }
             Fact::TargetInstalled => {
                 // `rustup which rustc` names the same toolchain as `rustc --print sysroot`
                 // in a fraction of the time: it does not start rustc. <sysroot>/bin/rustc.
@@ -176,6 +181,13 @@ pub fn choose(wanted: Builder, target: &str, host: &mut dyn Host) -> Result<Choi
             Builder::Cargo,
             &format!(
                 "auto: this Linux x86_64 host links for {target} and has its standard library"
+            ),
+        )
+    } else if !target.starts_with("x86_64-") && has(Fact::Zigbuild) {
+        choice(
+            Builder::Zigbuild,
+            &format!(
+                "auto: {target} is another architecture; cargo-zigbuild links for it and needs no container image"
             ),
         )
     } else if has(Fact::Cross) && has(Fact::ContainerEngine) {
@@ -318,6 +330,27 @@ mod tests {
             self.0.push(fact);
             fact != Fact::CCompilerMissing
         }
+    }
+
+    #[test]
+    fn auto_prefers_zigbuild_to_cross_for_another_architecture() {
+        let t = "aarch64-unknown-linux-musl";
+        let host = HostFacts {
+            linux_x86_64: false,
+            target_installed: true,
+            cross: true,
+            container_engine: true,
+            zigbuild: true,
+            c_compiler_missing: false,
+        };
+        let choice = choose(Builder::Auto, t, &mut host.clone()).unwrap();
+        assert_eq!(choice.builder, Builder::Zigbuild, "{}", choice.reason);
+        let no_zig = HostFacts {
+            zigbuild: false,
+            ..host
+        };
+        let choice = choose(Builder::Auto, t, &mut no_zig.clone()).unwrap();
+        assert_eq!(choice.builder, Builder::Cross);
     }
 
     #[test]

@@ -38,8 +38,20 @@ pub enum Action {
     /// Check in the new image that each dynamically linked binary finds what it needs at
     /// run time (`runtime.rs`). `shown` is the check as a dry run prints it.
     CheckRuntime { binary: Binary, shown: Step },
-    /// Name the new image `reference` (`docker tag`), after its run-time check.
-    Tag { reference: String, shown: Step },
+    /// Name `image` (by default the new image) `reference` (`docker tag`), after its
+    /// run-time check.
+    Tag {
+        image: Option<String>,
+        reference: String,
+        shown: Step,
+    },
+    /// Make the image index `reference` of the platform images, pushed before it, and push
+    /// it (`--push` with several platforms).
+    Index {
+        create: Step,
+        push: Step,
+        reference: String,
+    },
     /// `docker push` one tag (`--push`); the image stays local whatever happens.
     Push { step: Step, reference: String },
 }
@@ -83,11 +95,16 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     } else {
         references(plan, opts)
     };
+    let platform = plan.platform.as_ref();
     let args = docker::BuildArgs {
         references: &tagged,
         version: opts.tags.first().map_or("", String::as_str),
         revision,
         no_cache: opts.no_cache,
+        platform: platform.map(|p| p.name.as_str()),
+        base: platform
+            .filter(|_| plan.image.base_arg)
+            .map(|p| p.base.as_str()),
     };
     let step = docker::build_step(&args, &context, &image_id_file);
     // --no-cache always builds.
@@ -109,7 +126,11 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         actions.push(Action::CheckRuntime { binary, shown });
         for reference in references(plan, opts) {
             let shown = docker::tag_step(NEW_IMAGE, &reference);
-            actions.push(Action::Tag { reference, shown });
+            actions.push(Action::Tag {
+                image: None,
+                reference,
+                shown,
+            });
         }
     }
     if opts.push {
@@ -122,7 +143,7 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
 }
 
 /// How a dry run names the image a build would make.
-const NEW_IMAGE: &str = "<the new image>";
+pub(super) const NEW_IMAGE: &str = "<the new image>";
 
 /// Whether a binary of `plan` may be dynamically linked, so that what it needs at run time
 /// is checked in the image: a gnu target, or a prebuilt binary (which one, its file says).

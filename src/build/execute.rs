@@ -64,6 +64,10 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
         Action::CheckRuntime { shown, .. } | Action::Tag { shown, .. } => {
             report(Event::Step(shown))
         }
+        Action::Index { create, push, .. } => {
+            report(Event::Step(create));
+            report(Event::Step(push));
+        }
         Action::Note(note) => report(Event::Note(note.clone())),
         Action::Stage { context, .. } => report(Event::Stage(context)),
         Action::Fail(_) => {}

@@ -102,7 +102,11 @@ impl<'a> HostRunner<'a> {
                 "waiting for another build of {name} to finish"
             )))
         };
-        self.build_dir = Some(BuildDir::create(&self.plan.manifest_dir, name, waiting)?);
+        let build_dir = BuildDir::create(&self.plan.manifest_dir, name, waiting)?;
+        if let Some(platform) = &self.plan.platform {
+            build_dir.ensure_subdir(&platform.arch)?;
+        }
+        self.build_dir = Some(build_dir);
         if let Some(reuse) = reuse {
             if let Some(Engine::Started(listing)) = self.engine.take() {
                 self.images = listing.output()?;
@@ -233,10 +237,21 @@ impl Runner for HostRunner<'_> {
                         .map(|()| None)
                 })
             }
-            Action::Tag { reference, .. } => {
-                let image = made.image_id.as_deref().unwrap_or_default();
+            Action::Tag {
+                image, reference, ..
+            } => {
+                let new = made.image_id.as_deref().unwrap_or_default();
+                let image = image.as_deref().unwrap_or(new);
                 docker::tag_step(image, reference).output().map(|_| None)
             }
+            Action::Index {
+                create,
+                push,
+                reference,
+            } => create
+                .output()
+                .and_then(|_| docker::push_index(push, reference))
+                .map(|d| Some(Product::Digest(d))),
             Action::Push { step, reference } => {
                 docker::push(step, reference).map(|d| Some(Product::Digest(d)))
             }

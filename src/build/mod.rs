@@ -23,6 +23,7 @@ mod decide;
 pub mod elf;
 mod execute;
 mod host_runner;
+mod platforms;
 mod probe;
 pub mod runtime;
 pub mod stage;
@@ -84,6 +85,22 @@ pub struct Built {
     pub context: Utf8PathBuf,
     /// The builder that compiled the binaries; none for a `prebuilt` one.
     pub builder: Option<&'static str>,
+    /// For several targets: each platform's image, in the order of `app.target`. Then
+    /// `references` and `image_id` are the host's platform's, and `digest` is the image
+    /// index's.
+    pub platforms: Vec<PlatformBuilt>,
+}
+
+/// One platform's image, of several.
+#[derive(Debug)]
+pub struct PlatformBuilt {
+    /// `linux/amd64`, `linux/arm64`.
+    pub platform: String,
+    /// `<repository>:<tag>-<arch>`, one for each tag.
+    pub references: Vec<String>,
+    pub image_id: String,
+    /// `<repository>@sha256:…` of its manifest, when pushed.
+    pub digest: Option<String>,
 }
 
 /// What an action made.
@@ -108,12 +125,19 @@ pub struct Made {
 /// Where `build` stages the context of `plan`: in a directory the tool owns, which also
 /// holds `image-id`, the ID docker wrote for the last build, and the lock two builds of the
 /// app take turns on (see [`BuildDir`]).
+/// With several platforms, each has a directory of its own there: `<arch>/context`.
 pub fn context_dir(plan: &Plan) -> Utf8PathBuf {
-    BuildDir::path(&plan.manifest_dir, &plan.app.name).join("context")
+    let dir = BuildDir::path(&plan.manifest_dir, &plan.app.name);
+    match &plan.platform {
+        Some(platform) => dir.join(&platform.arch).join("context"),
+        None => dir.join("context"),
+    }
 }
 
 /// Runs the build: probe, decide, then execute with the real runner, or with the dry-run
 /// runner for `--dry-run`. Returns the image, or `None` for a dry run.
+/// With several targets, each platform's image is built in turn, then `<name>:<TAG>` is
+/// tagged and (with `--push`) the image index pushed: see `platforms.rs`.
 pub fn build(
     plan: &Plan,
     opts: &Options,
@@ -122,6 +146,18 @@ pub fn build(
     for tag in &opts.tags {
         docker::validate_tag(tag)?;
     }
+    if plan.several_platforms() {
+        return platforms::build(plan, opts, report);
+    }
+    build_one(plan, opts, report)
+}
+
+/// The build of one platform's image: probe, decide, execute.
+fn build_one(
+    plan: &Plan,
+    opts: &Options,
+    report: &mut dyn FnMut(Event),
+) -> Result<Option<Built>, Error> {
     let tree = render::render(plan)?;
     // The engine check: where docker would use the default socket, a ping there; else the
     // CLI's (asking for the image of every tag), which runs while the host is probed. The
@@ -155,6 +191,7 @@ pub fn build(
         digest: made.digest.map(|d| format!("{repository}@{d}")),
         context: context_dir(plan),
         builder,
+        platforms: Vec::new(),
     }))
 }
 
@@ -168,12 +205,15 @@ pub(crate) fn trust(opts: &Options) -> Trust {
     }
 }
 
-/// `<repository>:<tag>` for every tag the build makes.
+/// `<repository>:<tag>` for every tag the build makes; `<repository>:<tag>-<arch>` for
+/// one of several platforms.
 pub(crate) fn references(plan: &Plan, opts: &Options) -> Vec<String> {
     let repository = &plan.image.repository;
+    let suffix = plan.platform.as_ref().map(|p| format!("-{}", p.arch));
+    let suffix = suffix.as_deref().unwrap_or_default();
     opts.tags
         .iter()
-        .map(|tag| format!("{repository}:{tag}"))
+        .map(|tag| format!("{repository}:{tag}{suffix}"))
         .collect()
 }
 
@@ -208,6 +248,7 @@ mod tests {
                 Action::CheckRuntime { .. } => format!("check {image}"),
                 Action::Tag { reference, .. } => format!("tag {image} {reference}"),
                 Action::Push { reference, .. } => format!("push {reference}"),
+                Action::Index { reference, .. } => format!("index {reference}"),
             };
             self.0.push(name);
             Ok(match action {

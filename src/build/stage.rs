@@ -328,6 +328,18 @@ impl BuildDir {
         Ok(BuildDir { dir, _turn: turn })
     }
 
+    /// Makes the directory `name` inside the build directory (one platform's, of several),
+    /// under the same rules as the build directory itself.
+    pub fn ensure_subdir(&self, name: &str) -> Result<(), Error> {
+        let at = self.dir.join(name);
+        let write_err = |source: io::Error| Error::Write {
+            path: at.clone(),
+            source,
+        };
+        let project = self.dir.canonicalize().map_err(write_err)?;
+        ensure_dir_inside(&at, &project).map_err(write_err)
+    }
+
     /// Where the context is staged.
     pub fn context(&self) -> Utf8PathBuf {
         self.dir.join("context")

@@ -28,6 +28,20 @@ struct BuildDocument<'a> {
     digest: Option<&'a str>,
     context: &'a Utf8Path,
     builder: Option<&'a str>,
+    /// With several targets: every platform's image. Then `image_id` is the host's
+    /// platform's and `digest` (after `--push`) the image index's.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    platforms: Vec<PlatformDocument<'a>>,
+}
+
+/// One platform's image, of several.
+#[derive(Serialize)]
+struct PlatformDocument<'a> {
+    platform: &'a str,
+    references: &'a [String],
+    image_id: &'a str,
+    /// `<repository>@sha256:…` of the platform's manifest, after `--push`.
+    digest: Option<&'a str>,
 }
 
 /// A built image.
@@ -41,6 +55,16 @@ pub fn built(built: &Built, tags: &[String]) -> String {
         digest: built.digest.as_deref(),
         context: &built.context,
         builder: built.builder,
+        platforms: built
+            .platforms
+            .iter()
+            .map(|p| PlatformDocument {
+                platform: &p.platform,
+                references: &p.references,
+                image_id: &p.image_id,
+                digest: p.digest.as_deref(),
+            })
+            .collect(),
     })
 }
 

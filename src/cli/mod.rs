@@ -55,6 +55,10 @@ pub enum Command {
         /// Seconds the services get to come up and the checks to pass, together
         #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
         timeout: u64,
+        /// The platform's image to test, of several (`<image.name>:<TAG>-<arch>`), under
+        /// emulation on a host of another architecture; default: the host's
+        #[arg(long, value_name = "PLATFORM", value_parser = ["linux/amd64", "linux/arm64"])]
+        platform: Option<String>,
         /// Print the results as one JSON document on stdout (progress stays on stderr)
         #[arg(long)]
         json: bool,

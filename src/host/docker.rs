@@ -136,6 +136,11 @@ pub struct BuildArgs<'a> {
     pub version: &'a str,
     pub revision: Option<&'a str>,
     pub no_cache: bool,
+    /// `--platform`, for one of several platforms.
+    pub platform: Option<&'a str>,
+    /// The value of the build argument `BUILDKIT_LITE_BASE`: the platform's base, when
+    /// `image.base` is a table.
+    pub base: Option<&'a str>,
 }
 
 /// `docker build` of a staged context, with the OCI labels, tagged with each reference.
@@ -145,8 +150,20 @@ pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> S
         version,
         revision,
         no_cache,
+        platform,
+        base,
     } = *args;
-    let mut step = Step::new("build the image with docker", "docker").arg("build");
+    let what = match platform {
+        Some(platform) => format!("build the {platform} image with docker"),
+        None => "build the image with docker".to_string(),
+    };
+    let mut step = Step::new(what, "docker").arg("build");
+    if let Some(platform) = platform {
+        step = step.args(["--platform", platform]);
+    }
+    if let Some(base) = base {
+        step = step.args(["--build-arg", &format!("BUILDKIT_LITE_BASE={base}")]);
+    }
     for reference in references {
         step = step.args(["--tag", reference]);
     }
@@ -168,6 +185,52 @@ pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> S
 /// `docker tag IMAGE REFERENCE`: names a built image.
 pub fn tag_step(image: &str, reference: &str) -> Step {
     Step::new(format!("tag the image {reference}"), "docker").args(["tag", image, reference])
+}
+
+/// `docker manifest create`: an image index (a manifest list) named `index` of the
+/// platform images `images`, already pushed. `--amend` replaces a list of that name left
+/// from an earlier run in docker's local store of lists.
+/// A registry on this machine's loopback is spoken to over plain HTTP (`--insecure`), as
+/// the engine itself does for pushes there; every other registry over HTTPS.
+pub fn index_create_step(index: &str, images: &[String]) -> Step {
+    Step::new(format!("make the image index {index}"), "docker")
+        .args(["manifest", "create", "--amend"])
+        .args(loopback_registry(index).then_some("--insecure"))
+        .arg(index)
+        .args(images.iter().map(String::as_str))
+}
+
+/// Whether the registry of `reference` is on the loopback (`localhost`, `127.*`, `[::1]`).
+fn loopback_registry(reference: &str) -> bool {
+    let registry = registry_of(reference);
+    let host = match registry.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => registry.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost" || host.starts_with("127.") || host == "::1"
+}
+
+/// `docker manifest push --purge`: pushes the image index and forgets the local list.
+pub fn index_push_step(index: &str) -> Step {
+    Step::new(format!("push the image index {index}"), "docker")
+        .args(["manifest", "push", "--purge"])
+        .args(loopback_registry(index).then_some("--insecure"))
+        .arg(index)
+}
+
+/// Runs an [`index_push_step`] and returns the index's digest (`sha256:…`, the last line
+/// docker prints).
+pub fn push_index(step: &Step, index: &str) -> Result<String, Error> {
+    let out = step.output()?;
+    out.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with("sha256:"))
+        .map(str::to_string)
+        .ok_or_else(|| Error::PushFailed {
+            reference: index.to_string(),
+            reason: format!("docker manifest push printed no digest: {}", out.trim()),
+        })
 }
 
 /// `docker push` of one tag.

@@ -47,6 +47,9 @@ const LAST_TRY: Duration = Duration::from_secs(crate::plan::HTTP_TIMEOUT);
 
 pub struct Options {
     pub tag: String,
+    /// `--platform`: the platform's image (`<name>:<TAG>-<arch>`) of several; the default
+    /// is `<name>:<TAG>`, the host's platform's.
+    pub platform: Option<String>,
     /// For the services to come up and the checks to pass, together.
     pub timeout: Duration,
 }
@@ -115,6 +118,27 @@ impl Report {
     }
 }
 
+/// The image `test` runs: `<repository>:<tag>`, or with `--platform` of several,
+/// `<repository>:<tag>-<arch>`. A platform the manifest does not build is a usage error.
+fn image_of(plan: &Plan, opts: &Options) -> Result<String, Error> {
+    let repository = &plan.image.repository;
+    let Some(wanted) = &opts.platform else {
+        return Ok(format!("{repository}:{}", opts.tag));
+    };
+    let Some(platform) = plan.platforms.iter().find(|p| &p.name == wanted) else {
+        let built: Vec<&str> = plan.platforms.iter().map(|p| p.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "--platform {wanted}: the manifest builds {}",
+            built.join(" and ")
+        )));
+    };
+    Ok(if plan.several_platforms() {
+        format!("{repository}:{}-{}", opts.tag, platform.arch)
+    } else {
+        format!("{repository}:{}", opts.tag)
+    })
+}
+
 /// Runs the test of `<image.repository>:<tag>`; calls `report` with each result as it is
 /// known. Errors are for what keeps the test from running (no engine, no such image); a
 /// failing service or check is a report that did not pass.
@@ -126,7 +150,7 @@ pub fn test(
     docker::engine_step()
         .output()
         .map_err(docker::unreachable)?;
-    let image = format!("{}:{}", plan.image.repository, opts.tag);
+    let image = image_of(plan, opts)?;
     docker::image_id_step(&image).output()?;
     remove_leftovers(&image)?;
     let container = Throwaway::start(&image, &plan.app.name, &plan.image.expose)?;

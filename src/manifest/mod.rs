@@ -176,9 +176,10 @@ pub struct App {
     /// non-empty list of them, compiled by one cargo invocation, each installed at
     /// `/bin/<name>`.
     pub binary: Binaries,
-    /// The Rust target triple to compile for (linux/amd64).
-    #[schemars(extend("enum" = ["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"]))]
-    pub target: String,
+    /// The Rust target triple to compile for: `x86_64-*` makes a linux/amd64 image,
+    /// `aarch64-*` a linux/arm64 one. A list (at most one target a platform) makes one
+    /// image a platform, under one image index when pushed.
+    pub target: Targets,
     /// The cargo package that holds the binary (`cargo build -p`).
     pub package: Option<String>,
     /// Cargo features to enable (`cargo build --features`).
@@ -276,6 +277,173 @@ impl<'de> Deserialize<'de> for Binaries {
     }
 }
 
+/// The target triples the manifest may name.
+const TARGET_TRIPLES: [&str; 4] = [
+    "x86_64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-gnu",
+    "aarch64-unknown-linux-musl",
+];
+
+/// `app.target`: one target triple, or a list of them (one a platform).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Targets {
+    /// One target: one image, as in v1.
+    One(String),
+    /// Several targets: one image a platform.
+    Several(Vec<String>),
+}
+
+impl JsonSchema for Targets {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Targets".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string", "enum": TARGET_TRIPLES },
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": true,
+                    "items": { "type": "string", "enum": TARGET_TRIPLES }
+                }
+            ]
+        })
+    }
+}
+
+impl Targets {
+    /// Every target, in the order written.
+    pub fn triples(&self) -> &[String] {
+        match self {
+            Targets::One(target) => std::slice::from_ref(target),
+            Targets::Several(targets) => targets,
+        }
+    }
+
+    /// The first target (the image `<name>:<TAG>` names on a host of no listed platform).
+    pub fn first(&self) -> &str {
+        self.triples().first().map_or("", String::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Targets;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a target triple, or a list of target triples")
+            }
+            fn visit_str<E: serde::de::Error>(self, target: &str) -> Result<Targets, E> {
+                Ok(Targets::One(target.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Targets, A::Error> {
+                let mut targets = Vec::new();
+                while let Some(target) = seq.next_element::<String>()? {
+                    targets.push(target);
+                }
+                Ok(Targets::Several(targets))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The platform (`linux/amd64`, `linux/arm64`) a target triple's binaries run on.
+pub fn platform_of(target: &str) -> Option<&'static str> {
+    match target.split('-').next() {
+        Some("x86_64") => Some("linux/amd64"),
+        Some("aarch64") => Some("linux/arm64"),
+        _ => None,
+    }
+}
+
+/// `image.base`: one image (for several platforms, a multi-platform one), or an image a
+/// platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Base {
+    /// One image, every platform's variant of it.
+    One(String),
+    /// An image a platform (`"linux/amd64" = "debian:bookworm-slim"`): local or air-gapped
+    /// bases of one architecture each. It must name every platform the targets make.
+    PerPlatform(BTreeMap<String, String>),
+}
+
+impl JsonSchema for Base {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Base".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "properties": {
+                        "linux/amd64": { "type": "string" },
+                        "linux/arm64": { "type": "string" }
+                    },
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+impl Base {
+    /// The base of `platform`; none when a table does not name it.
+    pub fn of(&self, platform: &str) -> Option<&str> {
+        match self {
+            Base::One(image) => Some(image),
+            Base::PerPlatform(table) => table.get(platform).map(String::as_str),
+        }
+    }
+
+    /// Every image named, with the key it is under (`base`, or `base."linux/arm64"`).
+    pub fn images(&self) -> Vec<(Option<&str>, &str)> {
+        match self {
+            Base::One(image) => vec![(None, image)],
+            Base::PerPlatform(table) => table
+                .iter()
+                .map(|(platform, image)| (Some(platform.as_str()), image.as_str()))
+                .collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Base {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Base;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an image reference, or a table of one a platform")
+            }
+            fn visit_str<E: serde::de::Error>(self, image: &str) -> Result<Base, E> {
+                Ok(Base::One(image.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Base, A::Error> {
+                let mut table = BTreeMap::new();
+                while let Some((platform, image)) = map.next_entry::<String, String>()? {
+                    table.insert(platform, image);
+                }
+                Ok(Base::PerPlatform(table))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// How the binary is compiled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -309,9 +477,10 @@ impl Builder {
 pub struct Image {
     /// Image repository, which may include a registry and namespace. Default: `app.name`.
     pub name: Option<String>,
-    /// The `FROM` image; v1 assumes an apt-based (Debian-like) base.
+    /// The `FROM` image; v1 assumes an apt-based (Debian-like) base. For several
+    /// targets, a multi-platform image, or a table of one image a platform.
     #[serde(default = "default_base")]
-    pub base: String,
+    pub base: Base,
     /// `runit`: the image's entrypoint is buildkit-lite's runit supervisor (graceful stop,
     /// reaps orphans). `inherit`: the base already runs runit on /etc/service; no CMD or
     /// ENTRYPOINT is set.
@@ -561,8 +730,8 @@ pub fn script_plugin_file(path: &str) -> String {
 fn default_profile() -> String {
     "release".into()
 }
-fn default_base() -> String {
-    "debian:bookworm-slim".into()
+fn default_base() -> Base {
+    Base::One("debian:bookworm-slim".into())
 }
 fn default_stop_timeout() -> u64 {
     10

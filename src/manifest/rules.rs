@@ -14,12 +14,18 @@ use camino::Utf8Path;
 use crate::diagnostic::KeyPath;
 use crate::layout::{self, SENSU_PLUGIN_DIR};
 use crate::manifest::{
-    App, Binaries, Check, Image, Init, Log, Partial, Service, ShippedFile, Task,
+    App, Base, Binaries, Check, Image, Init, Log, Partial, Service, ShippedFile, Targets, Task,
+    platform_of,
 };
 use crate::shell;
 
 /// The target triples v1 builds and runs (linux/amd64).
-pub const SUPPORTED_TARGETS: &[&str] = &["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"];
+pub const SUPPORTED_TARGETS: &[&str] = &[
+    "x86_64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "aarch64-unknown-linux-gnu",
+    "aarch64-unknown-linux-musl",
+];
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +79,9 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     }
     if let Some(image) = &m.image {
         validate_start_up(&mut p, image, &m.tasks, &m.checks);
+    }
+    if let (Some(app), Some(image)) = (&m.app, &m.image) {
+        validate_platform_bases(&mut p, app, image);
     }
     if let (Some(app), Some(log)) = (&m.app, &m.log) {
         install_path_is_no_log_dir(&mut p, app, log, &m.services);
@@ -145,16 +154,7 @@ fn validate_app(p: &mut Problems, path: &KeyPath, app: &App, dir: &Utf8Path) {
         repo_component(&app.name).and_then(|()| image_repository(&app.name)),
     );
     validate_binaries(p, path, app);
-    if !SUPPORTED_TARGETS.contains(&app.target.as_str()) {
-        p.add(
-            path.key("target"),
-            format!(
-                "unsupported target `{}`: buildkit-lite builds linux/amd64 images, for one of: {}",
-                app.target.escape_debug(),
-                SUPPORTED_TARGETS.join(", ")
-            ),
-        );
-    }
+    validate_targets(p, path, app);
     if let Some(package) = &app.package {
         p.check(path.key("package"), cargo_name(package));
     }
@@ -240,11 +240,87 @@ fn not_generated(path: &str) -> Result<(), String> {
     }
 }
 
+/// Every target supported, at most one a platform; `prebuilt` is one target's binary.
+fn validate_targets(p: &mut Problems, path: &KeyPath, app: &App) {
+    let several = matches!(app.target, Targets::Several(_));
+    let mut platforms: BTreeMap<&str, &str> = BTreeMap::new();
+    for (i, target) in app.target.triples().iter().enumerate() {
+        let at = if several {
+            path.key("target").index(i)
+        } else {
+            path.key("target")
+        };
+        if !SUPPORTED_TARGETS.contains(&target.as_str()) {
+            p.add(
+                at,
+                format!(
+                    "unsupported target `{}`: buildkit-lite builds linux/amd64 and linux/arm64 images, for one of: {}",
+                    target.escape_debug(),
+                    SUPPORTED_TARGETS.join(", ")
+                ),
+            );
+            continue;
+        }
+        let platform = platform_of(target).unwrap_or_default();
+        if let Some(first) = platforms.insert(platform, target) {
+            p.add(
+                at,
+                format!("`{first}` and `{target}` are both {platform}: one target a platform"),
+            );
+        }
+    }
+    if several && app.target.triples().is_empty() {
+        p.add(path.key("target"), "at least one target is required");
+    }
+    if several && app.target.triples().len() > 1 && app.prebuilt.is_some() {
+        p.add(
+            path.key("prebuilt"),
+            "`prebuilt` is one binary for one target: with several targets, let buildkit-lite compile",
+        );
+    }
+}
+
+/// A base table names an image for every platform the targets make, and no other.
+fn validate_platform_bases(p: &mut Problems, app: &App, image: &Image) {
+    let Base::PerPlatform(table) = &image.base else {
+        return;
+    };
+    let base = KeyPath::root().key("image").key("base");
+    let platforms: Vec<(&str, &str)> = app
+        .target
+        .triples()
+        .iter()
+        .filter_map(|t| platform_of(t).map(|platform| (platform, t.as_str())))
+        .collect();
+    for (platform, target) in &platforms {
+        if !table.contains_key(*platform) {
+            p.add(
+                base.clone(),
+                format!("image.base has no image for {platform} (target `{target}`): add \"{platform}\" = \"<image>\""),
+            );
+        }
+    }
+    for platform in table.keys() {
+        if !platforms.iter().any(|(p, _)| p == platform) {
+            p.add(
+                base.key(platform),
+                format!("no target builds {platform}: remove it, or add its target to app.target"),
+            );
+        }
+    }
+}
+
 fn validate_image(p: &mut Problems, path: &KeyPath, image: &Image) {
     if let Some(name) = &image.name {
         p.check(path.key("name"), image_repository(name));
     }
-    p.check(path.key("base"), image_reference(&image.base));
+    for (platform, base) in image.base.images() {
+        let at = match platform {
+            Some(platform) => path.key("base").key(platform),
+            None => path.key("base"),
+        };
+        p.check(at, image_reference(base));
+    }
     for (i, package) in image.packages.iter().enumerate() {
         p.check(path.key("packages").index(i), apt_package(package));
     }

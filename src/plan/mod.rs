@@ -11,8 +11,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 use crate::manifest::{
-    App, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, ShippedFile, UserIds,
-    http_plugin_file, script_plugin_file,
+    App, Base, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, ShippedFile,
+    UserIds, http_plugin_file, platform_of, script_plugin_file,
 };
 use crate::shell::{self, Piece};
 
@@ -37,9 +37,41 @@ pub struct Plan {
     pub users: Vec<UserPlan>,
     /// Files and directories shipped into the image (`[files]`), by in-image path.
     pub files: Vec<ShippedPlan>,
+    /// Every platform the manifest builds, one a target, in the order written.
+    pub platforms: Vec<PlatformPlan>,
+    /// The one of several platforms this plan builds ([`Plan::for_platform`]); none when
+    /// the manifest has one target.
+    pub platform: Option<PlatformPlan>,
     /// The commands (argv) of the `RUN` after the copies of shipped paths: empty
     /// directories to make, owners and explicit modes to set.
     pub file_setup: Vec<Vec<String>>,
+}
+
+/// One platform's image: its target and its base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformPlan {
+    /// `linux/amd64`, `linux/arm64`.
+    pub name: String,
+    /// `amd64`, `arm64`: the suffix of its local tags (`<name>:<TAG>-<arch>`).
+    pub arch: String,
+    pub target: String,
+    pub base: String,
+}
+
+impl Plan {
+    /// Whether the manifest builds several platforms.
+    pub fn several_platforms(&self) -> bool {
+        self.platforms.len() > 1
+    }
+
+    /// The plan of one of several platforms: its target and its base.
+    pub fn for_platform(&self, platform: &PlatformPlan) -> Plan {
+        let mut plan = self.clone();
+        plan.app.target = platform.target.clone();
+        plan.image.base = platform.base.clone();
+        plan.platform = Some(platform.clone());
+        plan
+    }
 }
 
 /// A user the image needs: created when the base lacks it, in a new group of its own
@@ -106,7 +138,11 @@ pub struct BinaryPlan {
 pub struct ImagePlan {
     /// The repository the image is tagged into.
     pub repository: String,
+    /// The `FROM` image (the first platform's, for several).
     pub base: String,
+    /// `image.base` is a table of one image a platform: the Dockerfile takes the base as
+    /// the build argument `BUILDKIT_LITE_BASE`, which `build` sets for each platform.
+    pub base_arg: bool,
     pub init: Init,
     /// Whether the image's entrypoint is buildkit-lite's runit init.
     pub runit_init: bool,
@@ -277,7 +313,27 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         services,
         tasks,
         checks,
+        platforms: platforms(m),
+        platform: None,
     }
+}
+
+/// One platform a target, with its base.
+fn platforms(m: &Manifest) -> Vec<PlatformPlan> {
+    m.app
+        .target
+        .triples()
+        .iter()
+        .map(|target| {
+            let name = platform_of(target).unwrap_or_default();
+            PlatformPlan {
+                name: name.to_string(),
+                arch: name.trim_start_matches("linux/").to_string(),
+                target: target.clone(),
+                base: m.image.base.of(name).unwrap_or_default().to_string(),
+            }
+        })
+        .collect()
 }
 
 fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
@@ -292,7 +348,7 @@ fn resolve_app(app: &App, dir: &Utf8Path) -> AppPlan {
                 install_path,
             })
             .collect(),
-        target: app.target.clone(),
+        target: app.target.first().to_string(),
         package: app.package.clone(),
         features: app.features.clone(),
         profile: app.profile.clone(),
@@ -440,7 +496,12 @@ fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
     });
     ImagePlan {
         repository: image.name.clone().unwrap_or_else(|| m.app.name.clone()),
-        base: image.base.clone(),
+        base: image
+            .base
+            .of(platform_of(m.app.target.first()).unwrap_or_default())
+            .unwrap_or_default()
+            .to_string(),
+        base_arg: matches!(image.base, Base::PerPlatform(_)),
         init: image.init,
         runit_init: image.init == Init::Runit,
         init_path: INIT_PATH,

@@ -115,11 +115,20 @@ fn secrets(m: &Manifest, found: &mut Found) {
     }
 }
 
-/// `image.base` as written, when it has no tag or `:latest` (a digest pins it anyway).
+/// Each `image.base` as written, when it has no tag or `:latest` (a digest pins it anyway).
 fn base_image(m: &Manifest, found: &mut Found) {
-    let base = &m.image.base;
+    for (platform, base) in m.image.base.images() {
+        if let Some(reason) = moving_base(base) {
+            let at = KeyPath::root().key("image").key("base");
+            found.push((platform.map_or(at.clone(), |p| at.key(p)), reason));
+        }
+    }
+}
+
+/// Why `base` moves, if it does.
+fn moving_base(base: &str) -> Option<String> {
     if base.contains('@') {
-        return;
+        return None;
     }
     let last = base.rsplit('/').next().unwrap_or(base);
     let reason = match last.split_once(':') {
@@ -129,9 +138,9 @@ fn base_image(m: &Manifest, found: &mut Found) {
         Some((_, "latest")) => {
             format!("`{base}` moves whenever a new release is tagged: pin a tag (hadolint DL3007)")
         }
-        Some(_) => return,
+        Some(_) => return None,
     };
-    found.push((KeyPath::root().key("image").key("base"), reason));
+    Some(reason)
 }
 
 /// Each `http` check whose literal port no service has as an env default.

@@ -13,6 +13,7 @@ mod ergonomics;
 mod hostile;
 mod limits;
 mod no_panic;
+mod platforms;
 mod production;
 mod render;
 mod runtime;

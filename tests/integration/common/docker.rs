@@ -451,3 +451,80 @@ pub fn steps_cached(build_log: &str) -> Vec<(String, bool)> {
     }
     steps
 }
+
+/// A registry served by Debian's `docker-registry` on 127.0.0.1, stopped when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts one; with `htpasswd`, it wants that user's credentials.
+    pub fn start(htpasswd: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(line) = htpasswd {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, line).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian's docker-registry package; .ci/setup installs it)");
+        let registry = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        eventually(Duration::from_secs(10), "the registry answers", || {
+            registry.get("/v2/", "").map(|_| ())
+        });
+        registry
+    }
+
+    /// GETs `path` (HTTP/1.0), with an Accept header; returns the head and the body.
+    pub fn get(&self, path: &str, accept: &str) -> Result<(String, String), String> {
+        use std::io::{Read, Write};
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        let accept = match accept {
+            "" => String::new(),
+            a => format!("Accept: {a}\r\n"),
+        };
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{accept}\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+        let (head, body) = answer.split_once("\r\n\r\n").ok_or("no head")?;
+        Ok((head.to_string(), body.to_string()))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,130 @@
+//! Several platforms (`target` as a list): each platform's image in turn, through the
+//! one-platform pipeline, tagged `<name>:<TAG>-<arch>`; then `<name>:<TAG>` names the
+//! host's platform's image, and with `--push`, after every platform's image is pushed,
+//! one image index a TAG lists them all.
+
+use super::decide::{Action, NEW_IMAGE};
+use super::execute::{DryRun, execute};
+use super::host_runner::HostRunner;
+use super::{Built, Event, Options, PlatformBuilt, build_one};
+use crate::error::Error;
+use crate::host::docker;
+use crate::plan::{Plan, PlatformPlan};
+
+/// Builds every platform's image, then tags the host's and pushes the index.
+pub(super) fn build(
+    plan: &Plan,
+    opts: &Options,
+    report: &mut dyn FnMut(Event),
+) -> Result<Option<Built>, Error> {
+    let mut built = Vec::new();
+    for platform in &plan.platforms {
+        report(Event::Note(format!(
+            "platform {} (target {}, base {})",
+            platform.name, platform.target, platform.base
+        )));
+        let one = build_one(&plan.for_platform(platform), opts, report)?;
+        built.push((platform, one));
+    }
+    let host = host_platform(&plan.platforms);
+    let actions = finish(plan, opts, host, &built);
+    let made = if opts.dry_run {
+        execute(actions, &mut DryRun, report)?
+    } else {
+        let mut runner = HostRunner::new(plan, Default::default(), None, opts.verbose);
+        execute(actions, &mut runner, report)?
+    };
+    Ok(assemble(plan, opts, host, built, made.digest))
+}
+
+/// The platform `<name>:<TAG>` names: the host's, or the first target's on another host.
+pub fn host_platform(platforms: &[PlatformPlan]) -> &PlatformPlan {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    platforms
+        .iter()
+        .find(|p| p.arch == arch)
+        .unwrap_or(&platforms[0])
+}
+
+/// After every platform's image: tag `<name>:<TAG>` as the host's platform's image, and
+/// with `--push`, one image index a TAG.
+fn finish(
+    plan: &Plan,
+    opts: &Options,
+    host: &PlatformPlan,
+    built: &[(&PlatformPlan, Option<Built>)],
+) -> Vec<Action> {
+    let repository = &plan.image.repository;
+    let mut actions = Vec::new();
+    for tag in &opts.tags {
+        let reference = format!("{repository}:{tag}");
+        let image = built
+            .iter()
+            .find(|(p, _)| p.arch == host.arch)
+            .and_then(|(_, b)| b.as_ref().map(|b| b.image_id.clone()));
+        let source = format!("{repository}:{tag}-{}", host.arch);
+        let shown = docker::tag_step(image.as_deref().unwrap_or(&source), &reference);
+        actions.push(Action::Tag {
+            image: Some(image.unwrap_or_else(|| NEW_IMAGE.to_string())),
+            reference,
+            shown,
+        });
+    }
+    if opts.push {
+        for tag in &opts.tags {
+            let reference = format!("{repository}:{tag}");
+            let images: Vec<String> = built
+                .iter()
+                .map(|(p, _)| format!("{repository}:{tag}-{}", p.arch))
+                .collect();
+            actions.push(Action::Index {
+                create: docker::index_create_step(&reference, &images),
+                push: docker::index_push_step(&reference),
+                reference,
+            });
+        }
+    }
+    actions
+}
+
+/// The build's result: the host's platform's image and every platform's.
+fn assemble(
+    plan: &Plan,
+    opts: &Options,
+    host: &PlatformPlan,
+    built: Vec<(&PlatformPlan, Option<Built>)>,
+    index: Option<String>,
+) -> Option<Built> {
+    let repository = &plan.image.repository;
+    let mut platforms = Vec::new();
+    let mut host_built = None;
+    for (platform, one) in built {
+        let one = one?;
+        if platform.arch == host.arch {
+            host_built = Some((one.image_id.clone(), one.context.clone(), one.builder));
+        }
+        platforms.push(PlatformBuilt {
+            platform: platform.name.clone(),
+            references: one.references,
+            image_id: one.image_id,
+            digest: one.digest,
+        });
+    }
+    let (image_id, context, builder) = host_built?;
+    Some(Built {
+        references: opts
+            .tags
+            .iter()
+            .map(|tag| format!("{repository}:{tag}"))
+            .collect(),
+        image_id,
+        digest: index.map(|d| format!("{repository}@{d}")),
+        context,
+        builder,
+        platforms,
+    })
+}

@@ -1,0 +1,246 @@
+//! Several platforms (issue 20): one manifest with an x86_64 and an aarch64 target builds
+//! an image a platform, pushes them and one image index to a real registry, and `test
+//! --platform linux/arm64` runs the arm64 image under qemu-user. `check` refuses what
+//! cannot be built, and a dry run shows every compile and build.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::docker::{Container, Image, Project, Registry, docker, unique};
+use common::{run, stderr, stdout};
+
+const INDEX_TYPES: &str = "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json";
+const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The value of header `name` in an HTTP head.
+fn header<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {head}"))
+}
+
+/// The bytes of `path` in `image`, read from a created (never started) container.
+fn file_of(image: &str, path: &str) -> Vec<u8> {
+    let name = unique("bkl-cp");
+    let created = docker(&["create", "--name", &name, image]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let copied = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker cp {name}:{path} - | tar -xO"))
+        .output()
+        .unwrap();
+    docker(&["rm", &name]);
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    copied.stdout
+}
+
+#[test]
+fn two_platforms_build_push_one_index_and_the_arm64_image_passes_its_test() {
+    require_docker!();
+    let registry = Registry::start(None);
+    let project = Project::copy_of("multi-platform");
+    let name = unique("multi");
+    let repository = format!("127.0.0.1:{}/{name}", registry.port);
+    project.edit_manifest(|m| {
+        m.replacen(
+            "[image]\n",
+            &format!("[image]\nname = \"{repository}\"\n"),
+            1,
+        )
+    });
+    let _images = ["v1", "v1-amd64", "v1-arm64"].map(|t| Image(format!("{repository}:{t}")));
+
+    let built = project.build("v1", &["--push", "--json"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let doc = json(&stdout(&built));
+    let platforms = doc["platforms"].as_array().unwrap();
+    let listed: Vec<&str> = platforms
+        .iter()
+        .map(|p| p["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["linux/amd64", "linux/arm64"]);
+    for (platform, arch) in platforms.iter().zip(["amd64", "arm64"]) {
+        let reference = format!("{repository}:v1-{arch}");
+        assert_eq!(platform["references"], serde_json::json!([reference]));
+        let id = docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}} {{.Architecture}}",
+            &reference,
+        ]);
+        let expected = format!("{} {arch}", platform["image_id"].as_str().unwrap());
+        assert_eq!(stdout(&id).trim(), expected);
+    }
+    assert_eq!(
+        doc["image_id"], platforms[0]["image_id"],
+        "v1 is the host's (amd64) image"
+    );
+
+    // The registry's tag is an index of both platforms, and its digest is the one printed.
+    let (head, body) = registry
+        .get(&format!("/v2/{name}/manifests/v1"), INDEX_TYPES)
+        .unwrap();
+    let digest = header(&head, "Docker-Content-Digest");
+    assert_eq!(
+        doc["digest"].as_str().unwrap(),
+        format!("{repository}@{digest}")
+    );
+    let index = json(&body);
+    let mut seen = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let (os, arch) = (&entry["platform"]["os"], &entry["platform"]["architecture"]);
+        assert_eq!(os, "linux");
+        let path = format!("/v2/{name}/manifests/{}", entry["digest"].as_str().unwrap());
+        let manifest = json(&registry.get(&path, MANIFEST_TYPES).unwrap().1);
+        let config = format!(
+            "/v2/{name}/blobs/{}",
+            manifest["config"]["digest"].as_str().unwrap()
+        );
+        let config = json(&registry.get(&config, "").unwrap().1);
+        assert_eq!(
+            &config["architecture"], arch,
+            "the config of the {arch} manifest"
+        );
+        seen.push(arch.as_str().unwrap().to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["amd64", "arm64"]);
+
+    // The arm64 image's binary is an AArch64 ELF (e_machine 0xb7).
+    let binary = file_of(&format!("{repository}:v1-arm64"), "/bin/healthcheckapp");
+    assert_eq!(&binary[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([binary[18], binary[19]]), 0xb7);
+
+    // Pulling the tag for arm64 gives the arm64 image.
+    let pulled = docker(&[
+        "pull",
+        "--platform",
+        "linux/arm64",
+        &format!("{repository}:v1"),
+    ]);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    let arch = docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Architecture}}",
+        &format!("{repository}:v1"),
+    ]);
+    assert_eq!(stdout(&arch).trim(), "arm64");
+
+    // `test --platform linux/arm64` passes under qemu, and the service runs as its user.
+    let tested = project.prove("v1", &["--platform", "linux/arm64"]);
+    let out = stdout(&tested);
+    assert!(tested.status.success(), "{out}{}", stderr(&tested));
+    for line in [
+        "ok   service multi-platform",
+        "ok   check ping",
+        "ok   check app_running",
+        "ok   stop",
+    ] {
+        assert!(out.contains(line), "no `{line}` in:\n{out}");
+    }
+    assert!(
+        out.contains(&format!("test {repository}:v1-arm64: passed")),
+        "{out}"
+    );
+    let arm64 = Image(format!("{repository}:v1-arm64"));
+    let container = Container::start(&arm64, &[]);
+    container.wait_until_up(Duration::from_secs(60));
+    // Under qemu-user, each command line starts with the interpreter's path.
+    let processes = container.processes();
+    let app = processes
+        .iter()
+        .find(|(_, command)| command.contains(" /bin/healthcheckapp"))
+        .unwrap_or_else(|| panic!("no /bin/healthcheckapp in {processes:?}"));
+    assert_eq!(app.0, "app", "{processes:?}");
+    std::mem::forget(arm64); // removed with the others
+}
+
+fn check(manifest: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Cargo.toml"), "").unwrap();
+    let path = dir.path().join("service.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let o = run(&["check", "-f", path.to_str().unwrap()]);
+    (o.status.code(), stderr(&o))
+}
+
+fn manifest(target: &str, base: &str) -> String {
+    format!(
+        "[app]\nname = \"demo\"\nbinary = \"demo\"\ntarget = {target}\n\n[image]\nbase = {base}\n\n[services.demo]\n"
+    )
+}
+
+#[test]
+fn check_refuses_two_targets_a_platform_an_unsupported_target_and_a_base_table_missing_one() {
+    let both = r#"["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"]"#;
+    let (code, err) = check(&manifest(
+        r#"["x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"]"#,
+        r#""debian:bookworm-slim""#,
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("app.target[1]: `x86_64-unknown-linux-musl` and `x86_64-unknown-linux-gnu` are both linux/amd64: one target a platform"),
+        "{err}"
+    );
+    let (code, err) = check(&manifest(
+        r#"["x86_64-unknown-linux-musl", "riscv64gc-unknown-linux-gnu"]"#,
+        r#""debian:bookworm-slim""#,
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("app.target[1]: unsupported target `riscv64gc-unknown-linux-gnu`"),
+        "{err}"
+    );
+    let (code, err) = check(&manifest(
+        both,
+        r#"{ "linux/amd64" = "debian:bookworm-slim" }"#,
+    ));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("image.base: image.base has no image for linux/arm64 (target `aarch64-unknown-linux-musl`)"),
+        "{err}"
+    );
+    let table = r#"{ "linux/amd64" = "debian:bookworm-slim", "linux/arm64" = "local/debian-arm64:bookworm" }"#;
+    let (code, err) = check(&manifest(both, table));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check(&manifest(both, r#""debian:bookworm-slim""#));
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn a_dry_run_shows_every_compile_and_build_and_the_index() {
+    let o = run(&[
+        "build",
+        "v1",
+        "--dry-run",
+        "--push",
+        "-f",
+        "examples/multi-platform/service.toml",
+    ]);
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    for line in [
+        "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl",
+        "cargo zigbuild --manifest-path Cargo.toml --target aarch64-unknown-linux-musl",
+        "docker build --platform linux/amd64 --build-arg BUILDKIT_LITE_BASE=debian:bookworm-slim --tag multi-platform:v1-amd64",
+        "docker build --platform linux/arm64 --build-arg BUILDKIT_LITE_BASE=local/debian-arm64:bookworm --tag multi-platform:v1-arm64",
+        "docker push multi-platform:v1-amd64",
+        "docker push multi-platform:v1-arm64",
+        "docker tag multi-platform:v1-amd64 multi-platform:v1",
+        "docker manifest create --amend multi-platform:v1 multi-platform:v1-amd64 multi-platform:v1-arm64",
+        "docker manifest push --purge multi-platform:v1",
+    ] {
+        assert!(plan.contains(line), "no `{line}` in:\n{plan}");
+    }
+}
