@@ -187,6 +187,15 @@ impl fmt::Display for Error {
 }
 
 impl Error {
+    /// What is most likely to fix it, when the error says (the `hint:` line of its
+    /// message, and `"hint"` in `--json`).
+    pub fn help(&self) -> Option<&str> {
+        match self {
+            Error::WithHint { hint, .. } => Some(hint),
+            _ => None,
+        }
+    }
+
     /// The messages of what goes wrong once there is something to build, test or push.
     fn fmt_after_the_build(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

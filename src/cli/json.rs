@@ -120,16 +120,21 @@ pub fn usage(error: &str) -> String {
 
 /// A command that failed before it had a result.
 #[derive(Serialize)]
-struct Failed {
+struct Failed<'a> {
     ok: bool,
+    /// The whole message, its `hint:` line too.
     error: String,
+    /// What is most likely to fix it, when the error says ([`Error::help`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'a str>,
 }
 
-/// A failure: `{"ok": false, "error": "…"}`.
+/// A failure: `{"ok": false, "error": "…"}`, with `"hint"` when the error has one.
 pub fn failed(error: &Error) -> String {
     to_string(&Failed {
         ok: false,
         error: unnested(error),
+        hint: error.help(),
     })
 }
 

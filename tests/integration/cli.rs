@@ -401,3 +401,27 @@ fn the_readme_commands_section_matches_the_command_line() {
         }
     }
 }
+
+#[test]
+fn a_failure_with_a_hint_has_it_in_json_too() {
+    let o = run(&[
+        "build",
+        "v1",
+        "--json",
+        "-f",
+        "/nonexistent-dir/service.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(
+        doc["hint"],
+        "to start one from the Cargo.toml there, run `buildkit-lite init --dir /nonexistent-dir`"
+    );
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read manifest /nonexistent-dir/service.toml")
+    );
+}
