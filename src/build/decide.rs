@@ -1,7 +1,7 @@
 //! Deciding the build: the plan and the probed [`Facts`] become the list of [`Action`]s, a
 //! pure function with nothing run.
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use super::probe::{Facts, How};
 use super::{Options, compile, context_dir, engine_step, references, runtime};
@@ -90,23 +90,7 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
     let image_id_file = context.with_file_name("image-id");
     let revision = facts.revision.as_deref();
     let check_runtime = may_link_dynamically(plan);
-    let tagged = if check_runtime {
-        Vec::new()
-    } else {
-        references(plan, opts)
-    };
-    let platform = plan.platform.as_ref();
-    let args = docker::BuildArgs {
-        references: &tagged,
-        version: opts.tags.first().map_or("", String::as_str),
-        revision,
-        no_cache: opts.no_cache,
-        platform: platform.map(|p| p.name.as_str()),
-        base: platform
-            .filter(|_| plan.image.base_arg)
-            .map(|p| p.base.as_str()),
-    };
-    let step = docker::build_step(&args, &context, &image_id_file);
+    let step = docker_build_step(plan, opts, revision, &context, &image_id_file);
     // --no-cache always builds.
     let reuse = (!opts.no_cache).then(|| Reuse {
         references: references(plan, opts),
@@ -140,6 +124,34 @@ pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
         }
     }
     actions
+}
+
+/// `docker build` of the staged context: tagged at once, unless a run-time check comes
+/// first; for one of several platforms, with `--platform` and the platform's base.
+fn docker_build_step(
+    plan: &Plan,
+    opts: &Options,
+    revision: Option<&str>,
+    context: &Utf8Path,
+    image_id_file: &Utf8Path,
+) -> Step {
+    let tagged = if may_link_dynamically(plan) {
+        Vec::new()
+    } else {
+        references(plan, opts)
+    };
+    let platform = plan.platform.as_ref();
+    let args = docker::BuildArgs {
+        references: &tagged,
+        version: opts.tags.first().map_or("", String::as_str),
+        revision,
+        no_cache: opts.no_cache,
+        platform: platform.map(|p| p.name.as_str()),
+        base: platform
+            .filter(|_| plan.image.base_arg)
+            .map(|p| p.base.as_str()),
+    };
+    docker::build_step(&args, context, image_id_file)
 }
 
 /// How a dry run names the image a build would make.

@@ -62,13 +62,19 @@ fn every_property_has_a_description_and_every_table_is_closed() {
 #[test]
 fn the_schemas_targets_are_the_ones_the_code_supports() {
     let s = schema();
-    let listed: Vec<&str> = s["definitions"]["App"]["properties"]["target"]["enum"]
-        .as_array()
-        .expect("app.target has an enum")
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(listed, buildkit_lite::manifest::rules::SUPPORTED_TARGETS);
+    let target = &s["definitions"]["App"]["properties"]["target"]["allOf"][0]["$ref"];
+    assert_eq!(target, "#/definitions/Targets");
+    // One triple, or a list of them: the same enum either way.
+    let forms = &s["definitions"]["Targets"]["anyOf"];
+    for enumerated in [&forms[0]["enum"], &forms[1]["items"]["enum"]] {
+        let listed: Vec<&str> = enumerated
+            .as_array()
+            .expect("app.target has an enum")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, buildkit_lite::manifest::rules::SUPPORTED_TARGETS);
+    }
 }
 
 #[test]
