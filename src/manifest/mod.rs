@@ -253,27 +253,15 @@ impl Binaries {
 
 impl<'de> Deserialize<'de> for Binaries {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Binaries;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a bin target name, or a list of bin target names")
-            }
-            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Binaries, E> {
-                Ok(Binaries::One(name.to_string()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Binaries, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = seq.next_element::<String>()? {
-                    names.push(name);
-                }
-                Ok(Binaries::Several(names))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
+        Ok(
+            match one_or_many(
+                deserializer,
+                "a bin target name, or a list of bin target names",
+            )? {
+                OneOrMany::One(one) => Binaries::One(one),
+                OneOrMany::Many(many) => Binaries::Several(many),
+            },
+        )
     }
 }
 
@@ -332,27 +320,12 @@ impl Targets {
 
 impl<'de> Deserialize<'de> for Targets {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Targets;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a target triple, or a list of target triples")
-            }
-            fn visit_str<E: serde::de::Error>(self, target: &str) -> Result<Targets, E> {
-                Ok(Targets::One(target.to_string()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Targets, A::Error> {
-                let mut targets = Vec::new();
-                while let Some(target) = seq.next_element::<String>()? {
-                    targets.push(target);
-                }
-                Ok(Targets::Several(targets))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
+        Ok(
+            match one_or_many(deserializer, "a target triple, or a list of target triples")? {
+                OneOrMany::One(one) => Targets::One(one),
+                OneOrMany::Many(many) => Targets::Several(many),
+            },
+        )
     }
 }
 
@@ -442,6 +415,41 @@ impl<'de> Deserialize<'de> for Base {
         }
         deserializer.deserialize_any(Visitor)
     }
+}
+
+/// The two forms of `binary` and `target`: a string, or a list of strings.
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Reads a string or a list of strings; `expecting` names them in the error for anything
+/// else.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    expecting: &'static str,
+) -> Result<OneOrMany, D::Error> {
+    struct Visitor(&'static str);
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = OneOrMany;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, one: &str) -> Result<OneOrMany, E> {
+            Ok(OneOrMany::One(one.to_string()))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<OneOrMany, A::Error> {
+            let mut many = Vec::new();
+            while let Some(one) = seq.next_element::<String>()? {
+                many.push(one);
+            }
+            Ok(OneOrMany::Many(many))
+        }
+    }
+    deserializer.deserialize_any(Visitor(expecting))
 }
 
 /// How the binary is compiled.
