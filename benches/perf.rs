@@ -158,7 +158,15 @@ fn project(target: &str) -> PathBuf {
     let dir = root
         .join("target/bench")
         .join(format!("healthcheck-app-{target}"));
-    let from = root.join("examples/healthcheck-app");
+    copy_example(&root.join("examples/healthcheck-app"), &dir);
+    let manifest = dir.join("service.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace(TARGET, target)).unwrap();
+    dir
+}
+
+/// Copies the files of an example crate with a script check (healthcheck-app's shape).
+fn copy_example(from: &Path, dir: &Path) {
     for rel in [
         "Cargo.toml",
         "service.toml",
@@ -169,10 +177,6 @@ fn project(target: &str) -> PathBuf {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(from.join(rel), &to).unwrap();
     }
-    let manifest = dir.join("service.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, text.replace(TARGET, target)).unwrap();
-    dir
 }
 
 /// The hand-written sequence: compile, copy the binary into the rendered context, build.
@@ -375,17 +379,7 @@ fn platform_project(single: bool) -> PathBuf {
         "two-platforms"
     };
     let dir = root.join("target/bench").join(name);
-    let from = root.join("examples/multi-platform");
-    for rel in [
-        "Cargo.toml",
-        "service.toml",
-        "src/main.rs",
-        "checks/sv-running.sh",
-    ] {
-        let to = dir.join(rel);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(rel), &to).unwrap();
-    }
+    copy_example(&root.join("examples/multi-platform"), &dir);
     let manifest = dir.join("service.toml");
     let mut text = std::fs::read_to_string(&manifest).unwrap();
     text = text.replace("name = \"multi-platform\"", &format!("name = \"{name}\""));
