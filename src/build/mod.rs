@@ -91,8 +91,8 @@ pub struct Built {
     pub platforms: Vec<PlatformBuilt>,
 }
 
-/// One platform's image, of several.
-#[derive(Debug)]
+/// One platform's image, of several (as `build --json` lists it).
+#[derive(Debug, serde::Serialize)]
 pub struct PlatformBuilt {
     /// `linux/amd64`, `linux/arm64`.
     pub platform: String,

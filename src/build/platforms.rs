@@ -9,6 +9,7 @@ use super::host_runner::HostRunner;
 use super::{Built, Event, Options, PlatformBuilt, build_one};
 use crate::error::Error;
 use crate::host::docker;
+use crate::manifest::platform_of;
 use crate::plan::{Plan, PlatformPlan};
 
 /// Builds every platform's image, then tags the host's and pushes the index.
@@ -39,14 +40,10 @@ pub(super) fn build(
 
 /// The platform `<name>:<TAG>` names: the host's, or the first target's on another host.
 pub fn host_platform(platforms: &[PlatformPlan]) -> &PlatformPlan {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
+    let host = platform_of(std::env::consts::ARCH);
     platforms
         .iter()
-        .find(|p| p.arch == arch)
+        .find(|p| Some(p.name.as_str()) == host)
         .unwrap_or(&platforms[0])
 }
 
@@ -60,16 +57,16 @@ fn finish(
 ) -> Vec<Action> {
     let repository = &plan.image.repository;
     let mut actions = Vec::new();
+    let image = built
+        .iter()
+        .find(|(p, _)| p.arch == host.arch)
+        .and_then(|(_, b)| b.as_ref().map(|b| b.image_id.clone()));
     for tag in &opts.tags {
         let reference = format!("{repository}:{tag}");
-        let image = built
-            .iter()
-            .find(|(p, _)| p.arch == host.arch)
-            .and_then(|(_, b)| b.as_ref().map(|b| b.image_id.clone()));
         let source = format!("{repository}:{tag}-{}", host.arch);
         let shown = docker::tag_step(image.as_deref().unwrap_or(&source), &reference);
         actions.push(Action::Tag {
-            image: Some(image.unwrap_or_else(|| NEW_IMAGE.to_string())),
+            image: Some(image.clone().unwrap_or_else(|| NEW_IMAGE.to_string())),
             reference,
             shown,
         });

@@ -9,7 +9,7 @@
 use camino::Utf8Path;
 use serde::Serialize;
 
-use crate::build::Built;
+use crate::build::{Built, PlatformBuilt};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::image_test::Report;
@@ -31,17 +31,7 @@ struct BuildDocument<'a> {
     /// With several targets: every platform's image. Then `image_id` is the host's
     /// platform's and `digest` (after `--push`) the image index's.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    platforms: Vec<PlatformDocument<'a>>,
-}
-
-/// One platform's image, of several.
-#[derive(Serialize)]
-struct PlatformDocument<'a> {
-    platform: &'a str,
-    references: &'a [String],
-    image_id: &'a str,
-    /// `<repository>@sha256:…` of the platform's manifest, after `--push`.
-    digest: Option<&'a str>,
+    platforms: &'a [PlatformBuilt],
 }
 
 /// A built image.
@@ -55,16 +45,7 @@ pub fn built(built: &Built, tags: &[String]) -> String {
         digest: built.digest.as_deref(),
         context: &built.context,
         builder: built.builder,
-        platforms: built
-            .platforms
-            .iter()
-            .map(|p| PlatformDocument {
-                platform: &p.platform,
-                references: &p.references,
-                image_id: &p.image_id,
-                digest: p.digest.as_deref(),
-            })
-            .collect(),
+        platforms: &built.platforms,
     })
 }
 

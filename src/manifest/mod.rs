@@ -265,8 +265,8 @@ impl<'de> Deserialize<'de> for Binaries {
     }
 }
 
-/// The target triples the manifest may name.
-const TARGET_TRIPLES: [&str; 4] = [
+/// The target triples the manifest may name (the schema's enum and `check`'s rule).
+pub const SUPPORTED_TARGETS: &[&str] = &[
     "x86_64-unknown-linux-gnu",
     "x86_64-unknown-linux-musl",
     "aarch64-unknown-linux-gnu",
@@ -291,12 +291,12 @@ impl JsonSchema for Targets {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "anyOf": [
-                { "type": "string", "enum": TARGET_TRIPLES },
+                { "type": "string", "enum": SUPPORTED_TARGETS },
                 {
                     "type": "array",
                     "minItems": 1,
                     "uniqueItems": true,
-                    "items": { "type": "string", "enum": TARGET_TRIPLES }
+                    "items": { "type": "string", "enum": SUPPORTED_TARGETS }
                 }
             ]
         })
@@ -329,7 +329,8 @@ impl<'de> Deserialize<'de> for Targets {
     }
 }
 
-/// The platform (`linux/amd64`, `linux/arm64`) a target triple's binaries run on.
+/// The platform (`linux/amd64`, `linux/arm64`) a target triple's binaries run on; also of
+/// an architecture alone (`std::env::consts::ARCH`: `x86_64`, `aarch64`).
 pub fn platform_of(target: &str) -> Option<&'static str> {
     match target.split('-').next() {
         Some("x86_64") => Some("linux/amd64"),

@@ -19,13 +19,8 @@ use crate::manifest::{
 };
 use crate::shell;
 
-/// The target triples v1 builds and runs (linux/amd64).
-pub const SUPPORTED_TARGETS: &[&str] = &[
-    "x86_64-unknown-linux-gnu",
-    "x86_64-unknown-linux-musl",
-    "aarch64-unknown-linux-gnu",
-    "aarch64-unknown-linux-musl",
-];
+/// The target triples `check` accepts (linux/amd64 and linux/arm64).
+pub use crate::manifest::SUPPORTED_TARGETS;
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
