@@ -72,7 +72,11 @@ pub enum Error {
     /// No builder can compile for the target on this host (with what to install).
     NoBuilder { target: String },
     /// The crate compiles C code for the target and nothing here can (with what to install).
-    NoCCompiler { target: String },
+    NoCCompiler {
+        target: String,
+        /// The C compiler cc-rs would look for (`musl-gcc`, `aarch64-linux-musl-gcc`).
+        compiler: String,
+    },
     /// `cargo metadata` answered something unreadable.
     CargoMetadata(String),
     /// The cargo package has no bin target of that name.
@@ -168,7 +172,9 @@ impl fmt::Display for Error {
                 output,
             } => step_failed(f, summary, command, status, output),
             Error::NoBuilder { target } => no_builder(f, target),
-            Error::NoCCompiler { target } => write!(f, "{}", no_c_compiler(target)),
+            Error::NoCCompiler { target, compiler } => {
+                write!(f, "{}", no_c_compiler(target, compiler))
+            }
             Error::CargoMetadata(msg) => f.write_str(msg),
             Error::NoSuchBin {
                 cargo_manifest,
@@ -261,10 +267,16 @@ fn no_such_bin(
 }
 
 /// The crate compiles C code for `target`, and what to install for a C compiler.
-pub fn no_c_compiler(target: &str) -> String {
+pub fn no_c_compiler(target: &str, compiler: &str) -> String {
+    let install = if compiler == "musl-gcc" {
+        "install musl-tools (`apt-get install musl-tools`, for musl-gcc), or cargo-zigbuild"
+            .to_string()
+    } else {
+        format!("put a `{compiler}` on PATH, or install cargo-zigbuild")
+    };
     format!(
         "the app compiles C code for {target} (its dependencies include `cc` or `cmake`) and this host has no C compiler for it: \
-         install musl-tools (`apt-get install musl-tools`, for musl-gcc), or cargo-zigbuild (`cargo install cargo-zigbuild` and `pip install ziglang`) \
+         {install} (`cargo install cargo-zigbuild` and `pip install ziglang`) \
          and set builder = \"zigbuild\" (or `--builder zigbuild`)"
     )
 }
@@ -273,7 +285,7 @@ pub fn no_c_compiler(target: &str) -> String {
 fn no_builder(f: &mut fmt::Formatter<'_>, target: &str) -> fmt::Result {
     write!(
         f,
-        "no way to compile for {target} on this host: on Linux x86_64 run `rustup target add {target}`; \
+        "no way to compile for {target} on this host: run `rustup target add {target}` on Linux of its architecture (for a musl target, on any Linux whose Rust has rust-lld); \
          elsewhere install cross (`cargo install cross`) and Docker, or cargo-zigbuild (`cargo install cargo-zigbuild` and `pip install ziglang`); \
          or set `prebuilt` in [app]"
     )

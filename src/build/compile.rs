@@ -29,10 +29,26 @@ pub fn metadata_step(app: &AppPlan, manifest_dir: &Utf8Path, trust: Trust) -> St
         .cwd(trust.cwd(manifest_dir))
 }
 
+/// A target a compile builds for, and how cargo links it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub triple: &'a str,
+    /// Link with rust-lld (see `builder.rs`): `--config target.<triple>.linker="rust-lld"`,
+    /// which applies to this target only.
+    pub rust_lld: bool,
+}
+
 /// The compile step for the chosen builder: `cargo build`, `cross build` or
-/// `cargo zigbuild`, with the manifest's package, features and profile, and `--locked`
-/// when asked, run from the manifest's directory (so that its `.cargo/config.toml` applies).
-pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, locked: bool) -> Step {
+/// `cargo zigbuild`, for each of `targets` (cargo builds several targets in one run, side
+/// by side), with the manifest's package, features and profile, and `--locked` when
+/// asked, run from the manifest's directory (so that its `.cargo/config.toml` applies).
+pub fn build_step(
+    app: &AppPlan,
+    builder: Builder,
+    targets: &[Target],
+    manifest_dir: &Utf8Path,
+    locked: bool,
+) -> Step {
     let (summary, program, first): (&str, &str, &[&str]) = match builder {
         Builder::Cross => ("compile the app with cross", "cross", &["build"]),
         Builder::Zigbuild => (
@@ -46,8 +62,15 @@ pub fn build_step(app: &AppPlan, builder: Builder, manifest_dir: &Utf8Path, lock
     let mut step = Step::new(summary, program)
         .args(first.iter().copied())
         .args(["--manifest-path".to_string(), path_arg(&cargo_manifest)])
-        .args(["--target", &app.target, "--profile", &app.profile])
         .cwd(manifest_dir);
+    for target in targets {
+        step = step.args(["--target", target.triple]);
+    }
+    for target in targets.iter().filter(|t| t.rust_lld) {
+        let linker = format!("target.{}.linker=\"rust-lld\"", target.triple);
+        step = step.args(["--config".to_string(), linker]);
+    }
+    step = step.args(["--profile", &app.profile]);
     for binary in &app.binaries {
         step = step.args(["--bin", &binary.name]);
     }
@@ -189,22 +212,52 @@ mod tests {
         }
     }
 
+    fn one(app: &AppPlan) -> [Target<'_>; 1] {
+        [Target {
+            triple: &app.target,
+            rust_lld: false,
+        }]
+    }
+
     #[test]
     fn cargo_step_carries_target_profile_package_and_features() {
         let dir = Utf8Path::new("examples/demo");
-        let step = build_step(&app(), Builder::Cargo, dir, false);
+        let app = app();
+        let step = build_step(&app, Builder::Cargo, &one(&app), dir, false);
         assert_eq!(
             step.to_string(),
             "cd examples/demo && cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl \
              --profile release --bin demo --package demo-pkg --features tls,metrics"
         );
         assert_eq!(
-            build_step(&app(), Builder::Cross, dir, false).program,
+            build_step(&app, Builder::Cross, &one(&app), dir, false).program,
             "cross"
         );
         assert_eq!(
-            build_step(&app(), Builder::Zigbuild, dir, false).args[0],
+            build_step(&app, Builder::Zigbuild, &one(&app), dir, false).args[0],
             "zigbuild"
+        );
+    }
+
+    #[test]
+    fn one_cargo_run_builds_several_targets_each_linked_its_own_way() {
+        let dir = Utf8Path::new("examples/demo");
+        let targets = [
+            Target {
+                triple: "x86_64-unknown-linux-musl",
+                rust_lld: false,
+            },
+            Target {
+                triple: "aarch64-unknown-linux-musl",
+                rust_lld: true,
+            },
+        ];
+        let step = build_step(&app(), Builder::Cargo, &targets, dir, true);
+        assert_eq!(
+            step.to_string(),
+            "cd examples/demo && cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl \
+             --target aarch64-unknown-linux-musl --config 'target.aarch64-unknown-linux-musl.linker=\"rust-lld\"' \
+             --profile release --bin demo --package demo-pkg --features tls,metrics --locked"
         );
     }
 

@@ -73,10 +73,32 @@ pub enum Binary {
     Compiled(Vec<Utf8PathBuf>),
 }
 
+/// How the compile of one of several platforms goes (see `platforms.rs`).
+#[derive(Debug, Clone, Copy)]
+pub enum Together<'a> {
+    /// On its own: one platform, or platforms whose builders differ.
+    Alone,
+    /// In one cargo run for all these targets, this platform's among them.
+    First(&'a [compile::Target<'a>]),
+    /// An earlier platform's cargo run built this one's binaries too: that platform's name.
+    Done(&'a str),
+}
+
 /// The actions of a build, in order. Pure: the facts were probed before.
 pub fn decide(plan: &Plan, opts: &Options, facts: Facts) -> Vec<Action> {
+    decide_together(plan, opts, facts, Together::Alone)
+}
+
+/// [`decide`], for a compile that may be shared with other platforms' (`together`).
+pub fn decide_together(
+    plan: &Plan,
+    opts: &Options,
+    facts: Facts,
+    together: Together,
+) -> Vec<Action> {
     let mut actions = vec![Action::Engine(engine_step(plan, opts))];
-    let binary = match facts.how.and_then(|how| compiled(plan, how)) {
+    let compiled = facts.how.and_then(|how| compiled(plan, how, together));
+    let binary = match compiled {
         Err(cannot) => {
             actions.push(Action::Fail(cannot));
             return actions;
@@ -180,9 +202,10 @@ fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
         .collect()
 }
 
-/// The binaries to stage, and the actions that compile them (none for `prebuilt`). Fails
-/// when a binary is not a bin target of the package.
-fn compiled(plan: &Plan, how: How) -> Result<(Binary, Vec<Action>), Error> {
+/// The binaries to stage, and the actions that compile them (none for `prebuilt`, nor
+/// when another platform's compile built them). Fails when a binary is not a bin target
+/// of the package.
+fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Action>), Error> {
     let facts = match how {
         How::Prebuilt(path) => return Ok((Binary::Prebuilt(path), Vec::new())),
         How::Compile(facts) => facts,
@@ -190,10 +213,27 @@ fn compiled(plan: &Plan, how: How) -> Result<(Binary, Vec<Action>), Error> {
     let artifacts = compile::artifacts(&facts.metadata, &plan.app)?;
     let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
     let locked = facts.lockfile && plan.app.locked;
-    let step = compile::build_step(&plan.app, builder, &plan.manifest_dir, locked);
-    let note = format!("builder: {} ({reason})", builder.name());
-    Ok((
-        Binary::Compiled(artifacts),
-        vec![Action::Note(note), Action::Compile(step)],
-    ))
+    let mut actions = vec![Action::Note(format!(
+        "builder: {} ({reason})",
+        builder.name()
+    ))];
+    let alone = [compile::Target {
+        triple: &plan.app.target,
+        rust_lld: facts.choice.rust_lld,
+    }];
+    let targets = match together {
+        Together::Alone => &alone[..],
+        Together::First(targets) => targets,
+        Together::Done(by) => {
+            let note = format!(
+                "no compile of its own: {by}'s cargo run built {} too",
+                plan.app.target
+            );
+            actions.push(Action::Note(note));
+            return Ok((Binary::Compiled(artifacts), actions));
+        }
+    };
+    let step = compile::build_step(&plan.app, builder, targets, &plan.manifest_dir, locked);
+    actions.push(Action::Compile(step));
+    Ok((Binary::Compiled(artifacts), actions))
 }

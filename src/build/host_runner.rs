@@ -295,7 +295,7 @@ fn with_c_hint(error: Error, target: &str) -> Error {
             error: Box::new(error),
             hint: format!(
                 "if a build script failed to find a C compiler (cc-rs: `failed to find tool`), {}",
-                crate::error::no_c_compiler(target)
+                crate::error::no_c_compiler(target, &builder::musl_c_compiler(target))
             ),
         },
         error => error,

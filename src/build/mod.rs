@@ -40,7 +40,7 @@ use crate::plan::Plan;
 use crate::render;
 use stage::BuildDir;
 
-pub use decide::{Action, Binary, Reuse, decide};
+pub use decide::{Action, Binary, Reuse, Together, decide, decide_together};
 pub use execute::{DryRun, Runner, execute};
 pub use host_runner::{Engine, HostRunner, Prefetch};
 pub use probe::{CompileFacts, Facts, How, probe};
@@ -158,23 +158,82 @@ fn build_one(
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<Option<Built>, Error> {
-    let tree = render::render(plan)?;
-    // The engine check: where docker would use the default socket, a ping there; else the
-    // CLI's (asking for the image of every tag), which runs while the host is probed. The
-    // Engine action takes it in its turn.
-    let engine = (!opts.dry_run).then(|| {
-        if docker::answers_at_default_socket() {
-            Engine::Answered
-        } else {
-            Engine::Started(Prefetch::start(engine_step(plan, opts)))
+    let decided = Probed::new(plan, opts, report)?.decide(plan, opts, Together::Alone);
+    run(plan, opts, decided, report)
+}
+
+/// One platform's build up to its decision: the rendered files, the engine check begun,
+/// and the probed facts.
+struct Probed {
+    tree: render::FileTree,
+    engine: Option<Engine>,
+    facts: Facts,
+}
+
+impl Probed {
+    fn new(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<Probed, Error> {
+        let tree = render::render(plan)?;
+        // The engine check: where docker would use the default socket, a ping there; else
+        // the CLI's (asking for the image of every tag), which runs while the host is
+        // probed. The Engine action takes it in its turn.
+        let engine = (!opts.dry_run).then(|| {
+            if docker::answers_at_default_socket() {
+                Engine::Answered
+            } else {
+                Engine::Started(Prefetch::start(engine_step(plan, opts)))
+            }
+        });
+        let facts = probe(plan, opts, report);
+        Ok(Probed {
+            tree,
+            engine,
+            facts,
+        })
+    }
+
+    /// The compile's choice, when the binaries are compiled and the probes found no error.
+    fn choice(&self) -> Option<&builder::Choice> {
+        match &self.facts.how {
+            Ok(How::Compile(c)) => Some(&c.choice),
+            _ => None,
         }
-    });
-    let facts = probe(plan, opts, report);
-    let builder = match &facts.how {
-        Ok(How::Compile(c)) => Some(c.choice.builder.name()),
-        _ => None,
-    };
-    let actions = decide(plan, opts, facts);
+    }
+
+    /// The actions, decided from the facts.
+    fn decide(self, plan: &Plan, opts: &Options, together: Together) -> Decided {
+        let builder = self.choice().map(|c| c.builder.name());
+        Decided {
+            actions: decide_together(plan, opts, self.facts, together),
+            builder,
+            tree: self.tree,
+            engine: self.engine,
+        }
+    }
+}
+
+/// One platform's build, decided: what [`run`] needs.
+struct Decided {
+    actions: Vec<Action>,
+    /// The builder that compiles the binaries, for [`Built::builder`].
+    builder: Option<&'static str>,
+    tree: render::FileTree,
+    engine: Option<Engine>,
+}
+
+/// Executes the decided actions (for real, or reported only for `--dry-run`) and names
+/// the image they made, with the builder that compiled its binaries.
+fn run(
+    plan: &Plan,
+    opts: &Options,
+    decided: Decided,
+    report: &mut dyn FnMut(Event),
+) -> Result<Option<Built>, Error> {
+    let Decided {
+        actions,
+        builder,
+        tree,
+        engine,
+    } = decided;
     let made = if opts.dry_run {
         execute(actions, &mut DryRun, report)?
     } else {
@@ -289,6 +348,7 @@ mod tests {
                 choice: Choice {
                     builder: crate::manifest::Builder::Cargo,
                     reason: "chosen".into(),
+                    rust_lld: false,
                 },
                 metadata: compile::Metadata {
                     target_directory: "/t".into(),

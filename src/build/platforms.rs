@@ -1,15 +1,23 @@
-//! Several platforms (`target` as a list): each platform's image in turn, through the
-//! one-platform pipeline, tagged `<name>:<TAG>-<arch>`; then `<name>:<TAG>` names the
-//! host's platform's image, and with `--push`, after every platform's image is pushed,
-//! one image index a TAG lists them all.
+//! Several platforms (`target` as a list): every platform is probed first; then each
+//! platform's image in turn, through the one-platform pipeline, tagged
+//! `<name>:<TAG>-<arch>`; then `<name>:<TAG>` names the host's platform's image, and with
+//! `--push`, after every platform's image is pushed, one image index a TAG lists them all.
+//!
+//! When every platform compiles with cargo, the first platform's compile is one cargo run
+//! for every target (`--target` once each), which compiles them side by side and builds
+//! the host's build scripts and proc macros once; the later platforms only stage what it
+//! made. With other builders (cargo-zigbuild for C code, say), each platform compiles in
+//! its turn.
 
-use super::decide::{Action, NEW_IMAGE};
+use super::builder::Choice;
+use super::compile::Target;
+use super::decide::{Action, NEW_IMAGE, Together};
 use super::execute::{DryRun, execute};
 use super::host_runner::HostRunner;
-use super::{Built, Event, Options, PlatformBuilt, build_one};
+use super::{Built, Event, Options, PlatformBuilt, Probed, run};
 use crate::error::Error;
 use crate::host::docker;
-use crate::manifest::platform_of;
+use crate::manifest::{Builder, platform_of};
 use crate::plan::{Plan, PlatformPlan};
 
 /// Builds every platform's image, then tags the host's and pushes the index.
@@ -18,14 +26,35 @@ pub(super) fn build(
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<Option<Built>, Error> {
+    let plans: Vec<Plan> = plan
+        .platforms
+        .iter()
+        .map(|p| plan.for_platform(p))
+        .collect();
+    let mut probed = Vec::new();
+    for one in &plans {
+        probed.push(Probed::new(one, opts, report)?);
+    }
+    let choices: Vec<Option<&Choice>> = probed.iter().map(Probed::choice).collect();
+    let targets = cargo_targets(&plans, &choices);
     let mut built = Vec::new();
-    for platform in &plan.platforms {
+    for (i, (platform, (one, probed))) in plan
+        .platforms
+        .iter()
+        .zip(plans.iter().zip(probed))
+        .enumerate()
+    {
         report(Event::Note(format!(
             "platform {} (target {}, base {})",
             platform.name, platform.target, platform.base
         )));
-        let one = build_one(&plan.for_platform(platform), opts, report)?;
-        built.push((platform, one));
+        let together = match &targets {
+            None => Together::Alone,
+            Some(targets) if i == 0 => Together::First(targets),
+            Some(_) => Together::Done(&plan.platforms[0].name),
+        };
+        let decided = probed.decide(one, opts, together);
+        built.push((platform, run(one, opts, decided, report)?));
     }
     let host = host_platform(&plan.platforms);
     let actions = finish(plan, opts, host, &built);
@@ -36,6 +65,21 @@ pub(super) fn build(
         execute(actions, &mut runner, report)?
     };
     Ok(assemble(plan, opts, host, built, made.digest))
+}
+
+/// Every platform's target, when each compiles with cargo: one cargo run builds them all.
+fn cargo_targets<'a>(plans: &'a [Plan], choices: &[Option<&Choice>]) -> Option<Vec<Target<'a>>> {
+    plans
+        .iter()
+        .zip(choices)
+        .map(|(plan, choice)| match choice {
+            Some(choice) if choice.builder == Builder::Cargo => Some(Target {
+                triple: &plan.app.target,
+                rust_lld: choice.rust_lld,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The platform `<name>:<TAG>` names: the host's, or the first target's on another host.

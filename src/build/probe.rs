@@ -101,6 +101,7 @@ fn choose_builder(plan: &Plan, opts: &Options) -> Result<Choice, Error> {
         Some(named) if named != Builder::Auto => Ok(Choice {
             builder: named,
             reason: format!("--builder {} on the command line", named.name()),
+            rust_lld: false,
         }),
         wanted => builder::choose(
             wanted.unwrap_or(plan.app.builder),

@@ -60,6 +60,15 @@ fn two_platforms_build_push_one_index_and_the_arm64_image_passes_its_test() {
 
     let built = project.build("v1", &["--push", "--json"]);
     assert!(built.status.success(), "{}", stderr(&built));
+    // One cargo run compiled both targets; the aarch64 one linked with rust-lld.
+    let progress = stderr(&built);
+    for line in [
+        "builder: cargo (auto: aarch64-unknown-linux-musl is another architecture; cargo links it with rust-lld",
+        "no compile of its own: linux/amd64's cargo run built aarch64-unknown-linux-musl too",
+    ] {
+        assert!(progress.contains(line), "no `{line}` in:\n{progress}");
+    }
+    assert_eq!(progress.matches("compile the app").count(), 1, "{progress}");
     let doc = json(&stdout(&built));
     let platforms = doc["platforms"].as_array().unwrap();
     let listed: Vec<&str> = platforms
@@ -228,11 +237,12 @@ fn a_dry_run_shows_every_compile_and_build_and_the_index() {
         "-f",
         "examples/multi-platform/service.toml",
     ]);
-    let plan = stdout(&o);
-    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    // What would run goes to stdout, the decisions to stderr.
+    let plan = stdout(&o) + &stderr(&o);
+    assert!(o.status.success(), "{plan}");
     for line in [
-        "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl",
-        "cargo zigbuild --manifest-path Cargo.toml --target aarch64-unknown-linux-musl",
+        "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl --config 'target.aarch64-unknown-linux-musl.linker=\"rust-lld\"' --profile release",
+        "no compile of its own: linux/amd64's cargo run built aarch64-unknown-linux-musl too",
         "docker build --platform linux/amd64 --build-arg BUILDKIT_LITE_BASE=debian:bookworm-slim --tag multi-platform:v1-amd64",
         "docker build --platform linux/arm64 --build-arg BUILDKIT_LITE_BASE=local/debian-arm64:bookworm --tag multi-platform:v1-arm64",
         "docker push multi-platform:v1-amd64",
@@ -243,4 +253,36 @@ fn a_dry_run_shows_every_compile_and_build_and_the_index() {
     ] {
         assert!(plan.contains(line), "no `{line}` in:\n{plan}");
     }
+    assert_eq!(plan.matches("would compile the app").count(), 1, "{plan}");
+}
+
+/// A crate that compiles C code (SQLite, through cc) for aarch64 musl, on a host with no C
+/// compiler for it: cargo-zigbuild compiles that platform, whose zig cc builds the C code;
+/// the host's platform still compiles with cargo (and musl-gcc), each in its turn.
+#[test]
+fn c_code_for_another_architecture_goes_to_zigbuild_and_each_platform_compiles_alone() {
+    let project = Project::copy_of("workspace");
+    project.edit_manifest(|m| {
+        m.replace(
+            "target = \"x86_64-unknown-linux-musl\"",
+            "target = [\"x86_64-unknown-linux-musl\", \"aarch64-unknown-linux-musl\"]",
+        )
+        .replacen(
+            "[app]\n",
+            "[image]\nbase = { \"linux/amd64\" = \"debian:bookworm-slim\", \"linux/arm64\" = \"local/debian-arm64:bookworm\" }\n\n[app]\n",
+            1,
+        )
+    });
+    let manifest = project.manifest();
+    let o = run(&["build", "v1", "--dry-run", "-f", manifest.to_str().unwrap()]);
+    let plan = stdout(&o) + &stderr(&o);
+    assert!(o.status.success(), "{plan}");
+    for line in [
+        "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release",
+        "builder: zigbuild (auto: aarch64-unknown-linux-musl is another architecture; cargo-zigbuild links for it",
+        "cargo zigbuild --manifest-path Cargo.toml --target aarch64-unknown-linux-musl --profile release",
+    ] {
+        assert!(plan.contains(line), "no `{line}` in:\n{plan}");
+    }
+    assert!(!plan.contains("rust-lld"), "{plan}");
 }
