@@ -74,14 +74,12 @@ pub enum Binary {
 }
 
 /// How the compile of one of several platforms goes (see `platforms.rs`).
-#[derive(Debug, Clone, Copy)]
-pub enum Together<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Together {
     /// On its own: one platform, or platforms whose builders differ.
     Alone,
-    /// In one cargo run for all these targets, this platform's among them.
-    First(&'a [compile::Target<'a>]),
-    /// An earlier platform's cargo run built this one's binaries too: that platform's name.
-    Done(&'a str),
+    /// Done before, in one cargo run for every platform: nothing to compile, nor to say.
+    Compiled,
 }
 
 /// The actions of a build, in order. Pure: the facts were probed before.
@@ -203,7 +201,7 @@ fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
 }
 
 /// The binaries to stage, and the actions that compile them (none for `prebuilt`, nor
-/// when another platform's compile built them). Fails when a binary is not a bin target
+/// when one cargo run for every platform built them). Fails when a binary is not a bin target
 /// of the package.
 fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Action>), Error> {
     let facts = match how {
@@ -213,27 +211,17 @@ fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Ac
     let artifacts = compile::artifacts(&facts.metadata, &plan.app)?;
     let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
     let locked = facts.lockfile && plan.app.locked;
-    let mut actions = vec![Action::Note(format!(
-        "builder: {} ({reason})",
-        builder.name()
-    ))];
-    let alone = [compile::Target {
+    if together == Together::Compiled {
+        return Ok((Binary::Compiled(artifacts), Vec::new()));
+    }
+    let target = compile::Target {
         triple: &plan.app.target,
         rust_lld: facts.choice.rust_lld,
-    }];
-    let targets = match together {
-        Together::Alone => &alone[..],
-        Together::First(targets) => targets,
-        Together::Done(by) => {
-            let note = format!(
-                "no compile of its own: {by}'s cargo run built {} too",
-                plan.app.target
-            );
-            actions.push(Action::Note(note));
-            return Ok((Binary::Compiled(artifacts), actions));
-        }
     };
-    let step = compile::build_step(&plan.app, builder, targets, &plan.manifest_dir, locked);
-    actions.push(Action::Compile(step));
-    Ok((Binary::Compiled(artifacts), actions))
+    let step = compile::build_step(&plan.app, builder, &[target], &plan.manifest_dir, locked);
+    let note = format!("builder: {} ({reason})", builder.name());
+    Ok((
+        Binary::Compiled(artifacts),
+        vec![Action::Note(note), Action::Compile(step)],
+    ))
 }

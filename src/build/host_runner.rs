@@ -102,10 +102,8 @@ impl<'a> HostRunner<'a> {
                 "waiting for another build of {name} to finish"
             )))
         };
-        let build_dir = BuildDir::create(&self.plan.manifest_dir, name, waiting)?;
-        if let Some(platform) = &self.plan.platform {
-            build_dir.ensure_subdir(&platform.arch)?;
-        }
+        let arch = self.plan.platform.as_ref().map(|p| p.arch.as_str());
+        let build_dir = BuildDir::create(&self.plan.manifest_dir, name, arch, waiting)?;
         self.build_dir = Some(build_dir);
         if let Some(reuse) = reuse {
             if let Some(Engine::Started(listing)) = self.engine.take() {

@@ -13,7 +13,9 @@
 //!   [`DryRun`] does nothing (the report says what would run), a test's runner records it.
 //!
 //! From staging to the image ID, [`HostRunner`] holds the lock of the build directory: two
-//! builds of one app take turns (cargo serializes their compiles itself). An interrupt
+//! builds of one app take turns (cargo serializes their compiles itself). With several
+//! platforms (`platforms.rs`), each platform's directory has a lock of its own, so that
+//! the platforms of one build go side by side. An interrupt
 //! removes the staged context.
 
 pub mod builder;
@@ -173,16 +175,7 @@ struct Probed {
 impl Probed {
     fn new(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<Probed, Error> {
         let tree = render::render(plan)?;
-        // The engine check: where docker would use the default socket, a ping there; else
-        // the CLI's (asking for the image of every tag), which runs while the host is
-        // probed. The Engine action takes it in its turn.
-        let engine = (!opts.dry_run).then(|| {
-            if docker::answers_at_default_socket() {
-                Engine::Answered
-            } else {
-                Engine::Started(Prefetch::start(engine_step(plan, opts)))
-            }
-        });
+        let engine = begin_engine_check(plan, opts);
         let facts = probe(plan, opts, report);
         Ok(Probed {
             tree,
@@ -191,17 +184,17 @@ impl Probed {
         })
     }
 
-    /// The compile's choice, when the binaries are compiled and the probes found no error.
-    fn choice(&self) -> Option<&builder::Choice> {
+    /// What compiling needs, when the binaries are compiled and the probes found no error.
+    fn compile_facts(&self) -> Option<&CompileFacts> {
         match &self.facts.how {
-            Ok(How::Compile(c)) => Some(&c.choice),
+            Ok(How::Compile(c)) => Some(c),
             _ => None,
         }
     }
 
     /// The actions, decided from the facts.
     fn decide(self, plan: &Plan, opts: &Options, together: Together) -> Decided {
-        let builder = self.choice().map(|c| c.builder.name());
+        let builder = self.compile_facts().map(|c| c.choice.builder.name());
         Decided {
             actions: decide_together(plan, opts, self.facts, together),
             builder,
@@ -209,6 +202,19 @@ impl Probed {
             engine: self.engine,
         }
     }
+}
+
+/// The engine check, begun (none for a dry run): where docker would use the default
+/// socket, a ping there; else the CLI's (asking for the image of every tag), which runs
+/// while the host is probed. The Engine action takes it in its turn.
+fn begin_engine_check(plan: &Plan, opts: &Options) -> Option<Engine> {
+    (!opts.dry_run).then(|| {
+        if docker::answers_at_default_socket() {
+            Engine::Answered
+        } else {
+            Engine::Started(Prefetch::start(engine_step(plan, opts)))
+        }
+    })
 }
 
 /// One platform's build, decided: what [`run`] needs.
@@ -402,6 +408,27 @@ mod tests {
             ]
         );
         assert_eq!(result.unwrap().image_id.as_deref(), Some("sha256:x"));
+    }
+
+    #[test]
+    fn a_platform_compiled_before_stages_what_that_compile_made() {
+        let (_tmp, plan) = plan("binary = \"demo\"");
+        let actions = decide_together(&plan, &options(), compiled(&["demo"]), Together::Compiled);
+        let (done, _, _) = record(actions);
+        assert_eq!(
+            done,
+            [
+                "engine",
+                "stage Compiled([\"/t/x86_64-unknown-linux-musl/release/demo\"])",
+                "docker build"
+            ]
+        );
+        // A binary that is no bin target still fails, before staging.
+        let (_tmp, plan) = self::plan("binary = \"dmeo\"");
+        let actions = decide_together(&plan, &options(), compiled(&["demo"]), Together::Compiled);
+        let (done, _, result) = record(actions);
+        assert_eq!(done, ["engine"]);
+        assert!(result.is_err());
     }
 
     #[test]

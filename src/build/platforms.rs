@@ -1,22 +1,32 @@
-//! Several platforms (`target` as a list): every platform is probed first; then each
-//! platform's image in turn, through the one-platform pipeline, tagged
-//! `<name>:<TAG>-<arch>`; then `<name>:<TAG>` names the host's platform's image, and with
-//! `--push`, after every platform's image is pushed, one image index a TAG lists them all.
+//! Several platforms (`target` as a list): every platform is probed first; then, when
+//! every platform compiles with cargo, one cargo run compiles them all (`--target` once
+//! each: cargo compiles the targets side by side, and the host's build scripts and proc
+//! macros once). Then each platform's image is built through the one-platform pipeline,
+//! the platforms side by side on threads of their own, tagged `<name>:<TAG>-<arch>`;
+//! then `<name>:<TAG>` names the host's platform's image, and with `--push`, after every
+//! platform's image is pushed, one image index a TAG lists them all.
 //!
-//! When every platform compiles with cargo, the first platform's compile is one cargo run
-//! for every target (`--target` once each), which compiles them side by side and builds
-//! the host's build scripts and proc macros once; the later platforms only stage what it
-//! made. With other builders (cargo-zigbuild for C code, say), each platform compiles in
-//! its turn.
+//! With other builders (cargo-zigbuild for C code, say), each platform compiles in its own
+//! pipeline. What the platforms report is passed on in their order, each platform's once
+//! the one before it is done, so the output reads as if they ran one after the other.
+//! With `--verbose` they do: cargo's and docker's own output would mix. When a platform
+//! fails, the build ends with its error once the platforms running beside it are done.
 
-use super::builder::Choice;
-use super::compile::Target;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+
+use super::compile::{self, Target};
 use super::decide::{Action, NEW_IMAGE, Together};
 use super::execute::{DryRun, execute};
 use super::host_runner::HostRunner;
-use super::{Built, Event, Options, PlatformBuilt, Probed, run};
+use super::{
+    Built, Decided, Event, Options, PlatformBuilt, Probed, begin_engine_check, engine_step, run,
+};
 use crate::error::Error;
 use crate::host::docker;
+use crate::host::exec::Step;
 use crate::manifest::{Builder, platform_of};
 use crate::plan::{Plan, PlatformPlan};
 
@@ -35,27 +45,29 @@ pub(super) fn build(
     for one in &plans {
         probed.push(Probed::new(one, opts, report)?);
     }
-    let choices: Vec<Option<&Choice>> = probed.iter().map(Probed::choice).collect();
-    let targets = cargo_targets(&plans, &choices);
-    let mut built = Vec::new();
-    for (i, (platform, (one, probed))) in plan
-        .platforms
-        .iter()
-        .zip(plans.iter().zip(probed))
-        .enumerate()
-    {
-        report(Event::Note(format!(
-            "platform {} (target {}, base {})",
-            platform.name, platform.target, platform.base
-        )));
-        let together = match &targets {
-            None => Together::Alone,
-            Some(targets) if i == 0 => Together::First(targets),
-            Some(_) => Together::Done(&plan.platforms[0].name),
-        };
-        let decided = probed.decide(one, opts, together);
-        built.push((platform, run(one, opts, decided, report)?));
-    }
+    let together = match one_cargo_run(&plans, &probed, opts) {
+        Some(actions) => {
+            let first = &plans[0];
+            if opts.dry_run {
+                execute(actions, &mut DryRun, report)?;
+            } else {
+                let engine = begin_engine_check(first, opts);
+                let mut runner = HostRunner::new(first, Default::default(), engine, opts.verbose);
+                execute(actions, &mut runner, report)?;
+            }
+            Together::Compiled
+        }
+        None => Together::Alone,
+    };
+    let decided: Vec<Decided> = (plans.iter().zip(probed))
+        .map(|(one, probed)| probed.decide(one, opts, together))
+        .collect();
+    let built = if opts.verbose {
+        one_after_another(&plans, decided, opts, report)?
+    } else {
+        side_by_side(&plans, decided, opts, report)?
+    };
+    let built: Vec<_> = plan.platforms.iter().zip(built).collect();
     let host = host_platform(&plan.platforms);
     let actions = finish(plan, opts, host, &built);
     let made = if opts.dry_run {
@@ -67,19 +79,139 @@ pub(super) fn build(
     Ok(assemble(plan, opts, host, built, made.digest))
 }
 
-/// Every platform's target, when each compiles with cargo: one cargo run builds them all.
-fn cargo_targets<'a>(plans: &'a [Plan], choices: &[Option<&Choice>]) -> Option<Vec<Target<'a>>> {
-    plans
+/// The one cargo run that compiles every platform's binaries, after the engine check and
+/// each platform's builder: when every platform compiles with cargo and names real bin
+/// targets (else each platform's pipeline compiles, or says what is wrong, itself).
+fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Vec<Action>> {
+    let first = &plans[0];
+    let mut actions = vec![Action::Engine(engine_step(first, opts))];
+    let mut targets = Vec::new();
+    for (plan, probed) in plans.iter().zip(probed) {
+        let facts = probed.compile_facts()?;
+        let choice = &facts.choice;
+        if choice.builder != Builder::Cargo
+            || compile::artifacts(&facts.metadata, &plan.app).is_err()
+        {
+            return None;
+        }
+        let platform = plan.platform.as_ref()?;
+        let note = format!("builder for {}: cargo ({})", platform.name, choice.reason);
+        actions.push(Action::Note(note));
+        targets.push(Target {
+            triple: &plan.app.target,
+            rust_lld: choice.rust_lld,
+        });
+    }
+    let locked = probed[0].compile_facts()?.lockfile && first.app.locked;
+    let mut step = compile::build_step(
+        &first.app,
+        Builder::Cargo,
+        &targets,
+        &first.manifest_dir,
+        locked,
+    );
+    let names: Vec<&str> = plans
         .iter()
-        .zip(choices)
-        .map(|(plan, choice)| match choice {
-            Some(choice) if choice.builder == Builder::Cargo => Some(Target {
-                triple: &plan.app.target,
-                rust_lld: choice.rust_lld,
-            }),
-            _ => None,
+        .filter_map(|p| Some(p.platform.as_ref()?.name.as_str()))
+        .collect();
+    step.summary = format!("compile the app with cargo for {}", names.join(" and "));
+    actions.push(Action::Compile(step));
+    Some(actions)
+}
+
+/// Each platform's image, in turn (for `--verbose`).
+fn one_after_another(
+    plans: &[Plan],
+    decided: Vec<Decided>,
+    opts: &Options,
+    report: &mut dyn FnMut(Event),
+) -> Result<Vec<Option<Built>>, Error> {
+    let mut built = Vec::new();
+    for (one, decided) in plans.iter().zip(decided) {
+        report(Event::Note(heading(one)));
+        built.push(run(one, opts, decided, report)?);
+    }
+    Ok(built)
+}
+
+/// Each platform's image on a thread of its own, side by side; what each reports is
+/// passed on in the platforms' order: the first's as it comes, each next one's (kept
+/// until then) once the one before it is done.
+fn side_by_side(
+    plans: &[Plan],
+    decided: Vec<Decided>,
+    opts: &Options,
+    report: &mut dyn FnMut(Event),
+) -> Result<Vec<Option<Built>>, Error> {
+    std::thread::scope(|side| {
+        let mut running = Vec::new();
+        for (one, decided) in plans.iter().zip(decided) {
+            let (tell, told) = mpsc::channel();
+            let thread = side.spawn(move || {
+                run(one, opts, decided, &mut |event| {
+                    let _ = tell.send(Told::from(event));
+                })
+            });
+            running.push((one, told, thread));
+        }
+        let mut built = Vec::new();
+        let mut failed = None;
+        for (one, told, thread) in running {
+            if failed.is_none() {
+                report(Event::Note(heading(one)));
+                told.iter().for_each(|event| event.pass_on(report));
+            }
+            match thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            {
+                Ok(one) => built.push(one),
+                Err(error) => {
+                    failed.get_or_insert(error);
+                }
+            }
+        }
+        failed.map_or(Ok(built), Err)
+    })
+}
+
+/// The line that opens a platform's part of the report.
+fn heading(plan: &Plan) -> String {
+    match &plan.platform {
+        Some(p) => format!("platform {} (target {}, base {})", p.name, p.target, p.base),
+        None => String::new(),
+    }
+}
+
+/// An [`Event`] of a platform's thread, kept until its turn to be reported.
+enum Told {
+    Step(Step),
+    Probe(Step),
+    Stage(Utf8PathBuf),
+    Note(String),
+    Done(Duration),
+}
+
+impl Told {
+    fn from(event: Event) -> Told {
+        match event {
+            Event::Step(step) => Told::Step(step.clone()),
+            Event::Probe(step) => Told::Probe(step.clone()),
+            Event::Stage(context) => Told::Stage(context.to_owned()),
+            Event::Note(note) => Told::Note(note),
+            Event::Done(took) => Told::Done(took),
+        }
+    }
+
+    fn pass_on(&self, report: &mut dyn FnMut(Event)) {
+        report(match self {
+            Told::Step(step) => Event::Step(step),
+            Told::Probe(step) => Event::Probe(step),
+            Told::Stage(context) => Event::Stage(context),
+            Told::Note(note) => Event::Note(note.clone()),
+            Told::Done(took) => Event::Done(*took),
         })
-        .collect()
+    }
 }
 
 /// The platform `<name>:<TAG>` names: the host's, or the first target's on another host.

@@ -296,14 +296,18 @@ impl BuildDir {
     }
 
     /// Creates the build directory of `app` and takes its lock (calling `waiting` first
-    /// when another build holds it). No component may be a symlink that leads out of the
-    /// project, nor anything but a directory.
+    /// when another build holds it); for one of several platforms, its own directory
+    /// inside (`<app>/<arch>`) and that directory's lock, so that the platforms of one
+    /// build stage and build side by side. No component may be a symlink that leads out
+    /// of the project, nor anything but a directory.
     pub fn create(
         manifest_dir: &Utf8Path,
         app: &str,
+        platform: Option<&str>,
         waiting: impl FnOnce(),
     ) -> Result<BuildDir, Error> {
-        let dir = Self::path(manifest_dir, app);
+        let mut dir = Self::path(manifest_dir, app);
+        dir.extend(platform);
         let write_err = |path: &Utf8Path, source: io::Error| Error::Write {
             path: path.to_owned(),
             source,
@@ -312,7 +316,7 @@ impl BuildDir {
             .canonicalize()
             .map_err(|e| write_err(manifest_dir, e))?;
         let mut at = manifest_dir.to_owned();
-        for component in ["target", "buildkit-lite", app] {
+        for component in ["target", "buildkit-lite", app].into_iter().chain(platform) {
             at.push(component);
             ensure_dir_inside(&at, &project).map_err(|e| write_err(&at, e))?;
         }
@@ -326,18 +330,6 @@ impl BuildDir {
             .map_err(|e| write_err(&dir.join("lock"), e))?;
         let turn = take_turn(lock, waiting).map_err(|e| write_err(&dir, e))?;
         Ok(BuildDir { dir, _turn: turn })
-    }
-
-    /// Makes the directory `name` inside the build directory (one platform's, of several),
-    /// under the same rules as the build directory itself.
-    pub fn ensure_subdir(&self, name: &str) -> Result<(), Error> {
-        let at = self.dir.join(name);
-        let write_err = |source: io::Error| Error::Write {
-            path: at.clone(),
-            source,
-        };
-        let project = self.dir.canonicalize().map_err(write_err)?;
-        ensure_dir_inside(&at, &project).map_err(write_err)
     }
 
     /// Where the context is staged.

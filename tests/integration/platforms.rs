@@ -63,8 +63,8 @@ fn two_platforms_build_push_one_index_and_the_arm64_image_passes_its_test() {
     // One cargo run compiled both targets; the aarch64 one linked with rust-lld.
     let progress = stderr(&built);
     for line in [
-        "builder: cargo (auto: aarch64-unknown-linux-musl is another architecture; cargo links it with rust-lld",
-        "no compile of its own: linux/amd64's cargo run built aarch64-unknown-linux-musl too",
+        "builder for linux/arm64: cargo (auto: aarch64-unknown-linux-musl is another architecture; cargo links it with rust-lld",
+        "compile the app with cargo for linux/amd64 and linux/arm64",
     ] {
         assert!(progress.contains(line), "no `{line}` in:\n{progress}");
     }
@@ -242,7 +242,7 @@ fn a_dry_run_shows_every_compile_and_build_and_the_index() {
     assert!(o.status.success(), "{plan}");
     for line in [
         "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl --config 'target.aarch64-unknown-linux-musl.linker=\"rust-lld\"' --profile release",
-        "no compile of its own: linux/amd64's cargo run built aarch64-unknown-linux-musl too",
+        "would compile the app with cargo for linux/amd64 and linux/arm64",
         "docker build --platform linux/amd64 --build-arg BUILDKIT_LITE_BASE=debian:bookworm-slim --tag multi-platform:v1-amd64",
         "docker build --platform linux/arm64 --build-arg BUILDKIT_LITE_BASE=local/debian-arm64:bookworm --tag multi-platform:v1-arm64",
         "docker push multi-platform:v1-amd64",
@@ -254,6 +254,21 @@ fn a_dry_run_shows_every_compile_and_build_and_the_index() {
         assert!(plan.contains(line), "no `{line}` in:\n{plan}");
     }
     assert_eq!(plan.matches("would compile the app").count(), 1, "{plan}");
+    // The platforms build side by side, and their report reads one after the other.
+    let out = stdout(&o);
+    let at = |text: &str| {
+        out.find(text)
+            .unwrap_or_else(|| panic!("no `{text}` in {out}"))
+    };
+    assert!(at("would compile") < at("--platform linux/amd64"), "{out}");
+    assert!(
+        at("--platform linux/amd64") < at("--platform linux/arm64"),
+        "{out}"
+    );
+    assert!(
+        at("--platform linux/arm64") < at("docker manifest create"),
+        "{out}"
+    );
 }
 
 /// A crate that compiles C code (SQLite, through cc) for aarch64 musl, on a host with no C
