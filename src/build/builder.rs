@@ -235,10 +235,10 @@ fn auto(target: &str, host: &mut dyn Host) -> Result<Choice, Error> {
         let why = format!(
             "{target} is another architecture; cargo links it with rust-lld and the target's own musl"
         );
-        let choice: Result<Choice, Error> = pick(Builder::Cargo, &why);
-        return choice.map(|c| Choice {
+        let choice = Choice::of(Builder::Cargo, format!("auto: {why}"));
+        return Ok(Choice {
             rust_lld: true,
-            ..c
+            ..choice
         });
     }
     if other_arch && has(Fact::Zigbuild) {

@@ -209,11 +209,11 @@ fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Ac
         How::Compile(facts) => facts,
     };
     let artifacts = compile::artifacts(&facts.metadata, &plan.app)?;
-    let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
-    let locked = facts.lockfile && plan.app.locked;
     if together == Together::Compiled {
         return Ok((Binary::Compiled(artifacts), Vec::new()));
     }
+    let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
+    let locked = facts.lockfile && plan.app.locked;
     let target = compile::Target {
         triple: &plan.app.target,
         rust_lld: facts.choice.rust_lld,
