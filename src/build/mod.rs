@@ -160,7 +160,7 @@ fn build_one(
     opts: &Options,
     report: &mut dyn FnMut(Event),
 ) -> Result<Option<Built>, Error> {
-    let decided = Probed::new(plan, opts, report)?.decide(plan, opts, Together::Alone);
+    let decided = Probed::new(plan, opts, None, report)?.decide(plan, opts, Together::Alone);
     run(plan, opts, decided, report)
 }
 
@@ -173,10 +173,20 @@ struct Probed {
 }
 
 impl Probed {
-    fn new(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Result<Probed, Error> {
+    /// Renders and probes for `plan`; for another platform of the same build, reusing
+    /// what the `first` platform's probes found that holds for every platform.
+    fn new(
+        plan: &Plan,
+        opts: &Options,
+        first: Option<&Probed>,
+        report: &mut dyn FnMut(Event),
+    ) -> Result<Probed, Error> {
         let tree = render::render(plan)?;
         let engine = begin_engine_check(plan, opts);
-        let facts = probe(plan, opts, report);
+        let facts = match first {
+            None => probe(plan, opts, report),
+            Some(first) => probe::probe_another_platform(plan, opts, &first.facts, report),
+        };
         Ok(Probed {
             tree,
             engine,

@@ -1,4 +1,5 @@
-//! Several platforms (`target` as a list): every platform is probed first; then, when
+//! Several platforms (`target` as a list): every platform is probed first (the cargo
+//! metadata and the revision once, the builder for each target); then, when
 //! every platform compiles with cargo, one cargo run compiles them all (`--target` once
 //! each: cargo compiles the targets side by side, and the host's build scripts and proc
 //! macros once). Then each platform's image is built through the one-platform pipeline,
@@ -41,9 +42,10 @@ pub(super) fn build(
         .iter()
         .map(|p| plan.for_platform(p))
         .collect();
-    let mut probed = Vec::new();
+    let mut probed: Vec<Probed> = Vec::new();
     for one in &plans {
-        probed.push(Probed::new(one, opts, report)?);
+        let probed_one = Probed::new(one, opts, probed.first(), report)?;
+        probed.push(probed_one);
     }
     let together = match one_cargo_run(&plans, &probed, opts) {
         Some(actions) => {

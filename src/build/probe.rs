@@ -60,6 +60,32 @@ pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Fact
     })
 }
 
+/// The facts of another platform of the same build, from those of the first (`first`):
+/// the cargo metadata, the lockfile and the revision are the same for every platform, so
+/// only the builder is asked again, for this platform's target. When the first's probes
+/// failed, this platform is probed in full, for an error of its own.
+pub fn probe_another_platform(
+    plan: &Plan,
+    opts: &Options,
+    first: &Facts,
+    report: &mut dyn FnMut(Event),
+) -> Facts {
+    let Ok(How::Compile(known)) = &first.how else {
+        return probe(plan, opts, report);
+    };
+    let how = choose_builder(plan, opts).map(|choice| {
+        How::Compile(CompileFacts {
+            choice,
+            metadata: known.metadata.clone(),
+            lockfile: known.lockfile,
+        })
+    });
+    Facts {
+        how,
+        revision: first.revision.clone(),
+    }
+}
+
 fn compile_facts(
     plan: &Plan,
     opts: &Options,
