@@ -7,7 +7,8 @@ use crate::common;
 use std::time::Duration;
 
 use common::docker::{
-    Container, Image, Project, Registry, build_image, docker, free_port, test_containers, unique,
+    Container, Image, Project, Registry, build_image, docker, free_port, remove_image,
+    test_containers, unique,
 };
 use common::{cmd, eventually, stderr, stdout};
 
@@ -405,7 +406,7 @@ fn push_sends_every_tag_to_a_real_registry_and_prints_its_digest() {
 
     // Pulled back after removing the local image.
     for image in &images {
-        assert!(docker(&["rmi", &image.0]).status.success());
+        assert!(remove_image(&image.0).status.success());
     }
     let o = docker(&["pull", &images[0].0]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -223,9 +223,21 @@ pub fn build_image_with_env(
 pub struct Image(pub String);
 
 impl Drop for Image {
+    /// `-f`: also when a test gave it a second tag. `--no-prune`: see [`remove_image`].
     fn drop(&mut self) {
-        let _ = docker(&["rmi", "-f", &self.0]);
+        let _ = docker(&["rmi", "-f", "--no-prune", &self.0]);
     }
+}
+
+/// Removes one image's tag without pruning its untagged parents. The tests build in
+/// parallel on one engine and share its layer cache: a plain `docker rmi` also deletes the
+/// parents no other image holds, and one of them may be the cached layer that a build
+/// running beside it has just reused and not yet built on. That build then fails with
+/// "failed to get digest sha256:…: no such file or directory" (moby/moby#29011); six
+/// builds of one example in a loop beside `rmi`s failed 22 times in 150, and none with
+/// `--no-prune`. The parents left are the shared cached layers, reused by the next run.
+pub fn remove_image(reference: &str) -> Output {
+    docker(&["rmi", "--no-prune", reference])
 }
 
 impl Image {
