@@ -312,7 +312,7 @@ fn docker_build(
     let digest_file = image_id_file.with_file_name("context-digest");
     let _ = std::fs::remove_file(&digest_file);
     let _ = std::fs::remove_file(image_id_file);
-    run(step)?;
+    run(step).map_err(docker::build_failed)?;
     let image_id = std::fs::read_to_string(image_id_file).map_err(|source| Error::Input {
         path: image_id_file.to_owned(),
         source,

@@ -182,6 +182,31 @@ pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> S
         .arg(path_arg(context))
 }
 
+/// What the legacy builder says when an image it had just taken from its cache is gone:
+/// another process (`docker rmi`, `docker image prune`, `docker system prune`) removed it
+/// while this build ran. The engine does not protect a build's cached layers
+/// (moby/moby#29011, #33396).
+const CACHE_LAYER_GONE: [&str; 3] = [
+    "failed to get digest sha256:",
+    "No such image: sha256:",
+    "unknown parent image ID sha256:",
+];
+
+/// A failed `docker build` whose captured output shows a cached layer removed by another
+/// process meanwhile, with what to do: nothing in the project is wrong, and the same build
+/// again succeeds. (With `--verbose` docker's output is streamed, not captured: no hint.)
+pub fn build_failed(error: Error) -> Error {
+    match &error {
+        Error::StepFailed { output, .. } if CACHE_LAYER_GONE.iter().any(|s| output.contains(s)) => {
+            Error::WithHint {
+                error: Box::new(error),
+                hint: "a layer this build reused from Docker's cache was removed while it ran, by a `docker rmi` or prune beside it: build again, and remove images with `docker rmi --no-prune` while builds run".to_string(),
+            }
+        }
+        _ => error,
+    }
+}
+
 /// `docker tag IMAGE REFERENCE`: names a built image.
 pub fn tag_step(image: &str, reference: &str) -> Step {
     Step::new(format!("tag the image {reference}"), "docker").args(["tag", image, reference])
@@ -425,6 +450,31 @@ mod tests {
             why.contains("run `docker login 127.0.0.1:5000` first"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn a_build_that_lost_a_cached_layer_says_to_build_again() {
+        // What docker 20.10 printed in a loop of builds beside `docker rmi`.
+        let said = "Step 15/17 : ARG BUILDKIT_LITE_REVISION=\"\"\n ---> Running in c22fdcda92dd\nRemoving intermediate container c22fdcda92dd\nfailed to get digest sha256:89907731f7bbbc02a0ddd1c4e79fbb6387ee6bb41a2076bfa05d2bb732a5bec2: open /var/lib/docker/image/overlay2/imagedb/content/sha256/89907731f7bbbc02a0ddd1c4e79fbb6387ee6bb41a2076bfa05d2bb732a5bec2: no such file or directory\n";
+        let failed = |output: &str| Error::StepFailed {
+            summary: "build the image with docker".into(),
+            command: "docker build .".into(),
+            status: "exited with status 1".into(),
+            output: output.into(),
+        };
+        let error = build_failed(failed(said));
+        assert!(
+            error.help().unwrap().starts_with(
+                "a layer this build reused from Docker's cache was removed while it ran"
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("failed to get digest"),
+            "{error}"
+        );
+        let other = build_failed(failed("E: Unable to locate package nosuch\n"));
+        assert_eq!(other.help(), None);
     }
 
     #[test]
