@@ -200,7 +200,7 @@ pub fn build_failed(error: Error) -> Error {
         Error::StepFailed { output, .. } if CACHE_LAYER_GONE.iter().any(|s| output.contains(s)) => {
             Error::WithHint {
                 error: Box::new(error),
-                hint: "a layer this build reused from Docker's cache was removed while it ran, by a `docker rmi` or prune beside it: build again, and remove images with `docker rmi --no-prune` while builds run".to_string(),
+                hint: "a layer this build reused from Docker's cache was removed while it ran, by a `docker rmi` or prune beside it: build again; while builds run, remove images with `docker rmi --no-prune`, not a plain `docker rmi` or a prune".to_string(),
             }
         }
         _ => error,
