@@ -138,8 +138,8 @@ pub fn context_dir(plan: &Plan) -> Utf8PathBuf {
 
 /// Runs the build: probe, decide, then execute with the real runner, or with the dry-run
 /// runner for `--dry-run`. Returns the image, or `None` for a dry run.
-/// With several targets, each platform's image is built in turn, then `<name>:<TAG>` is
-/// tagged and (with `--push`) the image index pushed: see `platforms.rs`.
+/// With several targets, every platform's image is built (side by side), then
+/// `<name>:<TAG>` is tagged and (with `--push`) the image index pushed: see `platforms.rs`.
 pub fn build(
     plan: &Plan,
     opts: &Options,
@@ -284,11 +284,12 @@ pub(crate) fn trust(opts: &Options) -> Trust {
 /// one of several platforms.
 pub(crate) fn references(plan: &Plan, opts: &Options) -> Vec<String> {
     let repository = &plan.image.repository;
-    let suffix = plan.platform.as_ref().map(|p| format!("-{}", p.arch));
-    let suffix = suffix.as_deref().unwrap_or_default();
     opts.tags
         .iter()
-        .map(|tag| format!("{repository}:{tag}{suffix}"))
+        .map(|tag| match &plan.platform {
+            Some(platform) => platform.reference(repository, tag),
+            None => format!("{repository}:{tag}"),
+        })
         .collect()
 }
 

@@ -88,6 +88,7 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
     let first = &plans[0];
     let mut actions = vec![Action::Engine(engine_step(first, opts))];
     let mut targets = Vec::new();
+    let mut names = Vec::new();
     for (plan, probed) in plans.iter().zip(probed) {
         let facts = probed.compile_facts()?;
         let choice = &facts.choice;
@@ -99,6 +100,7 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
         let platform = plan.platform.as_ref()?;
         let note = format!("builder for {}: cargo ({})", platform.name, choice.reason);
         actions.push(Action::Note(note));
+        names.push(platform.name.as_str());
         targets.push(Target {
             triple: &plan.app.target,
             rust_lld: choice.rust_lld,
@@ -112,10 +114,6 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
         &first.manifest_dir,
         locked,
     );
-    let names: Vec<&str> = plans
-        .iter()
-        .filter_map(|p| Some(p.platform.as_ref()?.name.as_str()))
-        .collect();
     step.summary = format!("compile the app with cargo for {}", names.join(" and "));
     actions.push(Action::Compile(step));
     Some(actions)
@@ -241,7 +239,7 @@ fn finish(
         .and_then(|(_, b)| b.as_ref().map(|b| b.image_id.clone()));
     for tag in &opts.tags {
         let reference = format!("{repository}:{tag}");
-        let source = format!("{repository}:{tag}-{}", host.arch);
+        let source = host.reference(repository, tag);
         let shown = docker::tag_step(image.as_deref().unwrap_or(&source), &reference);
         actions.push(Action::Tag {
             image: Some(image.clone().unwrap_or_else(|| NEW_IMAGE.to_string())),
@@ -254,7 +252,7 @@ fn finish(
             let reference = format!("{repository}:{tag}");
             let images: Vec<String> = built
                 .iter()
-                .map(|(p, _)| format!("{repository}:{tag}-{}", p.arch))
+                .map(|(p, _)| p.reference(repository, tag))
                 .collect();
             actions.push(Action::Index {
                 create: docker::index_create_step(&reference, &images),

@@ -133,7 +133,7 @@ fn image_of(plan: &Plan, opts: &Options) -> Result<String, Error> {
         )));
     };
     Ok(if plan.several_platforms() {
-        format!("{repository}:{}-{}", opts.tag, platform.arch)
+        platform.reference(repository, &opts.tag)
     } else {
         format!("{repository}:{}", opts.tag)
     })

@@ -58,6 +58,13 @@ pub struct PlatformPlan {
     pub base: String,
 }
 
+impl PlatformPlan {
+    /// The local reference of this platform's image for `tag`: `<repository>:<tag>-<arch>`.
+    pub fn reference(&self, repository: &str, tag: &str) -> String {
+        format!("{repository}:{tag}-{}", self.arch)
+    }
+}
+
 impl Plan {
     /// Whether the manifest builds several platforms.
     pub fn several_platforms(&self) -> bool {
