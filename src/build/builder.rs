@@ -141,7 +141,6 @@ impl<'a> ThisHost<'a> {
     }
 
     fn probe(&self, fact: Fact) -> bool {
-        let works = |program: &str, args: &[&str]| self.works(program, args);
         match fact {
             // The host's cc links for its own architecture only.
             Fact::NativeLinker => cfg!(target_os = "linux") && same_arch_as_host(self.target),
@@ -163,11 +162,11 @@ impl<'a> ThisHost<'a> {
                 &self.trust.path(self.cargo_manifest, self.dir),
                 &self.trust.cwd(self.dir),
             ),
-            Fact::Cross => works("cross", &["--version"]).is_ok(),
-            Fact::ContainerEngine => {
-                works("docker", &["info", "--format", "{{.ServerVersion}}"]).is_ok()
-            }
-            Fact::Zigbuild => works("cargo", &["zigbuild", "--help"]).is_ok(),
+            Fact::Cross => self.works("cross", &["--version"]).is_ok(),
+            Fact::ContainerEngine => self
+                .works("docker", &["info", "--format", "{{.ServerVersion}}"])
+                .is_ok(),
+            Fact::Zigbuild => self.works("cargo", &["zigbuild", "--help"]).is_ok(),
         }
     }
 }
@@ -235,8 +234,7 @@ fn auto(target: &str, host: &mut dyn Host) -> Result<Choice, Error> {
         let why = format!(
             "{target} is another architecture; cargo links it with rust-lld and the target's own musl"
         );
-        let choice = Choice::of(Builder::Cargo, format!("auto: {why}"));
-        return Ok(Choice {
+        return pick(Builder::Cargo, &why).map(|choice| Choice {
             rust_lld: true,
             ..choice
         });

@@ -14,13 +14,10 @@ use camino::Utf8Path;
 use crate::diagnostic::KeyPath;
 use crate::layout::{self, SENSU_PLUGIN_DIR};
 use crate::manifest::{
-    App, Base, Binaries, Check, Image, Init, Log, Partial, Service, ShippedFile, Targets, Task,
-    platform_of,
+    App, Base, Binaries, Check, Image, Init, Log, Partial, SUPPORTED_TARGETS, Service, ShippedFile,
+    Targets, Task, platform_of,
 };
 use crate::shell;
-
-/// The target triples `check` accepts (linux/amd64 and linux/arm64).
-pub use crate::manifest::SUPPORTED_TARGETS;
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -73,7 +73,7 @@ fn the_schemas_targets_are_the_ones_the_code_supports() {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
-        assert_eq!(listed, buildkit_lite::manifest::rules::SUPPORTED_TARGETS);
+        assert_eq!(listed, buildkit_lite::manifest::SUPPORTED_TARGETS);
     }
 }
 
