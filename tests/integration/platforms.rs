@@ -193,38 +193,34 @@ fn manifest(target: &str, base: &str) -> String {
 #[test]
 fn check_refuses_two_targets_a_platform_an_unsupported_target_and_a_base_table_missing_one() {
     let both = r#"["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"]"#;
-    let (code, err) = check(&manifest(
-        r#"["x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"]"#,
-        r#""debian:bookworm-slim""#,
-    ));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("app.target[1]: `x86_64-unknown-linux-musl` and `x86_64-unknown-linux-gnu` are both linux/amd64: one target a platform"),
-        "{err}"
-    );
-    let (code, err) = check(&manifest(
-        r#"["x86_64-unknown-linux-musl", "riscv64gc-unknown-linux-gnu"]"#,
-        r#""debian:bookworm-slim""#,
-    ));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("app.target[1]: unsupported target `riscv64gc-unknown-linux-gnu`"),
-        "{err}"
-    );
-    let (code, err) = check(&manifest(
-        both,
-        r#"{ "linux/amd64" = "debian:bookworm-slim" }"#,
-    ));
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains("image.base: image.base has no image for linux/arm64 (target `aarch64-unknown-linux-musl`)"),
-        "{err}"
-    );
+    let one_base = r#""debian:bookworm-slim""#;
+    let refused = [
+        (
+            r#"["x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"]"#,
+            one_base,
+            "app.target[1]: `x86_64-unknown-linux-musl` and `x86_64-unknown-linux-gnu` are both linux/amd64: one target a platform",
+        ),
+        (
+            r#"["x86_64-unknown-linux-musl", "riscv64gc-unknown-linux-gnu"]"#,
+            one_base,
+            "app.target[1]: unsupported target `riscv64gc-unknown-linux-gnu`",
+        ),
+        (
+            both,
+            r#"{ "linux/amd64" = "debian:bookworm-slim" }"#,
+            "image.base: image.base has no image for linux/arm64 (target `aarch64-unknown-linux-musl`)",
+        ),
+    ];
+    for (target, base, expected) in refused {
+        let (code, err) = check(&manifest(target, base));
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(expected), "{err}");
+    }
     let table = r#"{ "linux/amd64" = "debian:bookworm-slim", "linux/arm64" = "local/debian-arm64:bookworm" }"#;
-    let (code, err) = check(&manifest(both, table));
-    assert_eq!(code, Some(0), "{err}");
-    let (code, err) = check(&manifest(both, r#""debian:bookworm-slim""#));
-    assert_eq!(code, Some(0), "{err}");
+    for base in [table, one_base] {
+        let (code, err) = check(&manifest(both, base));
+        assert_eq!(code, Some(0), "{err}");
+    }
 }
 
 #[test]
