@@ -45,10 +45,7 @@ pub struct CompileFacts {
 /// revision.
 pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Facts {
     std::thread::scope(|side| {
-        let revision = side.spawn(|| {
-            let rev = git::revision_step(&plan.manifest_dir).output();
-            rev.ok().map(|s| s.trim().to_string())
-        });
+        let revision = side.spawn(|| git::revision(&plan.manifest_dir));
         let how = BuildDir::check(&plan.manifest_dir, &plan.app.name).and_then(|()| {
             match &plan.app.prebuilt {
                 Some(path) => Ok(How::Prebuilt(path.clone())),

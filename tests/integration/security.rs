@@ -775,3 +775,101 @@ fn a_directory_shaped_like_a_bare_repository_sets_no_revision() {
         stdout(&o)
     );
 }
+
+/// A checkout whose `.git/config` names a program in every form git knows: a filter's
+/// `clean`, `smudge` and `process` (with `required`), a diff driver's `textconv`,
+/// `core.fsmonitor`, and `core.hooksPath` (and `.git/hooks`) with a `post-index-change`
+/// hook. Each program appends to `marker`. Every tracked file's stat is then changed, so
+/// that a refresh of the index would hash them through the filter and write the index.
+fn planted_checkout(marker: &Path) -> Project {
+    let p = Project::copy_of("minimal");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-C"])
+            .arg(&p.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "x"]);
+    let trap = p.tmp.path().join("trap/program");
+    trap_program(&trap, marker);
+    trap_program(&p.dir.join(".git/hooks/post-index-change"), marker);
+    trap_program(&p.tmp.path().join("hooks/post-index-change"), marker);
+    let trap = trap.to_str().unwrap();
+    let hooks = p.tmp.path().join("hooks");
+    for (key, value) in [
+        ("filter.planted.clean", trap),
+        ("filter.planted.smudge", trap),
+        ("filter.planted.process", trap),
+        ("filter.planted.required", "true"),
+        ("diff.planted.textconv", trap),
+        ("core.fsmonitor", trap),
+        ("core.hooksPath", hooks.to_str().unwrap()),
+    ] {
+        git(&["config", key, value]);
+    }
+    std::fs::write(
+        p.dir.join(".git/info/attributes"),
+        "* filter=planted diff=planted\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    for file in ["service.toml", "Cargo.toml", "src/main.rs"] {
+        let text = std::fs::read(p.dir.join(file)).unwrap();
+        std::fs::write(p.dir.join(file), text).unwrap();
+    }
+    p
+}
+
+#[test]
+fn a_planted_git_config_runs_no_program_in_check_render_dry_run_or_build() {
+    require_docker!();
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran");
+    let p = planted_checkout(&marker);
+    let commands: [&[&str]; 4] = [
+        &["check", "-f", "service.toml"],
+        &["render", "-f", "service.toml"],
+        &["build", "v1", "-f", "service.toml", "--dry-run"],
+        &["build", "v1", "-f", "service.toml", "--dry-run", "--json"],
+    ];
+    for args in commands {
+        let o = p.run(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(
+            !marker.exists(),
+            "{args:?} ran a program the git config names: {}",
+            std::fs::read_to_string(&marker).unwrap_or_default()
+        );
+    }
+    let (image, _) = build_image(&p, "minimal");
+    assert!(
+        !marker.exists(),
+        "build ran a program the git config names: {}",
+        std::fs::read_to_string(&marker).unwrap_or_default()
+    );
+    // The revision is still read, and the unchanged files do not make it dirty.
+    let revision = image.label("org.opencontainers.image.revision");
+    assert_eq!(revision.len(), 40, "{revision}");
+    // A real change still does.
+    std::fs::write(
+        p.dir.join("src/main.rs"),
+        "fn main() { println!(\"x\"); }\n",
+    )
+    .unwrap();
+    let o = p.run(&["build", "v1", "-f", "service.toml", "--dry-run"]);
+    assert!(
+        stdout(&o).contains(&format!("BUILDKIT_LITE_REVISION={revision}-dirty")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        !marker.exists(),
+        "{}",
+        std::fs::read_to_string(&marker).unwrap_or_default()
+    );
+}
