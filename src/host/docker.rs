@@ -5,6 +5,8 @@
 //! context apply. Nothing here forces BuildKit or the legacy builder: the generated
 //! Dockerfile needs neither's special features, so both build it. Nothing here prints.
 
+use std::time::Duration;
+
 use camino::Utf8Path;
 
 use crate::error::Error;
@@ -26,29 +28,55 @@ pub fn validate_tag(tag: &str) -> Result<(), Error> {
     )))
 }
 
-/// What to look at when the engine does not answer.
-const ENGINE_HINT: &str =
-    "is docker installed and its daemon running? DOCKER_HOST and the docker context apply";
+/// How long a question to the engine (its version, an image's or a container's state, a
+/// listing, a tag) may take before the engine counts as not answering: an engine behind a
+/// listener that accepts and never replies would otherwise hold the tool for ever.
+pub const ENGINE_ANSWER: Duration = Duration::from_secs(10);
 
-/// The error of a step that could not reach the engine, with what to look at.
+/// How long a command that makes the engine work (start a container, run a command in it)
+/// may take beyond its own time, before the engine counts as not answering.
+pub const ENGINE_WORK: Duration = Duration::from_secs(60);
+
+/// The error of a step that could not reach the engine, with what to look at: the
+/// engine's address, and where it comes from.
 pub fn unreachable(error: Error) -> Error {
     match error {
         Error::Interrupted => error,
         error => Error::WithHint {
             error: Box::new(error),
-            hint: ENGINE_HINT.to_string(),
+            hint: format!(
+                "is docker installed and does its daemon answer? the engine asked was {}",
+                engine_address()
+            ),
         },
     }
 }
 
+/// The engine the docker CLI speaks to, in words: `DOCKER_HOST`, else the docker context
+/// (`DOCKER_CONTEXT` or the current one of docker's config), else the default socket.
+pub fn engine_address() -> String {
+    if let Some(host) = std::env::var_os("DOCKER_HOST").filter(|h| !h.is_empty()) {
+        return format!("{} (DOCKER_HOST)", host.to_string_lossy());
+    }
+    if let Some(context) = std::env::var_os("DOCKER_CONTEXT").filter(|c| !c.is_empty()) {
+        return format!(
+            "the docker context {} (DOCKER_CONTEXT)",
+            context.to_string_lossy()
+        );
+    }
+    match current_context() {
+        Some(context) => format!("the docker context {context} (docker's config)"),
+        None => "unix:///var/run/docker.sock (the default)".to_string(),
+    }
+}
+
 /// Asks the engine for its version: fails when docker is missing or the daemon does not
-/// answer, before anything is compiled ([`unreachable`] says what to look at).
-pub fn engine_step() -> Step {
-    Step::new("reach the Docker engine", "docker").args([
-        "version",
-        "--format",
-        "{{.Server.Version}}",
-    ])
+/// answer within [`ENGINE_ANSWER`] (or `limit`, if shorter), before anything is compiled
+/// ([`unreachable`] says what to look at).
+pub fn engine_step(limit: Duration) -> Step {
+    Step::new("reach the Docker engine", "docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .within(limit.min(ENGINE_ANSWER))
 }
 
 /// Whether the engine answers `GET /_ping` at the default socket, asked directly: a
@@ -81,23 +109,31 @@ pub fn answers_at_default_socket() -> bool {
 /// Whether docker's config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`)
 /// names a current context other than `default`; an unreadable config counts as one.
 fn has_current_context() -> bool {
+    current_context().is_some()
+}
+
+/// The current context docker's config names, other than `default`; an unreadable config
+/// (or no home to find it in) is "an unknown one".
+fn current_context() -> Option<String> {
+    let unknown = || Some("(unknown: docker's config.json is unreadable)".to_string());
     let dir = match std::env::var_os("DOCKER_CONFIG") {
         Some(dir) => std::path::PathBuf::from(dir),
         None => match std::env::var_os("HOME") {
             Some(home) => std::path::Path::new(&home).join(".docker"),
-            None => return true,
+            None => return unknown(),
         },
     };
     let text = match std::fs::read_to_string(dir.join("config.json")) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
-        Err(_) => return true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(_) => return unknown(),
     };
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(config) => config["currentContext"]
             .as_str()
-            .is_some_and(|c| !c.is_empty() && c != "default"),
-        Err(_) => true,
+            .filter(|c| !c.is_empty() && *c != "default")
+            .map(str::to_string),
+        Err(_) => unknown(),
     }
 }
 
@@ -107,6 +143,7 @@ pub fn image_ids_step(references: &[String]) -> Step {
     Step::new("reach the Docker engine", "docker")
         .args(["image", "inspect", "--format", "{{.Id}}"])
         .args(references.iter().cloned())
+        .within(ENGINE_ANSWER)
 }
 
 /// Runs an [`image_ids_step`]: `<reference> <image ID>` lines when every reference names
@@ -209,7 +246,9 @@ pub fn build_failed(error: Error) -> Error {
 
 /// `docker tag IMAGE REFERENCE`: names a built image.
 pub fn tag_step(image: &str, reference: &str) -> Step {
-    Step::new(format!("tag the image {reference}"), "docker").args(["tag", image, reference])
+    Step::new(format!("tag the image {reference}"), "docker")
+        .args(["tag", image, reference])
+        .within(ENGINE_ANSWER)
 }
 
 /// `docker manifest create`: an image index (a manifest list) named `index` of the
@@ -334,6 +373,7 @@ pub fn image_id_step(reference: &str) -> Step {
         "docker",
     )
     .args(["image", "inspect", "--format", "{{.Id}}", reference])
+    .within(ENGINE_ANSWER)
 }
 
 /// Starts a detached container of `reference` named `name`, labelled as a test's.
@@ -351,7 +391,7 @@ pub fn run_step(reference: &str, name: &str, owner: &str, ports: &[u16]) -> Step
     for port in ports {
         step = step.args(["--publish", &format!("127.0.0.1::{port}")]);
     }
-    step.arg(reference)
+    step.arg(reference).within(ENGINE_WORK)
 }
 
 /// `docker port NAME`: where the container's ports are published.
@@ -361,63 +401,66 @@ pub fn port_step(name: &str) -> Step {
         "docker",
     )
     .args(["port", name])
+    .within(ENGINE_ANSWER)
 }
 
 /// Every `test` container of `reference`, running or not: `<id> <owner>` a line.
 pub fn test_containers_step(reference: &str) -> Step {
-    Step::new("list the containers of earlier tests", "docker").args([
-        "ps",
-        "--all",
-        "--no-trunc",
-        "--filter",
-        "label=dev.buildkit-lite.test",
-        "--filter",
-        &format!("ancestor={reference}"),
-        "--format",
-        &format!("{{{{.ID}}}} {{{{.Label \"{TEST_OWNER_LABEL}\"}}}}"),
-    ])
+    Step::new("list the containers of earlier tests", "docker")
+        .args([
+            "ps",
+            "--all",
+            "--no-trunc",
+            "--filter",
+            "label=dev.buildkit-lite.test",
+            "--filter",
+            &format!("ancestor={reference}"),
+            "--format",
+            &format!("{{{{.ID}}}} {{{{.Label \"{TEST_OWNER_LABEL}\"}}}}"),
+        ])
+        .within(ENGINE_ANSWER)
 }
 
-/// Runs `script` with `sh -c` inside the running container `name`.
-pub fn exec_step(name: &str, script: &str) -> Step {
+/// Runs `script` with `sh -c` inside the running container `name`; the engine has
+/// [`ENGINE_WORK`] beyond the `limit` the script itself has.
+pub fn exec_step(name: &str, script: &str, limit: Duration) -> Step {
     Step::new("run a command in the test container", "docker")
         .args(["exec", name, "sh", "-c", script])
+        .within(limit + ENGINE_WORK)
 }
 
 /// The state of container `name`: `<running> <exit code>`.
 pub fn state_step(name: &str) -> Step {
-    Step::new("read the test container's state", "docker").args([
-        "container",
-        "inspect",
-        "--format",
-        "{{.State.Running}} {{.State.ExitCode}}",
-        name,
-    ])
+    Step::new("read the test container's state", "docker")
+        .args([
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Running}} {{.State.ExitCode}}",
+            name,
+        ])
+        .within(ENGINE_ANSWER)
 }
 
 /// The last lines of what container `name` printed (both streams, into stdout and stderr).
 pub fn logs_step(name: &str, lines: usize) -> Step {
-    Step::new("read the test container's output", "docker").args([
-        "logs",
-        "--tail",
-        &lines.to_string(),
-        name,
-    ])
+    Step::new("read the test container's output", "docker")
+        .args(["logs", "--tail", &lines.to_string(), name])
+        .within(ENGINE_ANSWER)
 }
 
 /// `docker stop` with the image's stop-timeout.
 pub fn stop_step(name: &str, timeout: u64) -> Step {
-    Step::new("stop the test container", "docker").args([
-        "stop",
-        "--time",
-        &timeout.to_string(),
-        name,
-    ])
+    Step::new("stop the test container", "docker")
+        .args(["stop", "--time", &timeout.to_string(), name])
+        .within(Duration::from_secs(timeout) + ENGINE_WORK)
 }
 
 /// Removes container `name` and its anonymous volumes, running or not.
 pub fn remove_step(name: &str) -> Step {
-    Step::new("remove the test container", "docker").args(["rm", "--force", "--volumes", name])
+    Step::new("remove the test container", "docker")
+        .args(["rm", "--force", "--volumes", name])
+        .within(ENGINE_ANSWER)
 }
 
 #[cfg(test)]

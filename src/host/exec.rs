@@ -27,6 +27,9 @@ pub struct Step {
     pub env: Vec<(String, String)>,
     /// The directory it runs in; the tool's own when `None`.
     pub cwd: Option<Utf8PathBuf>,
+    /// How long it may run: past that its process group is killed and it fails as not
+    /// answering ([`Step::within`]). Unbounded when `None`.
+    pub limit: Option<Duration>,
 }
 
 impl Step {
@@ -37,7 +40,15 @@ impl Step {
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
+            limit: None,
         }
+    }
+
+    /// Bounds the step to `limit`: for a question to a Docker engine, which may never
+    /// answer (a listener that accepts and says nothing).
+    pub fn within(mut self, limit: Duration) -> Self {
+        self.limit = Some(limit);
+        self
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
@@ -192,14 +203,19 @@ impl Step {
     }
 
     /// Runs the step even after an interrupt, quietly, and ignores how it ends: for
-    /// cleaning up (removing a throwaway container) on the way out.
+    /// cleaning up (removing a throwaway container) on the way out. Its bound
+    /// ([`Step::within`]) holds, and a signal stops it like any other step.
     pub fn cleanup(&self) {
-        let _ = self
+        let Ok(handle) = self
             .expression()
             .stdout_null()
             .stderr_null()
             .unchecked()
-            .run();
+            .start()
+        else {
+            return;
+        };
+        let _ = self.wait(Arc::new(handle));
     }
 
     fn run_expression(&self, expression: duct::Expression) -> Result<std::process::Output, Error> {
@@ -223,6 +239,11 @@ impl Step {
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".to_string(),
         };
+        self.failure_status(status, output)
+    }
+
+    /// The error of this step, ended as `status` says ("exited with status 3").
+    fn failure_status(&self, status: String, output: String) -> Error {
         Error::StepFailed {
             summary: self.summary.clone(),
             command: self.command_line(),
@@ -242,19 +263,51 @@ impl Step {
             command: self.command_line(),
             source,
         })?;
-        let handle = Arc::new(handle);
-        let running = Arc::new(Running::Handle(handle.clone()));
-        self::running().push(running.clone());
-        let result = handle.wait().cloned();
-        self::running().retain(|r| !Arc::ptr_eq(r, &running));
+        let (result, timed_out) = self.wait(Arc::new(handle));
         if interrupted() {
             return Err(Error::Interrupted);
+        }
+        if timed_out {
+            let seconds = self.limit.unwrap_or_default().as_secs();
+            return Err(self.failure_status(
+                format!("did not answer within {seconds} s and was stopped"),
+                String::new(),
+            ));
         }
         result.map_err(|source| Error::Spawn {
             summary: self.summary.clone(),
             command: self.command_line(),
             source,
         })
+    }
+
+    /// Waits for a started child, where an interrupt can stop it, and within the step's
+    /// limit: past it, a watchdog kills the child's process group. Returns how it ended,
+    /// and whether the limit ended it.
+    fn wait(&self, handle: Arc<duct::Handle>) -> (std::io::Result<std::process::Output>, bool) {
+        let running = Arc::new(Running::Handle(handle.clone()));
+        self::running().push(running.clone());
+        let (done, watched) = std::sync::mpsc::channel::<()>();
+        let result = std::thread::scope(|side| {
+            let watchdog = self.limit.map(|limit| {
+                let pids = handle.pids();
+                side.spawn(move || {
+                    let expired = watched
+                        .recv_timeout(limit)
+                        .is_err_and(|e| e == std::sync::mpsc::RecvTimeoutError::Timeout);
+                    if expired {
+                        kill_groups(&pids, "-KILL");
+                    }
+                    expired
+                })
+            });
+            let result = handle.wait().cloned();
+            drop(done);
+            let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
+            (result, timed_out)
+        });
+        self::running().retain(|r| !Arc::ptr_eq(r, &running));
+        result
     }
 }
 

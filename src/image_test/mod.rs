@@ -147,7 +147,7 @@ pub fn test(
     opts: &Options,
     report: &mut dyn FnMut(&Outcome),
 ) -> Result<Report, Error> {
-    docker::engine_step()
+    docker::engine_step(opts.timeout)
         .output()
         .map_err(docker::unreachable)?;
     let image = image_of(plan, opts)?;
@@ -358,7 +358,7 @@ impl Run<'_> {
     }
 
     fn exec(&self, script: &str) -> Result<Attempt, Error> {
-        docker::exec_step(self.container, script).attempt()
+        docker::exec_step(self.container, script, Duration::ZERO).attempt()
     }
 
     /// Waits until every service runs, with its log service, for at least a second. Returns
@@ -558,7 +558,7 @@ impl Run<'_> {
             limit.as_secs(),
             shell::quote(script)
         );
-        let mut attempt = docker::exec_step(self.container, &bounded)
+        let mut attempt = docker::exec_step(self.container, &bounded, limit)
             .attempt_bounded(limit + EXEC_GRACE, OUTPUT_KEPT)?;
         // timeout's own status when it killed the command: 137 (KILL), or 124.
         if matches!(attempt.code, Some(124 | 137)) {

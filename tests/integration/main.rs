@@ -9,6 +9,7 @@ mod build;
 mod cli;
 mod deploy;
 mod docker;
+mod engine;
 mod ergonomics;
 mod hostile;
 mod limits;
