@@ -128,6 +128,13 @@ pub fn decide_together(
     if check_runtime {
         let shown = runtime::check_step(NEW_IMAGE, &assumed_dynamic(plan));
         actions.push(Action::CheckRuntime { binary, shown });
+    }
+    // One of several platforms is tagged and pushed with the others, once every platform
+    // has built (`platforms.rs`): a failure of one moves no tag of any.
+    if plan.platform.is_some() {
+        return actions;
+    }
+    if check_runtime {
         for reference in references(plan, opts) {
             let shown = docker::tag_step(NEW_IMAGE, &reference);
             actions.push(Action::Tag {
@@ -147,7 +154,8 @@ pub fn decide_together(
 }
 
 /// `docker build` of the staged context: tagged at once, unless a run-time check comes
-/// first; for one of several platforms, with `--platform` and the platform's base.
+/// first; for one of several platforms, untagged (the tags move once every platform has
+/// built), with `--platform` and the platform's base.
 fn docker_build_step(
     plan: &Plan,
     opts: &Options,
@@ -155,7 +163,7 @@ fn docker_build_step(
     context: &Utf8Path,
     image_id_file: &Utf8Path,
 ) -> Step {
-    let tagged = if may_link_dynamically(plan) {
+    let tagged = if may_link_dynamically(plan) || plan.platform.is_some() {
         Vec::new()
     } else {
         references(plan, opts)

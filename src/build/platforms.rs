@@ -3,9 +3,13 @@
 //! every platform compiles with cargo, one cargo run compiles them all (`--target` once
 //! each: cargo compiles the targets side by side, and the host's build scripts and proc
 //! macros once). Then each platform's image is built through the one-platform pipeline,
-//! the platforms side by side on threads of their own, tagged `<name>:<TAG>-<arch>`;
-//! then `<name>:<TAG>` names the host's platform's image, and with `--push`, after every
-//! platform's image is pushed, one image index a TAG lists them all.
+//! the platforms side by side on threads of their own, untagged (and checked, where the
+//! run-time check applies). Only once every platform has built do the tags move:
+//! `<name>:<TAG>-<arch>` for each, and `<name>:<TAG>` to the host's platform's image; with
+//! `--push`, each platform's tags are pushed, then one image index a TAG lists them all.
+//! So a failed or interrupted platform leaves every tag, local and remote, where it was.
+//! (Moving tags and pushing are not one transaction: a push that fails half-way leaves
+//! the platforms pushed before it, and no index, and the build fails saying so.)
 //!
 //! With other builders (cargo-zigbuild for C code, say), each platform compiles in its own
 //! pipeline. What the platforms report is passed on in their order, each platform's once
@@ -19,8 +23,8 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 
 use super::compile::{self, Target};
-use super::decide::{Action, NEW_IMAGE, Together};
-use super::execute::{DryRun, execute};
+use super::decide::{Action, Together};
+use super::execute::{DryRun, Runner, execute};
 use super::host_runner::HostRunner;
 use super::{
     Built, Decided, Event, Options, PlatformBuilt, Probed, begin_engine_check, engine_step, run,
@@ -69,16 +73,15 @@ pub(super) fn build(
     } else {
         side_by_side(&plans, decided, opts, report)?
     };
-    let built: Vec<_> = plan.platforms.iter().zip(built).collect();
+    let mut built: Vec<_> = plan.platforms.iter().zip(built).collect();
     let host = host_platform(&plan.platforms);
-    let actions = finish(plan, opts, host, &built);
-    let made = if opts.dry_run {
-        execute(actions, &mut DryRun, report)?
+    let index = if opts.dry_run {
+        finish(plan, opts, host, &mut built, &mut DryRun, report)?
     } else {
         let mut runner = HostRunner::new(plan, Default::default(), None, opts.verbose);
-        execute(actions, &mut runner, report)?
+        finish(plan, opts, host, &mut built, &mut runner, report)?
     };
-    Ok(assemble(plan, opts, host, built, made.digest))
+    Ok(assemble(plan, opts, host, built, index))
 }
 
 /// The one cargo run that compiles every platform's binaries, after the engine check and
@@ -223,9 +226,53 @@ pub fn host_platform(platforms: &[PlatformPlan]) -> &PlatformPlan {
         .unwrap_or(&platforms[0])
 }
 
-/// After every platform's image: tag `<name>:<TAG>` as the host's platform's image, and
-/// with `--push`, one image index a TAG.
+/// After every platform's image is built (and checked): every tag of every platform
+/// moves, and `<name>:<TAG>` to the host's platform's image; then, with `--push`, each
+/// platform's tags are pushed (its digest kept in `built`), and one image index a TAG.
+/// Returns the index's digest. Nothing here runs when a platform failed: no tag, local or
+/// remote, moves then.
 fn finish(
+    plan: &Plan,
+    opts: &Options,
+    host: &PlatformPlan,
+    built: &mut [(&PlatformPlan, Option<Built>)],
+    runner: &mut dyn Runner,
+    report: &mut dyn FnMut(Event),
+) -> Result<Option<String>, Error> {
+    let repository = &plan.image.repository;
+    execute(tags(plan, opts, host, built), runner, report)?;
+    if !opts.push {
+        return Ok(None);
+    }
+    for (platform, one) in built.iter_mut() {
+        let pushes = opts.tags.iter().map(|tag| {
+            let reference = platform.reference(repository, tag);
+            let step = docker::push_step(&reference);
+            Action::Push { step, reference }
+        });
+        let made = execute(pushes.collect(), runner, report)?;
+        if let Some(one) = one {
+            one.digest = made.digest.map(|d| format!("{repository}@{d}"));
+        }
+    }
+    let indexes = opts.tags.iter().map(|tag| {
+        let reference = format!("{repository}:{tag}");
+        let images: Vec<String> = built
+            .iter()
+            .map(|(p, _)| p.reference(repository, tag))
+            .collect();
+        Action::Index {
+            create: docker::index_create_step(&reference, &images),
+            push: docker::index_push_step(&reference),
+            reference,
+        }
+    });
+    Ok(execute(indexes.collect(), runner, report)?.digest)
+}
+
+/// The tags of every platform's image (`<name>:<TAG>-<arch>`), then `<name>:<TAG>` of the
+/// host's platform's.
+fn tags(
     plan: &Plan,
     opts: &Options,
     host: &PlatformPlan,
@@ -233,33 +280,28 @@ fn finish(
 ) -> Vec<Action> {
     let repository = &plan.image.repository;
     let mut actions = Vec::new();
-    let image = built
-        .iter()
-        .find(|(p, _)| p.arch == host.arch)
-        .and_then(|(_, b)| b.as_ref().map(|b| b.image_id.clone()));
-    for tag in &opts.tags {
-        let reference = format!("{repository}:{tag}");
-        let source = host.reference(repository, tag);
-        let shown = docker::tag_step(image.as_deref().unwrap_or(&source), &reference);
-        actions.push(Action::Tag {
-            image: Some(image.clone().unwrap_or_else(|| NEW_IMAGE.to_string())),
-            reference,
-            shown,
-        });
-    }
-    if opts.push {
-        for tag in &opts.tags {
-            let reference = format!("{repository}:{tag}");
-            let images: Vec<String> = built
-                .iter()
-                .map(|(p, _)| p.reference(repository, tag))
-                .collect();
-            actions.push(Action::Index {
-                create: docker::index_create_step(&reference, &images),
-                push: docker::index_push_step(&reference),
-                reference,
-            });
+    // A dry run names each platform's new image.
+    let image_of = |platform: &PlatformPlan| {
+        let one = built.iter().find(|(p, _)| p.arch == platform.arch);
+        match one.and_then(|(_, b)| b.as_ref()) {
+            Some(b) => b.image_id.clone(),
+            None => format!("<the new {} image>", platform.name),
         }
+    };
+    let mut tag = |image: String, reference: String| {
+        actions.push(Action::Tag {
+            shown: docker::tag_step(&image, &reference),
+            image: Some(image),
+            reference,
+        });
+    };
+    for (platform, _) in built {
+        for tag_name in &opts.tags {
+            tag(image_of(platform), platform.reference(repository, tag_name));
+        }
+    }
+    for tag_name in &opts.tags {
+        tag(image_of(host), format!("{repository}:{tag_name}"));
     }
     actions
 }

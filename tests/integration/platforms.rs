@@ -239,11 +239,14 @@ fn a_dry_run_shows_every_compile_and_build_and_the_index() {
     for line in [
         "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl --config 'target.aarch64-unknown-linux-musl.linker=\"rust-lld\"' --profile release",
         "would compile the app with cargo for linux/amd64 and linux/arm64",
-        "docker build --platform linux/amd64 --build-arg BUILDKIT_LITE_BASE=debian:bookworm-slim --tag multi-platform:v1-amd64",
-        "docker build --platform linux/arm64 --build-arg BUILDKIT_LITE_BASE=local/debian-arm64:bookworm --tag multi-platform:v1-arm64",
+        // Untagged: the tags move once both have built.
+        "docker build --platform linux/amd64 --build-arg BUILDKIT_LITE_BASE=debian:bookworm-slim --build-arg",
+        "docker build --platform linux/arm64 --build-arg BUILDKIT_LITE_BASE=local/debian-arm64:bookworm --build-arg",
+        "docker tag '<the new linux/amd64 image>' multi-platform:v1-amd64",
+        "docker tag '<the new linux/arm64 image>' multi-platform:v1-arm64",
+        "docker tag '<the new linux/amd64 image>' multi-platform:v1",
         "docker push multi-platform:v1-amd64",
         "docker push multi-platform:v1-arm64",
-        "docker tag multi-platform:v1-amd64 multi-platform:v1",
         "docker manifest create --amend multi-platform:v1 multi-platform:v1-amd64 multi-platform:v1-arm64",
         "docker manifest push --purge multi-platform:v1",
     ] {
@@ -261,10 +264,10 @@ fn a_dry_run_shows_every_compile_and_build_and_the_index() {
         at("--platform linux/amd64") < at("--platform linux/arm64"),
         "{out}"
     );
-    assert!(
-        at("--platform linux/arm64") < at("docker manifest create"),
-        "{out}"
-    );
+    assert!(at("--platform linux/arm64") < at("docker tag"), "{out}");
+    assert!(at("docker tag") < at("docker push"), "{out}");
+    assert!(at("docker push") < at("docker manifest create"), "{out}");
+    assert!(!out.contains("--tag"), "{out}");
 }
 
 /// A crate that compiles C code (SQLite, through cc) for aarch64 musl, on a host with no C
@@ -296,4 +299,101 @@ fn c_code_for_another_architecture_goes_to_zigbuild_and_each_platform_compiles_a
         assert!(plan.contains(line), "no `{line}` in:\n{plan}");
     }
     assert!(!plan.contains("rust-lld"), "{plan}");
+}
+
+/// The image ID each of `references` names locally ("" for none).
+fn local_ids(references: &[String]) -> Vec<String> {
+    references
+        .iter()
+        .map(|r| {
+            stdout(&docker(&["image", "inspect", "-f", "{{.Id}}", r]))
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A failed platform, then an interrupted one, moves no tag of any platform, local or in
+/// the registry (issue 25): the tags start on other images (pushed), the amd64 image
+/// builds each time, and every tag still names what it named before.
+#[test]
+fn a_failed_or_interrupted_platform_moves_no_tag_local_or_remote() {
+    require_docker!();
+    let registry = Registry::start(None);
+    let project = Project::copy_of("multi-platform");
+    let name = unique("atomic");
+    let repository = format!("127.0.0.1:{}/{name}", registry.port);
+    project.edit_manifest(|m| {
+        m.replacen(
+            "[image]\n",
+            &format!("[image]\nname = \"{repository}\"\n"),
+            1,
+        )
+    });
+    let references: Vec<String> = ["v1", "v1-amd64", "v1-arm64"]
+        .iter()
+        .map(|t| format!("{repository}:{t}"))
+        .collect();
+    let _images: Vec<Image> = references.iter().cloned().map(Image).collect();
+    for reference in &references {
+        assert!(
+            docker(&["tag", "debian:bookworm-slim", reference])
+                .status
+                .success()
+        );
+        let pushed = docker(&["push", reference]);
+        assert!(pushed.status.success(), "{}", stderr(&pushed));
+    }
+    let before = local_ids(&references);
+    let remote = |tag: &str| {
+        let (head, _) = registry
+            .get(&format!("/v2/{name}/manifests/{tag}"), MANIFEST_TYPES)
+            .unwrap();
+        header(&head, "Docker-Content-Digest").to_string()
+    };
+    let remote_before = remote("v1-amd64");
+
+    // The arm64 base does not exist: that platform fails, amd64 builds.
+    let broken = project.manifest().with_file_name("broken.toml");
+    let text = std::fs::read_to_string(project.manifest()).unwrap();
+    std::fs::write(
+        &broken,
+        text.replace("local/debian-arm64:bookworm", "local/no-such-base:x"),
+    )
+    .unwrap();
+    let o = project.run(&["build", "v1", "--push", "-f", "broken.toml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let amd64_id = project
+        .dir
+        .join("target/buildkit-lite/multi-platform/amd64/image-id");
+    assert!(
+        amd64_id.exists(),
+        "the amd64 image was built: {}",
+        stderr(&o)
+    );
+    assert_eq!(local_ids(&references), before, "{}", stderr(&o));
+    assert_eq!(remote("v1-amd64"), remote_before);
+
+    // SIGTERM once the amd64 image is built, while the arm64 one builds under qemu.
+    std::fs::remove_file(&amd64_id).unwrap();
+    let child = common::cmd()
+        .current_dir(&project.dir)
+        .args(["build", "v1", "--push", "--no-cache", "-f", "service.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::eventually(Duration::from_secs(300), "the amd64 image is built", || {
+        amd64_id.exists().then_some(()).ok_or_else(String::new)
+    });
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    assert_eq!(local_ids(&references), before, "{}", stderr(&o));
+    assert_eq!(remote("v1-amd64"), remote_before);
 }
