@@ -55,6 +55,9 @@ pub enum Error {
     NotARender { path: Utf8PathBuf },
     /// A command line argument the parser could not check (`build TAG`).
     Usage(String),
+    /// A command-line argument that does not fit the manifest (`test --platform` of a
+    /// platform it does not build): a usage error, exit status 2.
+    Argument(String),
     /// A step's program could not be started.
     Spawn {
         summary: String,
@@ -94,6 +97,12 @@ pub enum Error {
         /// What it is instead ("a script", "a shared library (…)").
         what: String,
         target: String,
+    },
+    /// `image.base`'s table names, for a platform, a local image of another architecture.
+    WrongBase {
+        platform: String,
+        base: String,
+        arch: String,
     },
     /// The build was interrupted by a signal; children were stopped.
     Interrupted,
@@ -161,7 +170,7 @@ impl fmt::Display for Error {
                 f,
                 "{path} is not empty and is not a previous render: refusing to replace it (pass --force to replace it anyway)"
             ),
-            Error::Usage(msg) => f.write_str(msg),
+            Error::Usage(msg) | Error::Argument(msg) => f.write_str(msg),
             Error::Spawn {
                 summary, command, ..
             } => write!(f, "could not {summary}: cannot run `{command}`"),
@@ -224,6 +233,14 @@ impl Error {
             ),
             Error::Interrupted => f.write_str(
                 "interrupted: child processes stopped, nothing half-written left behind",
+            ),
+            Error::WrongBase {
+                platform,
+                base,
+                arch,
+            } => write!(
+                f,
+                "image.base.\"{platform}\": the local image {base} is for {arch}, not {platform}: name a {platform} image there"
             ),
             _ => unreachable!("fmt handles the other errors"),
         }

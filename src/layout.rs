@@ -31,6 +31,9 @@ const GENERATED: &[(&str, &str)] = &[
     ("/usr/bin/sv", "runit's sv"),
     ("/usr/bin/chpst", "runit's chpst"),
     ("/usr/bin/svlogd", "runit's svlogd"),
+    ("/usr/bin/dash", "the shell /bin/sh is a link to"),
+    ("/usr/bin/timeout", "timeout, which bounds tasks and checks"),
+    ("/usr/bin/curl", "curl, which http checks run"),
 ];
 
 /// System directories that are no place for log directories: a service's log directory
@@ -49,6 +52,39 @@ const NO_FILES: &[(&str, &str)] = &[
     ("/etc/shadow", "the password database"),
     ("/etc/gshadow", "the group password database"),
 ];
+
+/// The base's own directories, which no `[files]` entry may be: shipping one would set its
+/// owner and mode, and `/lib`, `/bin` (links on a merged-`/usr` base) would pass them on
+/// to `/usr/lib`, `/usr/bin`.
+const BASE_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/usr",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libx32",
+    "/usr/local",
+    "/etc",
+    "/var",
+    "/var/lib",
+    "/tmp",
+    "/run",
+    "/root",
+    "/home",
+];
+
+/// `path`, when it is one of the base's own directories ([`BASE_DIRS`]).
+pub fn base_dir(path: &str) -> Option<&'static str> {
+    BASE_DIRS.iter().find(|dir| **dir == path).copied()
+}
 
 /// The path of [`NO_FILES`] that a shipped `path` would take, hide or be inside, if any.
 pub fn no_files(path: &str) -> Option<(&'static str, &'static str)> {

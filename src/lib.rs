@@ -49,7 +49,8 @@ pub fn loaded(path: &Utf8Path) -> Result<manifest::Loaded, Error> {
             Error::WithHint {
                 error: Box::new(error),
                 hint: format!(
-                    "to start one from the Cargo.toml there, run `buildkit-lite init --dir {dir}`"
+                    "to start one from the Cargo.toml there, run `buildkit-lite init --dir {}`",
+                    crate::shell::quote(dir.as_str())
                 ),
             }
         }

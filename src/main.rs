@@ -1,5 +1,6 @@
 //! The `buildkit-lite` executable: parses the command line, calls the library, and is the
-//! one place that prints. Exit status: 0 success, 1 any failure, 2 a usage error (clap).
+//! one place that prints. Exit status: 0 success, 1 any failure, 2 a usage error (clap's,
+//! or an argument that does not fit the manifest).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,7 +37,10 @@ fn main() -> ExitCode {
                 eprintln!("caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::from(1)
+            match err {
+                Error::Argument(_) => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
         }
     }
 }
@@ -129,8 +133,12 @@ fn run(cli: Cli) -> Result<(), Error> {
 
 /// With `--json`, a failure still prints its document on stdout.
 fn or_json_failure<T>(result: Result<T, Error>, json: bool) -> Result<T, Error> {
-    if let (Err(error), true) = (&result, json) {
-        print!("{}", buildkit_lite::cli::json::failed(error));
+    match (&result, json) {
+        (Err(Error::Argument(message)), true) => {
+            print!("{}", buildkit_lite::cli::json::usage(message));
+        }
+        (Err(error), true) => print!("{}", buildkit_lite::cli::json::failed(error)),
+        _ => {}
     }
     result
 }
@@ -187,6 +195,7 @@ fn init(dir: &Utf8Path) -> Result<(), Error> {
         ),
     }
     println!("next:");
+    let manifest = buildkit_lite::shell::quote(manifest.as_str());
     println!("  buildkit-lite check -f {manifest}");
     println!("  buildkit-lite build v1 -f {manifest}");
     Ok(())

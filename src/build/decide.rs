@@ -109,7 +109,6 @@ pub fn decide_together(
     let context = context_dir(plan);
     let image_id_file = context.with_file_name("image-id");
     let revision = facts.revision.as_deref();
-    let check_runtime = may_link_dynamically(plan);
     let step = docker_build_step(plan, opts, revision, &context, &image_id_file);
     // --no-cache always builds.
     let reuse = (!opts.no_cache).then(|| Reuse {
@@ -125,12 +124,21 @@ pub fn decide_together(
         step,
         image_id_file,
     });
+    actions.extend(after_the_build(plan, opts, binary));
+    actions
+}
+
+/// What follows `docker build`: the run-time check, then the tags (when the image was
+/// built untagged for it) and the pushes. For one of several platforms only the check:
+/// its tags move, and it is pushed, with the others, once every platform has built
+/// (`platforms.rs`), so that a failure of one moves no tag of any.
+fn after_the_build(plan: &Plan, opts: &Options, binary: Binary) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let check_runtime = may_link_dynamically(plan);
     if check_runtime {
         let shown = runtime::check_step(NEW_IMAGE, &assumed_dynamic(plan));
         actions.push(Action::CheckRuntime { binary, shown });
     }
-    // One of several platforms is tagged and pushed with the others, once every platform
-    // has built (`platforms.rs`): a failure of one moves no tag of any.
     if plan.platform.is_some() {
         return actions;
     }

@@ -46,6 +46,9 @@ pub(super) fn build(
         .iter()
         .map(|p| plan.for_platform(p))
         .collect();
+    if !opts.dry_run && plan.image.base_arg {
+        bases_are_of_their_platforms(&plans)?;
+    }
     let mut probed: Vec<Probed> = Vec::new();
     for one in &plans {
         let probed_one = Probed::new(one, opts, probed.first(), report)?;
@@ -82,6 +85,26 @@ pub(super) fn build(
         finish(plan, opts, host, &mut built, &mut runner, report)?
     };
     Ok(assemble(plan, opts, host, built, index))
+}
+
+/// Each platform's base of `image.base`'s table, when it is a local image, is of that
+/// platform's architecture: a wrong one fails now, before a compile and a minute of apt
+/// under emulation. A base that is not local (pulled when built) is not looked into.
+fn bases_are_of_their_platforms(plans: &[Plan]) -> Result<(), Error> {
+    for platform in plans.iter().filter_map(|p| p.platform.as_ref()) {
+        let Ok(arch) = docker::architecture_step(&platform.base).output() else {
+            continue;
+        };
+        let arch = arch.trim();
+        if !arch.is_empty() && arch != platform.arch {
+            return Err(Error::WrongBase {
+                platform: platform.name.clone(),
+                base: platform.base.clone(),
+                arch: arch.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The one cargo run that compiles every platform's binaries, after the engine check and

@@ -147,6 +147,14 @@ impl Located {
         Self::at_span(span, key, message)
     }
 
+    /// A problem with the name of the key at `key` (not its value): positioned at the key.
+    pub fn at_key(root: &DeTable<'_>, key: KeyPath, message: String) -> Self {
+        let span = key_span_of(root, &key.0)
+            .or_else(|| span_of(root, &key.0))
+            .unwrap_or(0..0);
+        Self::at_span(span, key, message)
+    }
+
     /// A toml syntax error or a serde error from deserializing one table; its key path is
     /// found from its span.
     pub fn from_toml(err: &toml::de::Error) -> Self {
@@ -177,7 +185,8 @@ impl Located {
             }
             (None, None) => KeyPath::root(),
         };
-        Diagnostic::at_span(map, self.span, key, self.message)
+        let message = with_range(&key, self.message);
+        Diagnostic::at_span(map, self.span, key, message)
     }
 }
 
@@ -370,6 +379,19 @@ fn span_of(table: &DeTable<'_>, path: &[Segment]) -> Option<Range<usize>> {
     span_in_value(value, rest).or_else(|| Some(key.span()))
 }
 
+/// The span of the key (its name, not its value) at `path`, in tables (inline or not).
+fn key_span_of(table: &DeTable<'_>, path: &[Segment]) -> Option<Range<usize>> {
+    let (Segment::Key(first), rest) = path.split_first()? else {
+        return None;
+    };
+    let (key, value) = table.get_key_value(first.as_str())?;
+    match (rest.first(), value.get_ref()) {
+        (None, _) => Some(key.span()),
+        (Some(Segment::Key(_)), DeValue::Table(t)) => key_span_of(t, rest),
+        _ => None,
+    }
+}
+
 fn span_in_value(value: &Spanned<DeValue<'_>>, rest: &[Segment]) -> Option<Range<usize>> {
     let deeper = match (rest.first(), value.get_ref()) {
         (None, _) => None,
@@ -428,12 +450,27 @@ impl<'a> SerdeComplaint<'a> {
         } else if let Some((found, expected)) = message
             .trim_end()
             .strip_prefix("invalid type: ")
+            .or_else(|| message.trim_end().strip_prefix("invalid value: "))
             .and_then(|rest| rest.rsplit_once(", expected "))
         {
             SerdeComplaint::InvalidType { found, expected }
         } else {
             SerdeComplaint::Other
         }
+    }
+}
+
+/// A whole number's range where the key's rule is narrower than its type's: a uid or gid
+/// is from 1 to 65533, not any u32.
+fn with_range(key: &KeyPath, message: String) -> String {
+    let name = key.to_string();
+    let last = name.rsplit('.').next().unwrap_or_default();
+    match (
+        last,
+        message.strip_prefix("expected a whole number from 0 to 4294967295"),
+    ) {
+        ("uid" | "gid", Some(rest)) => format!("expected a whole number from 1 to 65533{rest}"),
+        _ => message,
     }
 }
 
@@ -462,7 +499,8 @@ fn rewrite_serde_message(message: &str) -> String {
 /// ≥ 0, found the string "60" (write it without quotes)".
 fn invalid_type(found: &str, expected: &str) -> String {
     let expected = match expected {
-        "u64" | "u32" | "usize" => "a whole number ≥ 0",
+        "u64" | "usize" => "a whole number ≥ 0",
+        "u32" => "a whole number from 0 to 4294967295",
         "u16" => "a whole number from 0 to 65535",
         "u8" => "a whole number from 0 to 255",
         "i64" | "i32" => "a whole number",
@@ -472,6 +510,9 @@ fn invalid_type(found: &str, expected: &str) -> String {
         "a map" | "struct" => "a table",
         other => other,
     };
+    // `floating point `1.5``, `integer `99…9` as i128`: the kind, and the value alone.
+    let found = found.replacen("floating point", "floating", 1);
+    let found = found.split(" as i128").next().unwrap_or_default();
     let (kind, value) = found.split_once(' ').unwrap_or((found, ""));
     let value = value.trim_matches('`');
     let found = match kind {

@@ -232,7 +232,37 @@ const CACHE_LAYER_GONE: [&str; 3] = [
 /// A failed `docker build` whose captured output shows a cached layer removed by another
 /// process meanwhile, with what to do: nothing in the project is wrong, and the same build
 /// again succeeds. (With `--verbose` docker's output is streamed, not captured: no hint.)
+///
+/// A build that failed in one of the Dockerfile's own checks (a user or group id the base
+/// has already, say) printed why in a line of its own, `buildkit-lite: …`: the error then
+/// shows those lines alone, not docker's whole log around them.
 pub fn build_failed(error: Error) -> Error {
+    let error = match error {
+        Error::StepFailed {
+            summary,
+            command,
+            status,
+            output,
+        } => {
+            let own: Vec<&str> = output
+                .lines()
+                .filter_map(|l| l.find("buildkit-lite: ").map(|at| &l[at..]))
+                .filter(|l| !l.contains("printf"))
+                .collect();
+            let output = if own.is_empty() {
+                output
+            } else {
+                own.join("\n")
+            };
+            Error::StepFailed {
+                summary,
+                command,
+                status,
+                output,
+            }
+        }
+        error => error,
+    };
     match &error {
         Error::StepFailed { output, .. } if CACHE_LAYER_GONE.iter().any(|s| output.contains(s)) => {
             Error::WithHint {
@@ -364,6 +394,19 @@ fn registry_of(reference: &str) -> &str {
         Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
         _ => "docker.io",
     }
+}
+
+/// Asks for the architecture of a local image (`amd64`, `arm64`): fails when there is none.
+pub fn architecture_step(reference: &str) -> Step {
+    Step::new(format!("read the architecture of {reference}"), "docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Architecture}}",
+            reference,
+        ])
+        .within(ENGINE_ANSWER)
 }
 
 /// Asks for the ID of a local image: fails when there is none.

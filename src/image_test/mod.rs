@@ -127,7 +127,7 @@ fn image_of(plan: &Plan, opts: &Options) -> Result<String, Error> {
     };
     let Some(platform) = plan.platforms.iter().find(|p| &p.name == wanted) else {
         let built: Vec<&str> = plan.platforms.iter().map(|p| p.name.as_str()).collect();
-        return Err(Error::Usage(format!(
+        return Err(Error::Argument(format!(
             "--platform {wanted}: the manifest builds {}",
             built.join(" and ")
         )));
@@ -341,13 +341,15 @@ impl<'a> Waiting<'a> {
 }
 
 impl Run<'_> {
+    /// Reports a result. Its detail quotes what the container printed, which may hold
+    /// terminal escape sequences: every control character is shown escaped (`\x1b[31m`).
     fn push(&mut self, kind: Kind, name: &str, passed: bool, seconds: f64, detail: String) {
         let outcome = Outcome {
             kind,
             name: name.to_string(),
             passed,
             seconds,
-            detail,
+            detail: escape_control(&detail),
         };
         (self.report)(&outcome);
         self.results.push(outcome);
@@ -706,6 +708,21 @@ fn last_output(log: &str) -> String {
     format!("{first}; last lines: {}", lines.join(" | "))
 }
 
+/// `text` with each control character written as an escape: `\x1b`, `\x07`, `\u{9b}`.
+pub fn escape_control(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if c.is_control() && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The first line a check printed, at most [`LINE_SHOWN`] characters of it, or a note that
 /// it printed none.
 fn first_line(output: &str) -> String {
@@ -721,6 +738,14 @@ fn first_line(output: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_from_the_container_are_shown_escaped() {
+        assert_eq!(
+            escape_control("\u{1b}[31mred\u{1b}[0m\u{7}\ttab \u{9b}2J ok ü"),
+            "\\x1b[31mred\\x1b[0m\\x07\\x09tab \\u{9b}2J ok ü"
+        );
+    }
 
     #[test]
     fn sv_status_lines_are_read() {

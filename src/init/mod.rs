@@ -30,7 +30,8 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
     let manifest = dir.join("service.toml");
     if manifest.symlink_metadata().is_ok() {
         return Err(Error::Usage(format!(
-            "{manifest} exists: init never overwrites a manifest (check it with `buildkit-lite check -f {manifest}`)"
+            "{manifest} exists: init never overwrites a manifest (check it with `buildkit-lite check -f {}`)",
+            crate::shell::quote(manifest.as_str())
         )));
     }
     let cargo_toml = dir.join("Cargo.toml");
@@ -41,8 +42,21 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
     }
     let cargo = read_cargo(&cargo_toml, dir)?;
     let libraries = system_libraries(&cargo.root);
-    let (name, bins) = (&cargo.name, &cargo.bins);
-    let text = manifest_text(name, bins, cargo.package.as_deref(), &libraries);
+    let (bins, left_out) = installable(&cargo.bins);
+    if bins.is_empty() {
+        return Err(Error::Usage(format!(
+            "no bin target of {cargo_toml} has a name buildkit-lite can install ({}): rename one, or write the manifest by hand",
+            left_out.join("; ")
+        )));
+    }
+    let mut text = manifest_text(&cargo.name, &bins, cargo.package.as_deref(), &libraries);
+    for reason in &left_out {
+        text.push_str(&format!(
+            "
+# left out: {reason}
+"
+        ));
+    }
     if text.len() as u64 > crate::manifest::load::MAX_MANIFEST_BYTES {
         return Err(Error::Usage(format!(
             "{cargo_toml} has {} bin targets: a manifest with a service for each would be over the {} KiB a manifest may have; write one by hand for the binaries to run",
@@ -52,6 +66,14 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
     }
     write_new(&manifest, text.as_bytes())?;
     let schema = dir.join(SCHEMA_FILE);
+    // A link that leads nowhere is no schema: it is replaced (the link, not what it names).
+    let dangling = schema.symlink_metadata().is_ok() && schema.metadata().is_err();
+    if dangling {
+        std::fs::remove_file(&schema).map_err(|source| Error::Write {
+            path: schema.clone(),
+            source,
+        })?;
+    }
     let schema = match schema.symlink_metadata() {
         Ok(_) => None,
         Err(_) => {
@@ -60,6 +82,24 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
         }
     };
     Ok(Initialized { manifest, schema })
+}
+
+/// The bin targets `app.binary` can take, and for each other one why it is left out (a
+/// name with characters a binary's name may not have: `x.y`, `a b`, `a;b`).
+fn installable(bins: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut left_out = Vec::new();
+    for bin in bins {
+        match crate::manifest::rules::cargo_name(bin) {
+            Ok(()) => ok.push(bin.clone()),
+            Err(why) => left_out.push(format!(
+                "bin target {}: {}",
+                quoted(bin).replace('\n', " "),
+                why.replace('\n', " ")
+            )),
+        }
+    }
+    (ok, left_out)
 }
 
 /// Creates `path` with `contents`; fails rather than replace anything there.
@@ -231,6 +271,14 @@ fn image_name(name: &str) -> String {
     }
 }
 
+/// A TOML key: bare when TOML allows it, else quoted (`"x.y"`).
+fn key(s: &str) -> String {
+    let bare = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { s.to_string() } else { quoted(s) }
+}
+
 /// A TOML string.
 fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -291,7 +339,7 @@ fn services_text(bins: &[String]) -> String {
     }
     let services = service_names(&servers);
     for (i, (bin, service)) in servers.iter().zip(&services).enumerate() {
-        text.push_str(&format!("\n[services.{service}]\n"));
+        text.push_str(&format!("\n[services.{}]\n", key(service)));
         if service != bin {
             text.push_str(&format!("command = [{}]\n", quoted(&format!("/bin/{bin}"))));
         } else if i == 0 {
@@ -310,7 +358,7 @@ fn services_text(bins: &[String]) -> String {
     for client in clients.iter().filter(|c| !servers.contains(c)) {
         text.push_str(&format!(
             "\n# {client} is a client (its name says so): installed at /bin/{client}, run by no service.\n# [services.{}]\n# command = [{}]\n",
-            image_name(client),
+            key(&image_name(client)),
             quoted(&format!("/bin/{client}"))
         ));
     }

@@ -149,7 +149,11 @@ pub fn parse(text: &str, dir: &Utf8Path) -> Result<Manifest, Problems> {
     let mut found = Vec::new();
     let partial = structure(root, &mut found);
     for problem in rules::validate(&partial, dir) {
-        found.push(Located::at_path(root, problem.path, problem.message));
+        found.push(if problem.at_key {
+            Located::at_key(root, problem.path, problem.message)
+        } else {
+            Located::at_path(root, problem.path, problem.message)
+        });
     }
     match partial.into_manifest() {
         Some(manifest) if found.is_empty() => Ok(manifest),

@@ -723,6 +723,31 @@ impl CheckKind<'_> {
     }
 }
 
+impl Check {
+    /// Every file the check `name` installs into the plugin directory, each with what it
+    /// is: its plugin, and an http check's `ca` certificate beside it.
+    pub fn installed_files(&self, name: &str) -> Vec<(String, &'static str)> {
+        let Some(kind) = self.kind() else {
+            return Vec::new();
+        };
+        let mut files: Vec<(String, &'static str)> = kind
+            .plugin_file(name)
+            .map(|file| (file, "plugin"))
+            .into_iter()
+            .collect();
+        if let (CheckKind::Http { .. }, Some(_)) = (&kind, &self.ca) {
+            files.push((http_ca_file(name), "CA certificate"));
+        }
+        files
+    }
+}
+
+/// The in-plugin-directory name of an `http` check's `ca` certificate:
+/// `http-NAME.sh.ca.pem`.
+pub fn http_ca_file(check: &str) -> String {
+    format!("{}.ca.pem", http_plugin_file(check))
+}
+
 /// The plugin rendered for an `http` check: `http-NAME.sh`.
 pub fn http_plugin_file(check: &str) -> String {
     format!("http-{check}.sh")

@@ -24,6 +24,9 @@ use crate::shell;
 pub struct Problem {
     pub path: KeyPath,
     pub message: String,
+    /// The problem is the key's name itself (an invalid label key): shown at the key,
+    /// not at its value.
+    pub at_key: bool,
 }
 
 struct Problems(Vec<Problem>);
@@ -33,7 +36,19 @@ impl Problems {
         self.0.push(Problem {
             path,
             message: message.into(),
+            at_key: false,
         });
+    }
+
+    /// Adds a problem with the name of the key at `path` when `check` returns one.
+    fn check_key(&mut self, path: KeyPath, check: Result<(), String>) {
+        if let Err(message) = check {
+            self.0.push(Problem {
+                path,
+                message,
+                at_key: true,
+            });
+        }
     }
 
     /// Adds a problem when `check` returns one.
@@ -95,6 +110,7 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     validate_users(&mut p, &m.users);
     if let Some(image) = &m.image {
         validate_volumes(&mut p, &image.volumes, m.app.as_ref(), &log_dirs);
+        volumes_over_no_shipped_file(&mut p, &image.volumes, &m.files, dir);
     }
     p.0
 }
@@ -321,7 +337,7 @@ fn validate_image(p: &mut Problems, path: &KeyPath, image: &Image) {
     }
     for (key, value) in &image.labels {
         let at = path.key("labels").key(key);
-        p.check(
+        p.check_key(
             at.clone(),
             matches_set(key, "letters, digits, `.`, `-`, `_` and `/`", |c| {
                 c.is_ascii_alphanumeric() || "._-/".contains(c)
@@ -331,7 +347,7 @@ fn validate_image(p: &mut Problems, path: &KeyPath, image: &Image) {
     }
     for (key, value) in &image.env {
         let at = path.key("env").key(key);
-        p.check(at.clone(), var_name(key));
+        p.check_key(at.clone(), var_name(key));
         p.check(at, one_line(value));
     }
     for (i, port) in image.expose.iter().enumerate() {
@@ -359,6 +375,18 @@ fn validate_log(p: &mut Problems, path: &KeyPath, log: &Log) {
             path.key("max-size"),
             "svlogd needs at least 2048 bytes per file",
         );
+    }
+    // svlogd reads both into an unsigned int: a larger number wraps around.
+    let most = u64::from(u32::MAX);
+    for (key, value) in [("keep", log.keep), ("max-size", log.max_size)] {
+        if value.is_some_and(|v| v > most) {
+            p.add(
+                path.key(key),
+                format!(
+                    "svlogd takes at most {most} here (a larger number wraps around to a small one)"
+                ),
+            );
+        }
     }
 }
 
@@ -405,7 +433,7 @@ fn validate_service(
     }
     for (key, value) in &service.env {
         let at = path.key("env").key(key);
-        p.check(at.clone(), var_name(key));
+        p.check_key(at.clone(), var_name(key));
         p.check(at, no_nul(value));
     }
     p.check(path.key("workdir"), no_nul(&service.workdir));
@@ -497,7 +525,7 @@ fn validate_file(
     }
 }
 
-/// `[users.NAME]`: a user name, ids from 1 to 65533, no uid twice.
+/// `[users.NAME]`: a user name, ids from 1 to 65533, no uid twice, no group id twice.
 fn validate_users(p: &mut Problems, users: &BTreeMap<String, crate::manifest::UserIds>) {
     let mut uids = BTreeMap::new();
     for (name, ids) in users {
@@ -518,6 +546,20 @@ fn validate_users(p: &mut Problems, users: &BTreeMap<String, crate::manifest::Us
             p.add(
                 at.key("uid"),
                 format!("uid {} is user `{other}`'s already", ids.uid),
+            );
+        }
+    }
+    // Each user gets a group of its own: its gid, else its uid. Two tables may not share one.
+    let mut gids: BTreeMap<u32, &str> = BTreeMap::new();
+    for (name, ids) in users {
+        let gid = ids.gid.unwrap_or(ids.uid);
+        if let Some(other) = gids.insert(gid, name) {
+            let key = if ids.gid.is_some() { "gid" } else { "uid" };
+            p.add(
+                KeyPath::root().key("users").key(name).key(key),
+                format!(
+                    "gid {gid} is the group of user `{other}` already (a user without `gid` has a group of its uid): each user has a group of its own"
+                ),
             );
         }
     }
@@ -551,10 +593,48 @@ fn validate_volumes(
     }
 }
 
+/// No volume is mounted on a file `[files]` ships, nor below one: docker cannot mount a
+/// volume over a file (`cannot mount volume over existing file`). A volume over a shipped
+/// directory is fine (docker fills a new volume from it).
+fn volumes_over_no_shipped_file(
+    p: &mut Problems,
+    volumes: &[String],
+    files: &BTreeMap<String, crate::manifest::ShippedFile>,
+    dir: &Utf8Path,
+) {
+    let shipped_files: Vec<&String> = files
+        .iter()
+        .filter(|(_, entry)| entry.from().is_some_and(|from| dir.join(from).is_file()))
+        .map(|(path, _)| path)
+        .collect();
+    for (i, volume) in volumes.iter().enumerate() {
+        let over = shipped_files.iter().find(|file| {
+            volume == **file || volume.starts_with(&format!("{}/", file.trim_end_matches('/')))
+        });
+        if let Some(file) = over {
+            p.add(
+                KeyPath::root().key("image").key("volumes").index(i),
+                format!(
+                    "`{volume}` would mount a volume over the file `{file}` that [files] ships (docker cannot mount a volume over a file): make the volume its directory, or ship the file elsewhere"
+                ),
+            );
+        }
+    }
+}
+
 /// A `[files]` path takes no service's log directory, nothing of the kernel's file systems
 /// and not the user database.
 fn file_keeps_off(p: &mut Problems, key: &str, log_dirs: &[(String, String)]) {
-    file_keeps_off_at(p, KeyPath::root().key("files").key(key), key, log_dirs);
+    let at = KeyPath::root().key("files").key(key);
+    if let Some(dir) = layout::base_dir(key) {
+        p.add(
+            at.clone(),
+            format!(
+                "`{dir}` is one of the base's own directories: shipping it would set its owner and mode (through a link such as /lib, those of /usr/lib); ship into a directory of your own"
+            ),
+        );
+    }
+    file_keeps_off_at(p, at, key, log_dirs);
 }
 
 /// [`file_keeps_off`] for the in-image path `key`, reported `at`.
@@ -605,23 +685,22 @@ fn validate_checks(
     services: &BTreeMap<String, Service>,
     dir: &Utf8Path,
 ) {
-    let mut plugin_files: BTreeMap<String, &str> = BTreeMap::new();
+    let mut installed: BTreeMap<String, (&str, &str)> = BTreeMap::new();
     for (name, check) in checks {
         let path = KeyPath::root().key("checks").key(name);
         validate_check(p, &path, name, check, dir);
         if let Some(service) = &check.service {
             p.check(path.key("service"), known(service, "service", services));
         }
-        let Some(file) = check.kind().and_then(|kind| kind.plugin_file(name)) else {
-            continue;
-        };
-        if let Some(other) = plugin_files.insert(file.clone(), name) {
-            p.add(
-                path,
-                format!(
-                    "its plugin {SENSU_PLUGIN_DIR}/{file} is also the plugin of check `{other}`: rename one of them"
-                ),
-            );
+        for (file, what) in check.installed_files(name) {
+            if let Some((other, its)) = installed.insert(file.clone(), (name, what)) {
+                p.add(
+                    path.clone(),
+                    format!(
+                        "its {what} {SENSU_PLUGIN_DIR}/{file} is also the {its} of check `{other}`: rename one of them"
+                    ),
+                );
+            }
         }
     }
 }
@@ -675,7 +754,10 @@ fn check_tls(p: &mut Problems, path: &KeyPath, check: &Check, dir: &Utf8Path) {
                 "`ca` verifies the certificate and tls-verify = false accepts any: set one",
             );
         }
-        p.check(path.key("ca"), project_file(dir, ca, "CA certificate"));
+        p.check(
+            path.key("ca"),
+            small_project_file(dir, ca, "CA certificate"),
+        );
     }
 }
 
@@ -709,7 +791,7 @@ fn check_kind(p: &mut Problems, path: &KeyPath, check: &Check, dir: &Utf8Path) {
     if let Some(script) = &check.script {
         p.check(
             path.key("script"),
-            project_file(dir, script, "check script"),
+            small_project_file(dir, script, "check script"),
         );
     }
     check_tls(p, path, check, dir);
@@ -860,7 +942,8 @@ fn matches_set(s: &str, what: &str, ok: impl Fn(char) -> bool) -> Result<(), Str
     Ok(())
 }
 
-fn cargo_name(s: &str) -> Result<(), String> {
+/// The rule of a cargo name (a bin target, a package): what `app.binary` takes.
+pub fn cargo_name(s: &str) -> Result<(), String> {
     matches_set(s, "letters, digits, `_` and `-`", |c| {
         c.is_ascii_alphanumeric() || c == '_' || c == '-'
     })
@@ -979,6 +1062,23 @@ fn image_path(s: &str) -> Result<(), String> {
 fn project_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
     no_nul(rel)?;
     crate::host::project::resolve(dir, rel, what).map(|_| ())
+}
+
+/// The most a CA bundle or a check script may hold: they are kilobytes, and a larger one
+/// is a mistake (or an attempt to make the tool hold gigabytes).
+pub const SMALL_FILE_MAX: u64 = 1 << 20;
+
+/// [`project_file`], of at most [`SMALL_FILE_MAX`] bytes.
+fn small_project_file(dir: &Utf8Path, rel: &str, what: &str) -> Result<(), String> {
+    no_nul(rel)?;
+    let real = crate::host::project::resolve(dir, rel, what)?;
+    let len = std::fs::metadata(&real).map_or(0, |m| m.len());
+    if len > SMALL_FILE_MAX {
+        return Err(format!(
+            "{what} `{rel}` is {len} bytes: at most 1 MiB ({SMALL_FILE_MAX} bytes); a {what} is kilobytes"
+        ));
+    }
+    Ok(())
 }
 
 fn is_component(s: &str) -> bool {

@@ -180,7 +180,10 @@ fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut Rendered) -> Result<(), Erro
 }
 
 fn put(tree: &mut Rendered, path: String, contents: Vec<u8>, mode: u32) {
-    let contents = Contents::Bytes(contents);
+    put_contents(tree, path, Contents::Bytes(contents), mode);
+}
+
+fn put_contents(tree: &mut Rendered, path: String, contents: Contents, mode: u32) {
     tree.push((Utf8PathBuf::from(path), File { contents, mode }));
 }
 
@@ -233,12 +236,15 @@ fn render_check(
             insecure,
             ca,
         } => {
-            let ca_file = ca
-                .as_ref()
-                .map(|_| format!("{SENSU_PLUGIN_DIR}/{}.ca.pem", plugin.file));
+            let ca_file = ca.as_ref().map(|_| {
+                format!(
+                    "{SENSU_PLUGIN_DIR}/{}",
+                    crate::manifest::http_ca_file(&check.name)
+                )
+            });
             if let (Some(ca), Some(file)) = (ca, &ca_file) {
-                let pem = crate::host::project::read(&plan.manifest_dir, ca, "CA certificate")?;
-                put(tree, format!("root{file}"), pem, 0o644);
+                let pem = project_contents(&plan.manifest_dir, ca, "CA certificate")?;
+                put_contents(tree, format!("root{file}"), pem, 0o644);
             }
             let ctx = minijinja::context! {
                 plan => plan_value.clone(),
@@ -251,15 +257,33 @@ fn render_check(
                 })),
                 url => Value::from_safe_string(shell::word(url)),
             };
-            render_one(env, "sensu/http-plugin.sh.j2", &ctx)?
+            Contents::Bytes(render_one(env, "sensu/http-plugin.sh.j2", &ctx)?)
         }
         PluginSource::Script { path } => {
-            crate::host::project::read(&plan.manifest_dir, path, "check script")?
+            project_contents(&plan.manifest_dir, path, "check script")?
         }
     };
     let path = format!("root{SENSU_PLUGIN_DIR}/{}", plugin.file);
-    put(tree, path, contents, 0o755);
+    put_contents(tree, path, contents, 0o755);
     Ok(())
+}
+
+/// A project file to copy into the image, streamed when staged rather than held here.
+fn project_contents(
+    dir: &camino::Utf8Path,
+    path: &camino::Utf8Path,
+    what: &str,
+) -> Result<Contents, Error> {
+    let file = crate::host::project::open(dir, path, what)?;
+    let len = file.metadata().map_err(|source| Error::Input {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Contents::Project {
+        dir: dir.to_owned(),
+        path: path.to_owned(),
+        len: len.len(),
+    })
 }
 
 /// What the http plugin template sees of its check.
@@ -310,6 +334,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("dq", |v: String| {
         Value::from_safe_string(dockerfile_string(&v))
     });
+    env.add_filter("needs_nothing", needs_nothing_filter);
     env.add_filter("argv", argv_filter);
     env.add_filter("shwords", |words: Vec<String>| {
         let quoted: Vec<String> = words.iter().map(|w| shell::quote(w)).collect();
@@ -362,20 +387,54 @@ fn is_dockerfile_plain(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_.:/@+=,%-".contains(c)
 }
 
-/// A Dockerfile double-quoted string (LABEL, ENV): `\`, `"` and `$` escaped, so the value
+/// A Dockerfile double-quoted string (LABEL, ENV): `\\`, `"` and `$` escaped, so the value
 /// reaches the image literally (no variable expansion). Values never hold newlines
 /// (validation rejects control characters where a Dockerfile line cannot carry them).
+///
+/// hadolint's parser reads `\\"` (an escaped backslash, then the closing or an escaped
+/// quote) as an escaped quote, and rejects the line, where docker reads it right. So an
+/// escaped backslash that a `"` or `$` follows (or that ends the string) is followed by
+/// `${BUILDKIT_LITE_NOTHING}`, an empty build argument the Dockerfile then declares
+/// ([`needs_nothing`]): docker expands it to nothing, and both parsers read the rest alike.
 pub fn dockerfile_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         if matches!(c, '\\' | '"' | '$') {
             out.push('\\');
         }
         out.push(c);
+        if c == '\\' && matches!(chars.peek(), None | Some('"' | '$')) {
+            out.push_str("${BUILDKIT_LITE_NOTHING}");
+        }
     }
     out.push('"');
     out
+}
+
+/// Whether [`dockerfile_string`] of `s` refers to `BUILDKIT_LITE_NOTHING`.
+pub fn needs_nothing(s: &str) -> bool {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), None | Some('"' | '$')) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `{{ map|needs_nothing }}`: whether a key or a value of the map needs the empty build
+/// argument (see [`dockerfile_string`]).
+fn needs_nothing_filter(map: Value) -> Result<bool, minijinja::Error> {
+    for key in map.try_iter()? {
+        let value = map.get_item(&key)?;
+        let text = |v: &Value| v.as_str().is_some_and(needs_nothing);
+        if text(&key) || text(&value) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `{{ service.argv|argv }}`: the argv as shell words, `${VAR}` pieces expanded at run time.

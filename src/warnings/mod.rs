@@ -14,7 +14,9 @@
 //! - an `env` default (image, service or task) whose name says it is a secret (`*_TOKEN`,
 //!   `*PASSWORD*`, `*SECRET*`, `*_KEY`): its value is in the image, readable by anyone with
 //!   the image (`docker history`, `docker inspect`, the run scripts); pass it at run time
-//!   (`docker run -e`) instead.
+//!   (`docker run -e`) instead;
+//! - a `[files]` `mode` or `file-mode` that anyone may write (`0666`, `0777`): any user in
+//!   the container (a compromised service) can change what another one runs or reads.
 //!
 //! Nothing here prints.
 
@@ -34,6 +36,7 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
     binaries(m, plan, &mut found);
     secrets(m, &mut found);
     volumes(m, &mut found);
+    world_writable(m, &mut found);
     if found.is_empty() {
         return Vec::new();
     }
@@ -54,6 +57,24 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
 }
 
 type Found = Vec<(KeyPath, String)>;
+
+/// `[files]` modes that let every user write.
+fn world_writable(m: &Manifest, found: &mut Found) {
+    for (path, entry) in &m.files {
+        for (key, mode) in [("mode", entry.mode()), ("file-mode", entry.file_mode())] {
+            let Some(mode) = mode else { continue };
+            let bits = crate::manifest::rules::octal_mode(mode).unwrap_or(0);
+            if bits & 0o002 != 0 {
+                found.push((
+                    KeyPath::root().key("files").key(path).key(key),
+                    format!(
+                        "{key} {mode:?} lets every user in the container write `{path}`: a service (or a process that took one over) could change what the others run or read; drop the last digit's 2 (\"0755\", \"0644\"), and give a shared directory to a group"
+                    ),
+                ));
+            }
+        }
+    }
+}
 
 /// Volumes whose owner no service runs as.
 fn volumes(m: &Manifest, found: &mut Found) {
@@ -157,7 +178,9 @@ fn check_ports(m: &Manifest, found: &mut Found) {
         let env_port = m.services.iter().find_map(|(service, svc)| {
             svc.env
                 .iter()
-                .find(|(k, _)| k.contains("PORT"))
+                // A port's variable: PORT in its name, and a port number as its value
+                // (not `REPORT_DIR=/tmp`, nor `PORT_RANGE=8000-9000`).
+                .find(|(k, v)| k.contains("PORT") && v.parse::<u16>().is_ok_and(|p| p > 0))
                 .map(|(var, value)| (service, var, value))
         });
         let hint = match env_port {
@@ -307,6 +330,12 @@ mod tests {
             w[1].contains("write `${PORT}` in the URL and service = \"web\""),
             "{w:?}"
         );
+        // A variable with PORT in its name but no port as its value gives no such hint.
+        let w = warned(
+            "[image]\nbase = \"debian:12\"\n[services.web]\nenv = { REPORT_DIR = \"/tmp\", PORT_RANGE = \"8000-9000\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:9090/ping\"\n",
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(!w[0].contains("in the URL"), "{w:?}");
         let w = warned("[image]\nbase = \"debian:latest\"\n[services.web]\n");
         assert!(w[0].contains("DL3007"), "{w:?}");
         let w = warned(

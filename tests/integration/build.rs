@@ -174,7 +174,9 @@ fn a_daemon_that_does_not_answer_is_reported_before_compiling() {
     );
     assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
     assert!(
-        err.contains("hint: is docker installed and its daemon running? DOCKER_HOST"),
+        err.contains(&format!(
+            "hint: is docker installed and does its daemon answer? the engine asked was {host} (DOCKER_HOST)"
+        )),
         "{err}"
     );
     assert!(

@@ -402,21 +402,28 @@ fn hostile_labels_and_env_reach_the_image_literally() {
     let manifest: toml::Value =
         toml::from_str(&std::fs::read_to_string(project.manifest()).unwrap()).unwrap();
     let (image, _) = build_image(&project, "hostile");
-    let want = manifest["image"]["labels"]["org.example.hostile"]
-        .as_str()
-        .unwrap();
-    assert_eq!(image.label("org.example.hostile"), want);
+    // Backslashes before a quote, a dollar or the end of a value too (issue 25).
+    for label in [
+        "org.example.hostile",
+        "org.example.backslash",
+        "org.example.before-quote",
+    ] {
+        let want = manifest["image"]["labels"][label].as_str().unwrap();
+        assert_eq!(image.label(label), want);
+    }
     assert_eq!(
         image.label("org.opencontainers.image.authors"),
         manifest["image"]["maintainer"].as_str().unwrap()
     );
     let env = image.inspect("{{json .Config.Env}}");
     let env: Vec<String> = serde_json::from_str(&env).unwrap();
-    let want_env = format!(
-        "IMAGE_HOSTILE={}",
-        manifest["image"]["env"]["IMAGE_HOSTILE"].as_str().unwrap()
-    );
-    assert!(env.contains(&want_env), "{env:?}");
+    for name in ["IMAGE_HOSTILE", "IMAGE_BACKSLASH", "IMAGE_BEFORE_QUOTE"] {
+        let want_env = format!(
+            "{name}={}",
+            manifest["image"]["env"][name].as_str().unwrap()
+        );
+        assert!(env.contains(&want_env), "{env:?}");
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod limits;
 mod no_panic;
 mod platforms;
 mod production;
+mod refusals;
 mod render;
 mod runtime;
 mod schema;

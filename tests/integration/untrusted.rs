@@ -362,10 +362,11 @@ fn a_render_removes_what_killed_renders_left_and_nothing_else() {
     assert_eq!(temporaries(tmp.path()), [".other.tmp-1"]);
 }
 
-/// A copy of minimal whose check script is `mib` MiB, so that writing the context takes a
+/// A copy of minimal that ships a file of `mib` MiB, so that writing the context takes a
 /// while: long enough to land a signal in the middle of it.
 fn slow_to_stage(mib: u64) -> Project {
-    let p = Project::minimal_plus(&script_check("big.sh"));
+    // A shipped file: a check script may be at most 1 MiB.
+    let p = Project::minimal_plus("[files]\n\"/opt/big.sh\" = \"big.sh\"\n");
     let f = std::fs::File::create(p.dir.join("big.sh")).unwrap();
     f.set_len(mib * 1024 * 1024).unwrap();
     p
@@ -437,7 +438,7 @@ fn an_interrupted_render_leaves_the_previous_one_and_no_temporary() {
             let (sent, o) = signal_while_writing(&p, &args, base, ".out.tmp-", signal);
             assert!(sent, "no temporary appeared: {}", stderr(&o));
             assert_eq!(read(&out.join("Dockerfile")), previous, "{signal}");
-            let big = std::fs::metadata(out.join("root/etc/sensu/plugins/big.sh"))
+            let big = std::fs::metadata(out.join("root/opt/big.sh"))
                 .unwrap()
                 .len();
             if big == 256 << 20 {
