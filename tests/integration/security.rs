@@ -14,23 +14,6 @@ use std::time::Duration;
 use common::docker::*;
 use common::*;
 
-/// `check` and `render` exit 1 naming `key` and saying `why`.
-fn assert_check_refuses(p: &Project, key: &str, why: &str) {
-    for args in [
-        &["check", "-f", "service.toml"][..],
-        &["render", "-f", "service.toml"],
-    ] {
-        let o = p.run(args);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(
-            err.contains(&format!(": {key}: ")),
-            "{args:?}: no `{key}` in {err}"
-        );
-        assert!(err.contains(why), "{args:?}: no `{why}` in {err}");
-    }
-}
-
 /// An executable shell script at `path` that appends a line to `marker` and fails.
 fn trap_program(path: &Path, marker: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -292,16 +275,12 @@ fn a_link_loop_is_called_one() {
     std::fs::create_dir_all(p.dir.join("site")).unwrap();
     symlink("b", p.dir.join("site/a")).unwrap();
     symlink("a", p.dir.join("site/b")).unwrap();
-    assert_check_refuses(&p, "files.\"/srv/site\"", "site/a` is a symlink loop");
+    p.assert_refused("files.\"/srv/site\"", "site/a` is a symlink loop");
     // A link to its own directory is a link to a directory, not a missing file.
     let p = Project::minimal_plus("[files]\n\"/srv/site\" = \"site\"\n");
     std::fs::create_dir_all(p.dir.join("site")).unwrap();
     symlink(".", p.dir.join("site/a")).unwrap();
-    assert_check_refuses(
-        &p,
-        "files.\"/srv/site\"",
-        "site/a` is a link to a directory",
-    );
+    p.assert_refused("files.\"/srv/site\"", "site/a` is a link to a directory");
 }
 
 #[test]
@@ -426,7 +405,7 @@ fn check_refuses_files_over_log_directories_kernel_file_systems_and_the_user_dat
     ];
     for (path, why) in cases {
         let p = Project::minimal_plus(&format!("[files]\n{path:?} = \"Cargo.toml\"\n"));
-        assert_check_refuses(&p, &format!("files.{path:?}"), why);
+        p.assert_refused(&format!("files.{path:?}"), why);
     }
 }
 
@@ -434,12 +413,11 @@ fn check_refuses_files_over_log_directories_kernel_file_systems_and_the_user_dat
 fn docker_reference_grammar_and_length_are_checked() {
     let p = Project::minimal_plus("");
     p.edit_manifest(|t| t.replace("[app]\n", "[image]\nname = \"a..b/c\"\n\n[app]\n"));
-    assert_check_refuses(&p, "image.name", "invalid image repository \"a..b/c\"");
+    p.assert_refused("image.name", "invalid image repository \"a..b/c\"");
     let long = "a".repeat(244);
     let p = Project::minimal_plus("");
     p.edit_manifest(|t| t.replace("name = \"minimal\"", &format!("name = \"{long}\"")));
-    assert_check_refuses(
-        &p,
+    p.assert_refused(
         "app.name",
         "is too long: Docker allows 255 characters, and this one has 262",
     );
@@ -450,8 +428,7 @@ fn setid_modes_huge_numbers_and_secrets_in_env() {
     let p = Project::minimal_plus(
         "[files]\n\"/bin/tool\" = { from = \"Cargo.toml\", mode = \"4755\" }\n",
     );
-    assert_check_refuses(
-        &p,
+    p.assert_refused(
         "files.\"/bin/tool\".mode",
         "sets the set-user-ID or set-group-ID bit",
     );
@@ -463,8 +440,7 @@ fn setid_modes_huge_numbers_and_secrets_in_env() {
 
     let p =
         Project::minimal_plus("[checks.c]\ncommand = \"true\"\ninterval = 9223372036854775807\n");
-    assert_check_refuses(
-        &p,
+    p.assert_refused(
         "checks.c.interval",
         "9223372036854775807 is too large: at most 31536000",
     );
@@ -475,7 +451,7 @@ fn setid_modes_huge_numbers_and_secrets_in_env() {
             "[image]\nstop-timeout = 9223372036854775000\n\n[app]\n",
         )
     });
-    assert_check_refuses(&p, "image.stop-timeout", "is too large: at most 86400");
+    p.assert_refused("image.stop-timeout", "is too large: at most 86400");
 
     let p = Project::minimal_plus("");
     p.edit_manifest(|t| {

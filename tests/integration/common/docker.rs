@@ -133,6 +133,23 @@ impl Project {
             .unwrap()
     }
 
+    /// `check` and `render` of the project's manifest exit 1 naming `key` and saying `why`.
+    pub fn assert_refused(&self, key: &str, why: &str) {
+        for args in [
+            &["check", "-f", "service.toml"][..],
+            &["render", "-f", "service.toml"],
+        ] {
+            let o = self.run(args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert!(
+                err.contains(&format!(": {key}: ")),
+                "{args:?}: no `{key}` in {err}"
+            );
+            assert!(err.contains(why), "{args:?}: no `{why}` in {err}");
+        }
+    }
+
     pub fn manifest(&self) -> PathBuf {
         self.dir.join("service.toml")
     }
