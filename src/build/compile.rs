@@ -56,46 +56,18 @@ pub fn build_step(
             "cargo",
             &["zigbuild"],
         ),
-        Builder::Cargo | Builder::Auto => ("compile the app with cargo", "cargo", &["build"]),
+        // The container builder runs this same cargo line in its build stage.
+        Builder::Cargo | Builder::Auto | Builder::Container => {
+            ("compile the app with cargo", "cargo", &["build"])
+        }
     };
     let cargo_manifest = Trust::Project.path(&app.cargo_manifest, manifest_dir);
-    let mut step = Step::new(summary, program)
+    let step = Step::new(summary, program)
         .args(first.iter().copied())
         .args(["--manifest-path".to_string(), path_arg(&cargo_manifest)])
         .cwd(manifest_dir);
-    for target in targets {
-        step = step.args(["--target", target.triple]);
-    }
-    for target in targets.iter().filter(|t| t.rust_lld) {
-        let linker = format!("target.{}.linker=\"rust-lld\"", target.triple);
-        step = step.args(["--config".to_string(), linker]);
-    }
-    step = step.args(["--profile", &app.profile]);
-    for binary in &app.binaries {
-        step = step.args(["--bin", &binary.name]);
-    }
-    if let Some(package) = &app.package {
-        step = step.args(["--package", package]);
-    }
-    if !app.features.is_empty() {
-        step = step.args(["--features".to_string(), app.features.join(",")]);
-    }
-    if !app.default_features {
-        step = step.arg("--no-default-features");
-    }
-    if locked {
-        step = step.arg("--locked");
-    }
-    step
-}
-
-/// The directory cargo's `--profile` writes into.
-fn profile_dir(profile: &str) -> &str {
-    match profile {
-        "dev" | "test" => "debug",
-        "release" | "bench" => "release",
-        other => other,
-    }
+    let targets: Vec<(&str, bool)> = targets.iter().map(|t| (t.triple, t.rust_lld)).collect();
+    step.args(app.cargo_args(&targets, locked))
 }
 
 /// What `cargo metadata` says of the app's cargo package or workspace.
@@ -169,7 +141,7 @@ pub fn artifacts(meta: &Metadata, app: &AppPlan) -> Result<Vec<Utf8PathBuf>, Err
     let dir = meta
         .target_directory
         .join(&app.target)
-        .join(profile_dir(&app.profile));
+        .join(app.profile_dir());
     app.binaries
         .iter()
         .map(|binary| {

@@ -122,10 +122,13 @@ fn parse_builder(name: &str) -> Result<Builder, String> {
         Builder::Cargo,
         Builder::Cross,
         Builder::Zigbuild,
+        Builder::Container,
     ]
     .into_iter()
     .find(|b| b.name() == name)
-    .ok_or_else(|| format!("`{name}` is not a builder: one of auto, cargo, cross, zigbuild"))
+    .ok_or_else(|| {
+        format!("`{name}` is not a builder: one of auto, cargo, cross, zigbuild, container")
+    })
 }
 
 /// A Docker tag, checked while parsing so that a bad one is a usage error (exit 2).

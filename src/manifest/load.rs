@@ -6,7 +6,7 @@
 //! Loading has two passes so that one run reports all problems:
 //! 1. structure: the document is parsed once with spans, then each table (`[app]`,
 //!    `[image]`, `[log]`, each `[services.X]`, `[checks.X]`, `[tasks.X]` and `[users.X]`,
-//!    `[files]`) is
+//!    `[files]`, `[build]`) is
 //!    deserialized on its own, so an unknown key in one table does not hide a wrong type in
 //!    another;
 //! 2. meaning: the rules serde cannot express (names, paths, Sensu's rules, files that must
@@ -32,7 +32,7 @@ use crate::manifest::{Image, Loaded, Log, Manifest, Partial};
 
 /// The top-level tables, in the order the spec lists them.
 const TABLES: &[&str] = &[
-    "app", "image", "log", "services", "checks", "files", "tasks", "users",
+    "app", "image", "log", "services", "checks", "files", "tasks", "users", "build",
 ];
 
 /// The largest manifest read (1 MiB): far above any real one, and a bound on the memory and
@@ -166,6 +166,7 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
     let mut partial = Partial {
         image: Some(Image::default()),
         log: Some(Log::default()),
+        build: Some(Default::default()),
         all_services_read: true,
         ..Partial::default()
     };
@@ -204,6 +205,7 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
             "checks" => partial.checks = de_entries(&path, value, found).0,
             "tasks" => partial.tasks = de_entries(&path, value, found).0,
             "users" => partial.users = de_entries(&path, value, found).0,
+            "build" => partial.build = de_value(value, found),
             _ => partial.files = de_value(value, found).unwrap_or_default(),
         }
     }

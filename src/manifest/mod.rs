@@ -53,6 +53,29 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": "^[a-z_][a-z0-9_-]{0,31}$"}))]
     pub users: BTreeMap<String, UserIds>,
+    /// `[build]`: where and with what the container builder compiles (`builder =
+    /// "container"`).
+    #[serde(default)]
+    pub build: BuildSettings,
+}
+
+/// `[build]`: the container builder's image, the Debian packages the compile needs, and
+/// whether the crates are fetched where buildkit-lite runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildSettings {
+    /// The image the builder stage starts from: any image with cargo. Default
+    /// `rust:1-bookworm`.
+    pub image: Option<String>,
+    /// Debian packages the compile needs (`protobuf-compiler`, `libpq-dev`, `musl-tools`),
+    /// installed in the builder stage with apt-get.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// `true`: `cargo vendor` fetches the crates where buildkit-lite runs (no compile), into
+    /// the build context, and the builder compiles offline: for engines that cannot reach
+    /// crates.io. `build --vendor` does the same for one run.
+    #[serde(default)]
+    pub vendor: bool,
 }
 
 /// `[users.NAME]`: the ids of a user the tool creates. A base that already has the user
@@ -466,6 +489,9 @@ pub enum Builder {
     Cross,
     /// `cargo zigbuild`, which links with zig and needs no container.
     Zigbuild,
+    /// A build stage of the image's own Dockerfile, from `[build] image`: nothing is
+    /// compiled where buildkit-lite runs, and a remote engine compiles there.
+    Container,
 }
 
 impl Builder {
@@ -476,6 +502,7 @@ impl Builder {
             Builder::Cargo => "cargo",
             Builder::Cross => "cross",
             Builder::Zigbuild => "zigbuild",
+            Builder::Container => "container",
         }
     }
 }
@@ -840,6 +867,7 @@ pub struct Partial {
     pub files: BTreeMap<String, ShippedFile>,
     pub tasks: BTreeMap<String, Task>,
     pub users: BTreeMap<String, UserIds>,
+    pub build: Option<BuildSettings>,
     /// False when some `[services.X]` could not be read (so "no service" is not reported).
     pub all_services_read: bool,
 }
@@ -855,6 +883,7 @@ impl Partial {
             files: self.files,
             tasks: self.tasks,
             users: self.users,
+            build: self.build?,
         })
     }
 }

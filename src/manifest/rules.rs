@@ -72,6 +72,9 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
     if let Some(log) = &m.log {
         validate_log(&mut p, &root.key("log"), log);
     }
+    if let Some(build) = &m.build {
+        validate_build(&mut p, build, m.app.as_ref());
+    }
     if m.services.is_empty() && m.all_services_read {
         p.add(
             root.key("services"),
@@ -153,6 +156,25 @@ fn install_path_is_no_log_dir(
                 ),
             );
         }
+    }
+}
+
+/// `[build]`: an image reference and apt packages; and the container builder compiles,
+/// so it takes no `prebuilt` binary.
+fn validate_build(p: &mut Problems, build: &crate::manifest::BuildSettings, app: Option<&App>) {
+    let path = KeyPath::root().key("build");
+    if let Some(image) = &build.image {
+        p.check(path.key("image"), image_reference(image));
+    }
+    for (i, package) in build.packages.iter().enumerate() {
+        p.check(path.key("packages").index(i), apt_package(package));
+    }
+    let container = app.is_some_and(|a| a.builder == crate::manifest::Builder::Container);
+    if container && app.is_some_and(|a| a.prebuilt.is_some()) {
+        p.add(
+            KeyPath::root().key("app").key("prebuilt"),
+            "the container builder compiles the app: leave out `prebuilt`, or choose another builder",
+        );
     }
 }
 

@@ -130,6 +130,48 @@ pub struct AppPlan {
     pub default_features: bool,
 }
 
+impl AppPlan {
+    /// What `cargo build` takes after its manifest path, for each of `targets` (a triple,
+    /// and whether it links with rust-lld): the host builders run it, and the container
+    /// builder's build stage runs it too, so both compile the same way.
+    pub fn cargo_args(&self, targets: &[(&str, bool)], locked: bool) -> Vec<String> {
+        let mut args = Vec::new();
+        for (triple, _) in targets {
+            args.extend(["--target".to_string(), triple.to_string()]);
+        }
+        for (triple, _) in targets.iter().filter(|(_, lld)| *lld) {
+            let linker = format!("target.{triple}.linker=\"rust-lld\"");
+            args.extend(["--config".to_string(), linker]);
+        }
+        args.extend(["--profile".to_string(), self.profile.clone()]);
+        for binary in &self.binaries {
+            args.extend(["--bin".to_string(), binary.name.clone()]);
+        }
+        if let Some(package) = &self.package {
+            args.extend(["--package".to_string(), package.clone()]);
+        }
+        if !self.features.is_empty() {
+            args.extend(["--features".to_string(), self.features.join(",")]);
+        }
+        if !self.default_features {
+            args.push("--no-default-features".to_string());
+        }
+        if locked {
+            args.push("--locked".to_string());
+        }
+        args
+    }
+
+    /// The directory cargo's `--profile` writes into, below `target/<triple>/`.
+    pub fn profile_dir(&self) -> &str {
+        match self.profile.as_str() {
+            "dev" | "test" => "debug",
+            "release" | "bench" => "release",
+            other => other,
+        }
+    }
+}
+
 /// One binary of the app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BinaryPlan {
