@@ -98,6 +98,9 @@ pub enum Error {
         what: String,
         target: String,
     },
+    /// The container builder's part of the context could not be made (no lockfile, a
+    /// Cargo.toml that is no TOML, a source tree that may not be shipped).
+    ContainerBuild(String),
     /// `image.base`'s table names, for a platform, a local image of another architecture.
     WrongBase {
         platform: String,
@@ -234,6 +237,9 @@ impl Error {
             Error::Interrupted => f.write_str(
                 "interrupted: child processes stopped, nothing half-written left behind",
             ),
+            Error::ContainerBuild(why) => {
+                write!(f, "cannot prepare the container builder's context: {why}")
+            }
             Error::WrongBase {
                 platform,
                 base,

@@ -89,6 +89,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             dry_run,
             no_cache,
             builder,
+            vendor,
             push,
             json,
             verbose,
@@ -98,6 +99,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 dry_run,
                 no_cache,
                 builder,
+                vendor,
                 push,
                 verbose,
             };

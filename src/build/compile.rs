@@ -70,6 +70,18 @@ pub fn build_step(
     step.args(app.cargo_args(&targets, locked))
 }
 
+/// `cargo vendor` of the app's workspace into `dir` (the crates only: nothing compiles),
+/// by the lockfile, for the container builder to compile offline.
+pub fn vendor_step(app: &AppPlan, manifest_dir: &Utf8Path, dir: &Utf8Path) -> Step {
+    let cargo_manifest = Trust::Project.path(&app.cargo_manifest, manifest_dir);
+    Step::new("fetch the crates with cargo vendor", "cargo")
+        .args(["vendor", "--versioned-dirs", "--manifest-path"])
+        .arg(path_arg(&cargo_manifest))
+        .args(app.locked.then_some("--locked"))
+        .arg(path_arg(dir))
+        .cwd(manifest_dir)
+}
+
 /// What `cargo metadata` says of the app's cargo package or workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {

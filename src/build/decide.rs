@@ -22,6 +22,9 @@ pub enum Action {
     Fail(Error),
     /// Compile the app.
     Compile(Step),
+    /// Fetch the crates into the build directory (`cargo vendor`) for the container
+    /// builder to compile offline.
+    Vendor(Step),
     /// Stage the context, with the binary, into the locked build directory; unless
     /// `reuse` finds the image of every tag already built from the same context.
     Stage {
@@ -71,6 +74,8 @@ pub enum Binary {
     Prebuilt(Utf8PathBuf),
     /// What the compile produces, at these paths.
     Compiled(Vec<Utf8PathBuf>),
+    /// Compiled by the container builder in the image's build stage: nothing to stage.
+    InImage,
 }
 
 /// How the compile of one of several platforms goes (see `platforms.rs`).
@@ -190,6 +195,25 @@ fn docker_build_step(
     docker::build_step(&args, context, image_id_file)
 }
 
+/// The container builder's actions before staging: a note of the builder, and `cargo
+/// vendor` when the crates are vendored. (Its compile is the Dockerfile's build stage.)
+fn in_container(plan: &Plan) -> Vec<Action> {
+    let note = format!(
+        "builder: container (compiles in the image's build stage, from {})",
+        plan.build.image
+    );
+    let mut actions = vec![Action::Note(note)];
+    if plan.build.vendor {
+        let dir = context_dir(plan).with_file_name("vendor");
+        actions.push(Action::Vendor(compile::vendor_step(
+            &plan.app,
+            &plan.manifest_dir,
+            &dir,
+        )));
+    }
+    actions
+}
+
 /// How a dry run names the image a build would make.
 pub(super) const NEW_IMAGE: &str = "<the new image>";
 
@@ -201,7 +225,7 @@ fn may_link_dynamically(plan: &Plan) -> bool {
 
 /// The binaries as a dry run shows their check: with the usual loader of the target's
 /// architecture (a real build reads each binary's own).
-fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
+pub(super) fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
     let interpreter = match plan.app.target.split('-').next() {
         Some("aarch64") => "/lib/ld-linux-aarch64.so.1",
         _ => "/lib64/ld-linux-x86-64.so.2",
@@ -222,6 +246,10 @@ fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
 fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Action>), Error> {
     let facts = match how {
         How::Prebuilt(path) => return Ok((Binary::Prebuilt(path), Vec::new())),
+        How::Container => match crate::render::container::missing_lockfile(plan) {
+            Some(missing) => return Err(missing),
+            None => return Ok((Binary::InImage, in_container(plan))),
+        },
         How::Compile(facts) => facts,
     };
     let artifacts = compile::artifacts(&facts.metadata, &plan.app)?;

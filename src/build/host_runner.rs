@@ -179,6 +179,7 @@ impl<'a> HostRunner<'a> {
                     project::read(&self.plan.manifest_dir, path, "prebuilt binary")?,
                 )]
             }
+            Binary::InImage => return self.with_vendored(tree),
             Binary::Compiled(paths) => paths
                 .iter()
                 .map(|path| {
@@ -202,6 +203,35 @@ impl<'a> HostRunner<'a> {
     }
 }
 
+impl HostRunner<'_> {
+    /// The rendered tree of a container build, with the crates `cargo vendor` fetched
+    /// (`builder/vendor/`), when they are vendored; streamed when staged, as shipped files.
+    fn with_vendored(&mut self, mut tree: FileTree) -> Result<FileTree, Error> {
+        if !self.plan.build.vendor {
+            return Ok(tree);
+        }
+        let dir = &self.plan.manifest_dir;
+        let vendor = context_dir(self.plan).with_file_name("vendor");
+        let found =
+            project::walk_tree(dir, &vendor, "vendored crate").map_err(|e| Error::Input {
+                path: vendor.clone(),
+                source: std::io::Error::other(e),
+            })?;
+        for found in found {
+            let file = File {
+                contents: Contents::Project {
+                    dir: dir.clone(),
+                    path: found.path,
+                    len: found.len,
+                },
+                mode: 0o644,
+            };
+            tree.insert(Utf8PathBuf::from("builder/vendor").join(&found.rel), file);
+        }
+        Ok(tree)
+    }
+}
+
 impl Runner for HostRunner<'_> {
     fn act(
         &mut self,
@@ -213,6 +243,7 @@ impl Runner for HostRunner<'_> {
         let result = match action {
             Action::Engine(step) => self.check_engine(step).map(|()| None),
             Action::Note(_) | Action::Fail(_) => Ok(None),
+            Action::Vendor(step) => self.run(step).map(|()| None),
             Action::Compile(step) => self
                 .run(step)
                 .map_err(|e| clibs::diagnose(e, &plan.app.target))
@@ -266,6 +297,8 @@ impl Runner for HostRunner<'_> {
 /// and its loader, read from the files that were staged.
 fn dynamic_binaries(plan: &Plan, binary: &Binary) -> Result<Vec<runtime::Dynamic>, Error> {
     let paths: Vec<&Utf8PathBuf> = match binary {
+        // Built in the image: the loader its target uses.
+        Binary::InImage => return Ok(super::decide::assumed_dynamic(plan)),
         Binary::Prebuilt(path) => vec![path],
         Binary::Compiled(paths) => paths.iter().collect(),
     };

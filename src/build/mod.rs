@@ -55,6 +55,8 @@ pub struct Options {
     pub no_cache: bool,
     /// `--builder`: overrides `app.builder` for this run.
     pub builder: Option<Builder>,
+    /// `--vendor`: the container builder's crates are vendored, as `[build] vendor`.
+    pub vendor: bool,
     /// `--push`: push every tag after the build.
     pub push: bool,
     /// `--verbose`: stream cargo's and docker's output; else it is shown only on failure.
@@ -148,6 +150,12 @@ pub fn build(
     for tag in &opts.tags {
         docker::validate_tag(tag)?;
     }
+    let plan = &plan.with_overrides(opts.builder, opts.vendor);
+    if opts.vendor && !plan.in_container() {
+        return Err(Error::Argument(
+            "--vendor is for the container builder: set app.builder = \"container\", or add --builder container".to_string(),
+        ));
+    }
     if plan.several_platforms() {
         return platforms::build(plan, opts, report);
     }
@@ -204,7 +212,10 @@ impl Probed {
 
     /// The actions, decided from the facts.
     fn decide(self, plan: &Plan, opts: &Options, together: Together) -> Decided {
-        let builder = self.compile_facts().map(|c| c.choice.builder.name());
+        let builder = match &self.facts.how {
+            Ok(How::Container) => Some(Builder::Container.name()),
+            _ => self.compile_facts().map(|c| c.choice.builder.name()),
+        };
         Decided {
             actions: decide_together(plan, opts, self.facts, together),
             builder,
@@ -319,6 +330,7 @@ mod tests {
                 Action::Note(note) => format!("note {note}"),
                 Action::Fail(_) => "fail".into(),
                 Action::Compile(step) => format!("compile: {}", step.command_line()),
+                Action::Vendor(step) => format!("vendor: {}", step.command_line()),
                 Action::Stage { binary, .. } => format!("stage {binary:?}"),
                 Action::DockerBuild { .. } => "docker build".into(),
                 Action::CheckRuntime { .. } => format!("check {image}"),
@@ -353,6 +365,7 @@ mod tests {
             dry_run: false,
             no_cache: false,
             builder: None,
+            vendor: false,
             push: false,
             verbose: false,
         }
@@ -470,6 +483,37 @@ mod tests {
         let made = result.unwrap();
         assert_eq!(made.image_id.as_deref(), Some("sha256:x"));
         assert_eq!(made.digest.as_deref(), Some("sha256:d"));
+    }
+
+    #[test]
+    fn the_container_builder_compiles_nothing_here_and_vendors_when_asked() {
+        let (_tmp, plan) = plan("binary = \"demo\"\nbuilder = \"container\"\nlocked = false");
+        let facts = || Facts {
+            how: Ok(How::Container),
+            revision: None,
+        };
+        let (done, _, _) = record(decide(&plan, &options(), facts()));
+        assert_eq!(
+            done,
+            [
+                "engine",
+                "note builder: container (compiles in the image's build stage, from rust:1-bookworm)",
+                "stage InImage",
+                "docker build",
+            ]
+        );
+        let vendored = plan.with_overrides(None, true);
+        let (done, _, _) = record(decide(&vendored, &options(), facts()));
+        assert!(
+            done[2].starts_with("vendor: cargo vendor --versioned-dirs --manifest-path"),
+            "{done:?}"
+        );
+        assert_eq!(done[3], "stage InImage");
+        // With --locked (the default), a missing Cargo.lock stops it before staging.
+        let (_tmp, plan) = self::plan("binary = \"demo\"\nbuilder = \"container\"");
+        let (done, _, result) = record(decide(&plan, &options(), facts()));
+        assert_eq!(done, ["engine"]);
+        assert!(result.unwrap_err().to_string().contains("there is none"));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub enum How {
     Prebuilt(Utf8PathBuf),
     /// Compiled.
     Compile(CompileFacts),
+    /// Compiled by the container builder, in the image's own build stage.
+    Container,
 }
 
 /// What compiling needs to know.
@@ -49,6 +51,8 @@ pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Fact
         let how = BuildDir::check(&plan.manifest_dir, &plan.app.name).and_then(|()| {
             match &plan.app.prebuilt {
                 Some(path) => Ok(How::Prebuilt(path.clone())),
+                // Nothing to ask the host: the build stage compiles, in the engine.
+                None if plan.in_container() => Ok(How::Container),
                 None => compile_facts(plan, opts, report).map(How::Compile),
             }
         });
@@ -67,6 +71,12 @@ pub fn probe_another_platform(
     first: &Facts,
     report: &mut dyn FnMut(Event),
 ) -> Facts {
+    if let Ok(How::Container) = &first.how {
+        return Facts {
+            how: Ok(How::Container),
+            revision: first.revision.clone(),
+        };
+    }
     let Ok(How::Compile(known)) = &first.how else {
         return probe(plan, opts, report);
     };

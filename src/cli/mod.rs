@@ -35,6 +35,10 @@ pub enum Command {
         /// Compile with this builder for this run instead of the manifest's app.builder
         #[arg(long, value_name = "BUILDER", value_parser = parse_builder)]
         builder: Option<Builder>,
+        /// With the container builder: fetch the crates here (`cargo vendor`, no compile)
+        /// into the context, and compile offline there ([build] vendor = true)
+        #[arg(long)]
+        vendor: bool,
         /// After the build, push every tag to the registry in image.name and print the digest
         #[arg(long)]
         push: bool,

@@ -45,7 +45,23 @@ pub struct Plan {
     /// The commands (argv) of the `RUN` after the copies of shipped paths: empty
     /// directories to make, owners and explicit modes to set.
     pub file_setup: Vec<Vec<String>>,
+    /// The container builder's settings (`[build]`), with their defaults.
+    pub build: BuildPlan,
 }
+
+/// `[build]`, resolved: what the container builder's build stage starts from and installs.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildPlan {
+    /// The builder stage's image (default [`DEFAULT_BUILD_IMAGE`]).
+    pub image: String,
+    /// Debian packages the compile needs.
+    pub packages: Vec<String>,
+    /// The crates are vendored into the context (`cargo vendor`) and compiled offline.
+    pub vendor: bool,
+}
+
+/// The builder image when `[build] image` is not set.
+pub const DEFAULT_BUILD_IMAGE: &str = "rust:1-bookworm";
 
 /// One platform's image: its target and its base.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,6 +85,22 @@ impl Plan {
     /// Whether the manifest builds several platforms.
     pub fn several_platforms(&self) -> bool {
         self.platforms.len() > 1
+    }
+
+    /// Whether the container builder compiles the app (`builder = "container"`).
+    pub fn in_container(&self) -> bool {
+        self.app.builder == Builder::Container
+    }
+
+    /// The plan with `build`'s command-line choices: `--builder` over `app.builder`, and
+    /// `--vendor` turning vendoring on.
+    pub fn with_overrides(&self, builder: Option<Builder>, vendor: bool) -> Plan {
+        let mut plan = self.clone();
+        if let Some(builder) = builder {
+            plan.app.builder = builder;
+        }
+        plan.build.vendor |= vendor;
+        plan
     }
 
     /// The plan of one of several platforms: its target and its base.
@@ -364,6 +396,13 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         checks,
         platforms: platforms(m),
         platform: None,
+        build: BuildPlan {
+            image: (m.build.image.as_deref())
+                .unwrap_or(DEFAULT_BUILD_IMAGE)
+                .to_string(),
+            packages: m.build.packages.clone(),
+            vendor: m.build.vendor,
+        },
     }
 }
 

@@ -9,6 +9,8 @@
 //! Reads only the files a plan names (check scripts, inside the project: `project.rs`);
 //! never writes or prints.
 
+pub mod container;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -107,8 +109,18 @@ type Rendered = Vec<(Utf8PathBuf, File)>;
 pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     let env = environment();
     let plan_value = Value::from(Serde(plan));
-    let whole_plan = minijinja::context! { plan => plan_value.clone() };
     let mut tree = Rendered::new();
+    let builder = match plan.in_container() {
+        true => {
+            tree.extend(container::files(plan)?);
+            Some(container::stage(plan))
+        }
+        false => None,
+    };
+    let whole_plan = minijinja::context! {
+        plan => plan_value.clone(),
+        builder => Value::from(Serde(builder)),
+    };
     let dockerfile = render_one(&env, "Dockerfile.j2", &whole_plan)?;
     put(&mut tree, "Dockerfile".into(), dockerfile, 0o644);
     if plan.image.runit_init {

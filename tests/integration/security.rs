@@ -583,11 +583,15 @@ fn a_hanging_healthcheck_leaves_no_process_behind() {
     let c = Container::start(&image, &[]);
     // Three runs killed at their timeout of 2 s, a second apart: unhealthy after about 9 s,
     // later on a busy machine. (A fixed wait of 9 s failed once in CI, still `starting`.)
-    common::eventually(Duration::from_secs(90), "the container is unhealthy", || {
-        let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &c.name]);
-        let health = stdout(&health).trim().to_string();
-        (health == "unhealthy").then_some(()).ok_or(health)
-    });
+    common::eventually(
+        Duration::from_secs(90),
+        "the container is unhealthy",
+        || {
+            let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &c.name]);
+            let health = stdout(&health).trim().to_string();
+            (health == "unhealthy").then_some(()).ok_or(health)
+        },
+    );
     let sleeping = c
         .processes()
         .into_iter()

@@ -1,0 +1,167 @@
+//! The container builder (issue 26): `builder = "container"` compiles in a build stage of
+//! the image's own Dockerfile, from `[build] image` (here the local `rust:1-bookworm` that
+//! `.ci/setup` makes from this machine's toolchain). Nothing but docker runs where the tool
+//! runs (shims of cargo, rustc, rustup, cross and cargo-zigbuild prove it), a code change
+//! reuses the compiled dependencies, and vendored crates compile offline (containers here
+//! cannot reach crates.io).
+
+use crate::common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::docker::*;
+use common::*;
+
+/// `cargo generate-lockfile` in `dir` (the test's own cargo, not the tool's).
+fn lockfile(dir: &Path) {
+    let o = Command::new("cargo")
+        .args(["generate-lockfile", "--quiet"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A directory of programs named like every compiler tool, each of which writes its name
+/// to `marker` and fails.
+fn shims(dir: &Path, marker: &Path) -> String {
+    let bin = dir.join("shims");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in ["cargo", "rustc", "rustup", "cross", "cargo-zigbuild"] {
+        let path = bin.join(name);
+        let script = format!(
+            "#!/bin/sh\necho \"{name} $*\" >> '{}'\nexit 1\n",
+            marker.display()
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+/// The build log of `out`, without the colour codes the legacy builder puts around each
+/// chunk of a step's stderr (they can fall in the middle of a line).
+fn log_of(out: &std::process::Output) -> String {
+    (stdout(out) + &stderr(out))
+        .replace("\u{1b}[0m", "")
+        .replace("\u{1b}[91m", "")
+}
+
+/// A copy of `example` that the container builder compiles, with its lockfile.
+fn in_container(example: &str, build: &str) -> Project {
+    let p = Project::copy_of(example);
+    p.edit_manifest(|m| {
+        let m = m.replacen("\ntarget = ", "\nbuilder = \"container\"\ntarget = ", 1);
+        format!("{m}\n[build]\n{build}")
+    });
+    lockfile(&p.dir);
+    p
+}
+
+#[test]
+fn the_container_builder_compiles_in_the_engine_and_runs_no_compiler_here() {
+    require_docker!();
+    let p = in_container("minimal", "");
+    let marker = p.tmp.path().join("ran");
+    let path = shims(p.tmp.path(), &marker);
+    let dry = cmd()
+        .current_dir(&p.dir)
+        .env("PATH", &path)
+        .args(["build", "v1", "-f", "service.toml", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let said = stdout(&dry) + &stderr(&dry);
+    assert!(
+        said.contains(
+            "builder: container (compiles in the image's build stage, from rust:1-bookworm)"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("cargo build"), "{said}");
+    let (image, out) = build_image_with_env(&p, "minimal", &[("PATH", &path)]);
+    assert!(
+        !marker.exists(),
+        "ran on this machine: {}",
+        std::fs::read_to_string(&marker).unwrap_or_default()
+    );
+    // The build stage compiled it (or the engine's cache had it: the log says which),
+    // and the image runs it.
+    let log = log_of(&out);
+    assert!(log.contains("FROM rust:1-bookworm AS builder"), "{log}");
+    let steps = steps_cached(&log);
+    let compiled = steps
+        .iter()
+        .find(|(s, _)| s.starts_with("RUN find . -path ./target"));
+    let (_, cached) = compiled.unwrap_or_else(|| panic!("no compile step: {steps:?}"));
+    assert!(
+        *cached || log.contains("Compiling minimal v0.1.0 (/build)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("COPY --from=builder /out/minimal /bin/minimal"),
+        "{log}"
+    );
+    assert_proven(&p, &image, &["minimal"], &[]);
+    // What it ships of the project: the sources, never target/ or the manifest.
+    let context = p.context("minimal");
+    assert!(context.join("builder/project/src/main.rs").is_file());
+    assert!(context.join("builder/skeleton/Cargo.lock").is_file());
+    assert!(!context.join("builder/project/service.toml").exists());
+    assert!(!context.join("builder/project/target").exists());
+}
+
+#[test]
+fn vendored_crates_compile_offline_and_a_code_change_reuses_the_dependencies() {
+    require_docker!();
+    // A workspace whose `api` compiles SQLite's C code: musl-gcc comes from [build] packages.
+    let p = in_container("workspace", "vendor = true\npackages = [\"musl-tools\"]\n");
+    let (image, out) = build_image(&p, "workspace");
+    let log = log_of(&out);
+    assert!(log.contains("fetch the crates with cargo vendor"), "{log}");
+    assert!(p.context("workspace").join("builder/vendor").is_dir());
+    assert_proven(&p, &image, &["api", "worker"], &["api_ping"]);
+
+    // A code change: the dependency stage is reused; only the workspace's crates compile.
+    let main = p.dir.join("api/src/main.rs");
+    let code = std::fs::read_to_string(&main).unwrap();
+    // New text every run, so that no earlier run left this compile in the engine's cache.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::fs::write(&main, format!("{code}\n// a change: {nonce}\n")).unwrap();
+    let (image, out) = build_image(&p, "workspace");
+    let log = log_of(&out);
+    assert!(log.contains("Compiling api v0.1.0 (/build/api)"), "{log}");
+    assert!(!log.contains("Compiling libsqlite3-sys"), "{log}");
+    assert!(!log.contains("Compiling rusqlite"), "{log}");
+    let steps = steps_cached(&log);
+    let deps = steps
+        .iter()
+        .find(|(step, _)| step.starts_with("RUN cargo build"))
+        .unwrap_or_else(|| panic!("no dependency step in {steps:?}"));
+    assert!(deps.1, "the dependency step was not cached: {steps:?}");
+    assert_proven(&p, &image, &["api", "worker"], &["api_ping"]);
+}
+
+#[test]
+fn without_a_lockfile_the_container_build_stops_before_staging() {
+    let p = in_container("minimal", "");
+    std::fs::remove_file(p.dir.join("Cargo.lock")).unwrap();
+    let o = p.build("v1", &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("compiles with --locked from the Cargo.lock beside"),
+        "{err}"
+    );
+    assert!(!p.context("minimal").exists());
+    // --vendor is the container builder's.
+    let p = Project::copy_of("minimal");
+    let o = p.build("v1", &["--vendor", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--vendor is for the container builder"));
+}
