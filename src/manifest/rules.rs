@@ -170,6 +170,12 @@ fn validate_build(p: &mut Problems, build: &crate::manifest::BuildSettings, app:
         p.check(path.key("packages").index(i), apt_package(package));
     }
     let container = app.is_some_and(|a| a.builder == crate::manifest::Builder::Container);
+    if container && app.is_some_and(|a| a.target.triples().len() > 1) {
+        p.add(
+            KeyPath::root().key("app").key("target"),
+            "the container builder compiles one target a build for now: build each target with a manifest of its own, or use a host builder for several",
+        );
+    }
     if container && app.is_some_and(|a| a.prebuilt.is_some()) {
         p.add(
             KeyPath::root().key("app").key("prebuilt"),
