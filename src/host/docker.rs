@@ -70,6 +70,47 @@ pub fn engine_address() -> String {
     }
 }
 
+/// Where the engine runs, as `test` reaches the ports it publishes: `127.0.0.1` for a
+/// local engine (a unix socket, the default), else the host of `DOCKER_HOST`
+/// (`tcp://HOST:PORT`, `ssh://[USER@]HOST[:PORT]`) or of the current docker context's
+/// endpoint (given as `context_host`, asked of `docker context inspect`).
+pub fn engine_host(docker_host: Option<&str>, context_host: Option<&str>) -> String {
+    let endpoint = docker_host.filter(|h| !h.is_empty()).or(context_host);
+    let host = endpoint.and_then(|e| {
+        let rest = e
+            .strip_prefix("tcp://")
+            .or_else(|| e.strip_prefix("ssh://"))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        (!host.is_empty()).then(|| host.to_string())
+    });
+    host.unwrap_or_else(|| "127.0.0.1".to_string())
+}
+
+/// The endpoint of the current docker context, when one other than `default` is chosen
+/// (`DOCKER_CONTEXT`, or docker's config): `docker context inspect` answers it.
+pub fn context_endpoint_step() -> Option<Step> {
+    let named = std::env::var("DOCKER_CONTEXT")
+        .ok()
+        .filter(|c| !c.is_empty());
+    let context = named.or_else(|| current_context().filter(|c| !c.starts_with('(')))?;
+    Some(
+        Step::new("read the docker context's endpoint", "docker")
+            .args([
+                "context",
+                "inspect",
+                "--format",
+                "{{.Endpoints.docker.Host}}",
+            ])
+            .arg(context)
+            .within(ENGINE_ANSWER),
+    )
+}
+
 /// Asks the engine for its version: fails when docker is missing or the daemon does not
 /// answer within [`ENGINE_ANSWER`] (or `limit`, if shorter), before anything is compiled
 /// ([`unreachable`] says what to look at).
@@ -425,14 +466,19 @@ pub const TEST_OWNER_LABEL: &str = "dev.buildkit-lite.test.owner";
 
 /// `docker run` of a `test` container of `reference`, named `name`, labelled as a test's
 /// and with its `owner` (`<host>:<pid>`), so that a later test can tell a leftover.
-/// Every port in `ports` is published on the host's loopback only, on a port Docker picks.
-pub fn run_step(reference: &str, name: &str, owner: &str, ports: &[u16]) -> Step {
+/// Every port in `ports` is published on `address` of the engine's host (its loopback for
+/// a local engine), on a port Docker picks.
+pub fn run_step(reference: &str, name: &str, owner: &str, ports: &[u16], address: &str) -> Step {
     let mut step = Step::new(format!("start a container of {reference}"), "docker")
         .args(["run", "--detach", "--name", name])
         .args(["--label", "dev.buildkit-lite.test=true"])
         .args(["--label", &format!("{TEST_OWNER_LABEL}={owner}")]);
     for port in ports {
-        step = step.args(["--publish", &format!("127.0.0.1::{port}")]);
+        let address = match address.contains(':') {
+            true => format!("[{address}]"),
+            false => address.to_string(),
+        };
+        step = step.args(["--publish", &format!("{address}::{port}")]);
     }
     step.arg(reference).within(ENGINE_WORK)
 }
@@ -509,6 +555,21 @@ pub fn remove_step(name: &str) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engine_host_is_read_from_docker_host_or_the_context() {
+        let host = |docker_host, context| engine_host(docker_host, context);
+        assert_eq!(host(None, None), "127.0.0.1");
+        assert_eq!(host(Some("unix:///var/run/docker.sock"), None), "127.0.0.1");
+        assert_eq!(host(Some("tcp://127.0.0.2:2375"), None), "127.0.0.2");
+        assert_eq!(
+            host(Some("ssh://ci@builder.example:2222"), None),
+            "builder.example"
+        );
+        assert_eq!(host(Some("tcp://[fd00::5]:2376"), None), "fd00::5");
+        assert_eq!(host(None, Some("ssh://me@10.1.2.3")), "10.1.2.3");
+        assert_eq!(host(Some(""), Some("tcp://b:1")), "b");
+    }
 
     #[test]
     fn the_registry_is_the_first_component_with_a_dot_or_port() {

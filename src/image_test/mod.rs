@@ -153,9 +153,15 @@ pub fn test(
     let image = image_of(plan, opts)?;
     docker::image_id_step(&image).output()?;
     remove_leftovers(&image)?;
-    let container = Throwaway::start(&image, &plan.app.name, &plan.image.expose)?;
+    let host = engine_host();
+    let publish_on = match host.parse::<std::net::IpAddr>() {
+        Ok(address) => address.to_string(),
+        Err(_) => "0.0.0.0".to_string(),
+    };
+    let container = Throwaway::start(&image, &plan.app.name, &plan.image.expose, &publish_on)?;
     let started = Instant::now();
     let mut run = Run {
+        engine_host: &host,
         container: &container.name,
         image: &image,
         started,
@@ -185,6 +191,17 @@ pub fn test(
         image,
         results,
     })
+}
+
+/// The host `test` reaches the engine's published ports at: `127.0.0.1`, or a remote
+/// engine's (see [`docker::engine_host`]).
+fn engine_host() -> String {
+    let docker_host = std::env::var("DOCKER_HOST").ok();
+    let context_host = match (&docker_host, docker::context_endpoint_step()) {
+        (None, Some(step)) => step.output().ok().map(|h| h.trim().to_string()),
+        _ => None,
+    };
+    docker::engine_host(docker_host.as_deref(), context_host.as_deref())
 }
 
 /// Removes the containers earlier `test` runs of `image` left behind: those labelled with
@@ -231,14 +248,14 @@ impl Throwaway {
     /// Starts a container of `image`, named after the app, this process and the time, so
     /// that tests running at once do not collide. The guard exists before `docker run`, so
     /// an interrupt during it still removes the container.
-    fn start(image: &str, app: &str, ports: &[u16]) -> Result<Self, Error> {
+    fn start(image: &str, app: &str, ports: &[u16], publish_on: &str) -> Result<Self, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let name = format!("buildkit-lite-test-{app}-{}-{nanos}", std::process::id());
         let guard = Throwaway { name };
         let owner = format!("{}:{}", this_host(), std::process::id());
-        docker::run_step(image, &guard.name, &owner, ports).output()?;
+        docker::run_step(image, &guard.name, &owner, ports, publish_on).output()?;
         Ok(guard)
     }
 }
@@ -251,6 +268,8 @@ impl Drop for Throwaway {
 
 /// A test under way: the container, the clock, and the results so far.
 struct Run<'a> {
+    /// Where the engine's published ports are reached.
+    engine_host: &'a str,
     container: &'a str,
     image: &'a str,
     started: Instant,
@@ -583,8 +602,9 @@ impl Run<'_> {
             };
             let name = port.to_string();
             loop {
-                if ports::answers(host_port) {
-                    let detail = format!("answers from outside (127.0.0.1:{host_port})");
+                if ports::answers(self.engine_host, host_port) {
+                    let at = self.engine_host;
+                    let detail = format!("answers from outside ({at}:{host_port})");
                     self.push(Kind::Port, &name, true, self.since_start(), detail);
                     break;
                 }

@@ -1,8 +1,10 @@
 //! `test`'s look at the image's exposed ports from outside the container, as a user of the
 //! image would reach them.
 //!
-//! The test container publishes every `EXPOSE`d port on the host's loopback only
-//! (`--publish 127.0.0.1::PORT`), and the probe connects there: Docker's proxy accepts the
+//! The test container publishes every `EXPOSE`d port on the engine host's loopback only
+//! (`--publish 127.0.0.1::PORT`), and the probe connects there; with a remote engine
+//! (`DOCKER_HOST=tcp://HOST:…`, `ssh://HOST`, a context), on HOST (an address: that one;
+//! a name: every address of the engine's host), and the probe connects to HOST: Docker's proxy accepts the
 //! connection and forwards it to the container's own address, where a service bound to
 //! 127.0.0.1 is not listening, so the proxy closes it at once. A port whose connection
 //! stays open (or answers) is reachable. When one is not, the container's
@@ -11,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 /// `docker port` output (`8080/tcp -> 127.0.0.1:49153`) as container port → host port.
@@ -27,10 +29,17 @@ pub fn published(docker_port: &str) -> BTreeMap<u16, u16> {
         .collect()
 }
 
-/// Whether something in the container answers at `host_port` on the host's loopback: the
-/// connection is not closed at once.
-pub fn answers(host_port: u16) -> bool {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, host_port));
+/// Whether something in the container answers at `host:host_port` (the engine's host):
+/// the connection is not closed at once.
+pub fn answers(host: &str, host_port: u16) -> bool {
+    use std::net::ToSocketAddrs;
+    let Some(address) = (host, host_port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        return false;
+    };
     let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(2)) else {
         return false;
     };
