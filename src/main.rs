@@ -90,6 +90,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             no_cache,
             builder,
             vendor,
+            cache,
             push,
             json,
             verbose,
@@ -100,6 +101,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 no_cache,
                 builder,
                 vendor,
+                cache,
                 push,
                 verbose,
             };

@@ -32,6 +32,11 @@ pub enum Action {
         context: Utf8PathBuf,
         reuse: Option<Reuse>,
     },
+    /// `docker pull` a registry cache image; its failure (no cache yet) is only noted.
+    PullCache(Step),
+    /// `docker build --target builder`, tagged as the registry cache: the build stage's
+    /// layers, to be pushed with `--push`.
+    BuildStage(Step),
     /// `docker build` the staged context; docker writes the image ID into `image_id_file`.
     /// Untagged when [`Action::CheckRuntime`] follows: the tags move only once it passes.
     DockerBuild {
@@ -120,11 +125,13 @@ pub fn decide_together(
         references: references(plan, opts),
         build_line: step.command_line(),
     });
+    let build_stage = cache_stage(plan, opts, &context);
     actions.push(Action::Stage {
         binary: binary.clone(),
         context,
         reuse,
     });
+    actions.extend(build_stage);
     actions.push(Action::DockerBuild {
         step,
         image_id_file,
@@ -158,6 +165,7 @@ fn after_the_build(plan: &Plan, opts: &Options, binary: Binary) -> Vec<Action> {
         }
     }
     if opts.push {
+        actions.extend(cache_pushes(plan));
         for reference in references(plan, opts) {
             let step = docker::push_step(&reference);
             actions.push(Action::Push { step, reference });
@@ -191,8 +199,48 @@ fn docker_build_step(
         base: platform
             .filter(|_| plan.image.base_arg)
             .map(|p| p.base.as_str()),
+        cache_from: &cache_images(plan),
     };
     docker::build_step(&args, context, image_id_file)
+}
+
+/// The registry cache's images, when the container builder has one (`[build] cache`).
+fn cache_images(plan: &Plan) -> Vec<String> {
+    match plan.in_container() {
+        true => plan.build.cache_images().map(Vec::from).unwrap_or_default(),
+        false => Vec::new(),
+    }
+}
+
+/// With a registry cache, the build stage alone, tagged as the cache, before the image.
+fn cache_stage(plan: &Plan, opts: &Options, context: &Utf8Path) -> Option<Action> {
+    let images = cache_images(plan);
+    let (cache, _) = images.split_first()?;
+    let platform = plan.platform.as_ref().map(|p| p.name.as_str());
+    let mut step = docker::build_stage_step(context, cache, &images, platform);
+    if opts.no_cache {
+        step = step.arg("--no-cache");
+    }
+    Some(Action::BuildStage(step))
+}
+
+/// With a registry cache and `--push`: the image tagged as the runtime cache, then both
+/// cache images pushed (before the image's own tags, whose digest the build reports).
+fn cache_pushes(plan: &Plan) -> Vec<Action> {
+    let images = cache_images(plan);
+    let Some(runtime_cache) = images.get(1) else {
+        return Vec::new();
+    };
+    let mut actions = vec![Action::Tag {
+        image: None,
+        reference: runtime_cache.clone(),
+        shown: docker::tag_step(NEW_IMAGE, runtime_cache),
+    }];
+    for reference in images {
+        let step = docker::push_step(&reference);
+        actions.push(Action::Push { step, reference });
+    }
+    actions
 }
 
 /// The container builder's actions before staging: a note of the builder, and `cargo
@@ -203,6 +251,9 @@ fn in_container(plan: &Plan) -> Vec<Action> {
         plan.build.image
     );
     let mut actions = vec![Action::Note(note)];
+    for image in cache_images(plan) {
+        actions.push(Action::PullCache(docker::pull_step(&image)));
+    }
     if plan.build.vendor {
         let dir = context_dir(plan).with_file_name("vendor");
         actions.push(Action::Vendor(compile::vendor_step(

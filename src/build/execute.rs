@@ -30,7 +30,10 @@ pub fn execute(
         let action = match action {
             Action::Fail(error) => return Err(error),
             // An image already built from this very context is checked and tagged.
-            Action::DockerBuild { .. } | Action::CheckRuntime { .. } | Action::Tag { .. }
+            Action::BuildStage(_)
+            | Action::DockerBuild { .. }
+            | Action::CheckRuntime { .. }
+            | Action::Tag { .. }
                 if current =>
             {
                 continue;
@@ -62,6 +65,7 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
         Action::Engine(step) | Action::Compile(step) | Action::Vendor(step) => {
             report(Event::Step(step))
         }
+        Action::PullCache(step) | Action::BuildStage(step) => report(Event::Step(step)),
         Action::DockerBuild { step, .. } | Action::Push { step, .. } => report(Event::Step(step)),
         Action::CheckRuntime { shown, .. } | Action::Tag { shown, .. } => {
             report(Event::Step(shown))

@@ -244,6 +244,8 @@ impl Runner for HostRunner<'_> {
             Action::Engine(step) => self.check_engine(step).map(|()| None),
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Vendor(step) => self.run(step).map(|()| None),
+            Action::PullCache(step) => pull_cache(step, report).map(|()| None),
+            Action::BuildStage(step) => self.run(step).map_err(docker::build_failed).map(|()| None),
             Action::Compile(step) => self
                 .run(step)
                 .map_err(|e| clibs::diagnose(e, &plan.app.target))
@@ -291,6 +293,25 @@ impl Runner for HostRunner<'_> {
         }
         result
     }
+}
+
+/// Pulls a registry cache image; one that is not there yet (a first build) or cannot be
+/// pulled is said, and the build goes on without it.
+fn pull_cache(step: &Step, report: &mut dyn FnMut(Event)) -> Result<(), Error> {
+    let attempt = step.attempt()?;
+    if !attempt.success() {
+        let why = attempt
+            .stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        report(Event::Note(format!(
+            "no cache to read at {} ({}): this build fills it",
+            step.args.last().map_or("", String::as_str),
+            why.trim()
+        )));
+    }
+    Ok(())
 }
 
 /// The binaries of `binary` that the dynamic loader links, each with its path in the image

@@ -57,6 +57,8 @@ pub struct Options {
     pub builder: Option<Builder>,
     /// `--vendor`: the container builder's crates are vendored, as `[build] vendor`.
     pub vendor: bool,
+    /// `--cache REF`: the container builder's layer cache, as `[build] cache`.
+    pub cache: Option<String>,
     /// `--push`: push every tag after the build.
     pub push: bool,
     /// `--verbose`: stream cargo's and docker's output; else it is shown only on failure.
@@ -150,7 +152,7 @@ pub fn build(
     for tag in &opts.tags {
         docker::validate_tag(tag)?;
     }
-    let plan = &plan.with_overrides(opts.builder, opts.vendor);
+    let plan = &plan.with_overrides(opts.builder, opts.vendor, opts.cache.as_deref());
     if opts.vendor && !plan.in_container() {
         return Err(Error::Argument(
             "--vendor is for the container builder: set app.builder = \"container\", or add --builder container".to_string(),
@@ -331,6 +333,8 @@ mod tests {
                 Action::Fail(_) => "fail".into(),
                 Action::Compile(step) => format!("compile: {}", step.command_line()),
                 Action::Vendor(step) => format!("vendor: {}", step.command_line()),
+                Action::PullCache(step) => format!("pull: {}", step.command_line()),
+                Action::BuildStage(step) => format!("build stage: {}", step.command_line()),
                 Action::Stage { binary, .. } => format!("stage {binary:?}"),
                 Action::DockerBuild { .. } => "docker build".into(),
                 Action::CheckRuntime { .. } => format!("check {image}"),
@@ -366,6 +370,7 @@ mod tests {
             no_cache: false,
             builder: None,
             vendor: false,
+            cache: None,
             push: false,
             verbose: false,
         }
@@ -502,7 +507,7 @@ mod tests {
                 "docker build",
             ]
         );
-        let vendored = plan.with_overrides(None, true);
+        let vendored = plan.with_overrides(None, true, None);
         let (done, _, _) = record(decide(&vendored, &options(), facts()));
         assert!(
             done[2].starts_with("vendor: cargo vendor --versioned-dirs --manifest-path"),

@@ -39,6 +39,10 @@ pub enum Command {
         /// into the context, and compile offline there ([build] vendor = true)
         #[arg(long)]
         vendor: bool,
+        /// With the container builder: read the build's layers from this registry image,
+        /// and write them there with --push ([build] cache)
+        #[arg(long, value_name = "REF", value_parser = parse_cache)]
+        cache: Option<String>,
         /// After the build, push every tag to the registry in image.name and print the digest
         #[arg(long)]
         push: bool,
@@ -133,6 +137,12 @@ fn parse_builder(name: &str) -> Result<Builder, String> {
     .ok_or_else(|| {
         format!("`{name}` is not a builder: one of auto, cargo, cross, zigbuild, container")
     })
+}
+
+/// A cache image reference, checked while parsing (a usage error otherwise).
+fn parse_cache(reference: &str) -> Result<String, String> {
+    crate::manifest::rules::cache_reference(reference)?;
+    Ok(reference.to_string())
 }
 
 /// A Docker tag, checked while parsing so that a bad one is a usage error (exit 2).

@@ -219,6 +219,8 @@ pub struct BuildArgs<'a> {
     /// The value of the build argument `BUILDKIT_LITE_BASE`: the platform's base, when
     /// `image.base` is a table.
     pub base: Option<&'a str>,
+    /// Images whose layers the build may reuse (`--cache-from`): a registry cache.
+    pub cache_from: &'a [String],
 }
 
 /// `docker build` of a staged context, with the OCI labels, tagged with each reference.
@@ -230,6 +232,7 @@ pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> S
         no_cache,
         platform,
         base,
+        cache_from,
     } = *args;
     let what = match platform {
         Some(platform) => format!("build the {platform} image with docker"),
@@ -251,6 +254,7 @@ pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> S
     if let Some(rev) = revision {
         step = step.args(["--build-arg", &format!("BUILDKIT_LITE_REVISION={rev}")]);
     }
+    step = with_cache_from(step, cache_from);
     if no_cache {
         step = step.arg("--no-cache");
     }
@@ -258,6 +262,45 @@ pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> S
     step.arg("--force-rm")
         .args(["--iidfile".to_string(), path_arg(iidfile)])
         .arg(path_arg(context))
+}
+
+/// `--cache-from` each of `images`, and BuildKit's inline cache in what is built (the
+/// classic builder ignores that build argument; BuildKit then reads the cache from the
+/// registry, and writes its metadata into the image it pushes).
+fn with_cache_from(mut step: Step, images: &[String]) -> Step {
+    for image in images {
+        step = step.args(["--cache-from", image]);
+    }
+    if !images.is_empty() {
+        step = step.args(["--build-arg", "BUILDKIT_INLINE_CACHE=1"]);
+    }
+    step
+}
+
+/// `docker build --target builder` of a staged context, tagged `cache`: the container
+/// builder's build stage alone, an image of its own, so that it can be pushed as the
+/// registry cache of the compiled dependencies (an image's own layers hold none of a build
+/// stage's), reusing the layers of `cache_from`.
+pub fn build_stage_step(
+    context: &Utf8Path,
+    cache: &str,
+    cache_from: &[String],
+    platform: Option<&str>,
+) -> Step {
+    let mut step = Step::new("build the build stage with docker, for the cache", "docker")
+        .args(["build", "--target", "builder", "--tag", cache]);
+    if let Some(platform) = platform {
+        step = step.args(["--platform", platform]);
+    }
+    with_cache_from(step, cache_from)
+        .arg("--force-rm")
+        .arg(path_arg(context))
+}
+
+/// `docker pull` of a registry cache image. A failure is no error: a first build has no
+/// cache yet.
+pub fn pull_step(reference: &str) -> Step {
+    Step::new(format!("pull the cache {reference}"), "docker").args(["pull", "--quiet", reference])
 }
 
 /// What the legacy builder says when an image it had just taken from its cache is gone:

@@ -76,6 +76,12 @@ pub struct BuildSettings {
     /// crates.io. `build --vendor` does the same for one run.
     #[serde(default)]
     pub vendor: bool,
+    /// A registry image that shares the build's layers between machines
+    /// (`registry.example.com/team/app:buildcache`): the build reads its layers first,
+    /// and `build --push` writes them. It holds the build stage (the compiled
+    /// dependencies); `<cache>-runtime` the image's own layers. `build --cache REF` does
+    /// the same for one run.
+    pub cache: Option<String>,
 }
 
 /// `[users.NAME]`: the ids of a user the tool creates. A base that already has the user

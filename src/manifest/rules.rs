@@ -169,6 +169,9 @@ fn validate_build(p: &mut Problems, build: &crate::manifest::BuildSettings, app:
     for (i, package) in build.packages.iter().enumerate() {
         p.check(path.key("packages").index(i), apt_package(package));
     }
+    if let Some(cache) = &build.cache {
+        p.check(path.key("cache"), cache_reference(cache));
+    }
     let container = app.is_some_and(|a| a.builder == crate::manifest::Builder::Container);
     if container && app.is_some_and(|a| a.target.triples().len() > 1) {
         p.add(
@@ -181,6 +184,24 @@ fn validate_build(p: &mut Problems, build: &crate::manifest::BuildSettings, app:
             KeyPath::root().key("app").key("prebuilt"),
             "the container builder compiles the app: leave out `prebuilt`, or choose another builder",
         );
+    }
+}
+
+/// `[build] cache` (and `build --cache`): an image reference with a tag, which gets a
+/// `-runtime` sibling tag.
+pub fn cache_reference(reference: &str) -> Result<(), String> {
+    image_reference(reference)?;
+    let tag = reference
+        .rsplit_once('/')
+        .map_or(reference, |(_, last)| last);
+    match tag.split_once(':') {
+        Some((_, tag)) if tag.len() <= 120 => Ok(()),
+        Some(_) => Err(format!(
+            "the tag of {reference:?} is too long: at most 120 characters (a `-runtime` tag goes beside it)"
+        )),
+        None => Err(format!(
+            "{reference:?} has no tag: name one, such as `{reference}:buildcache`"
+        )),
     }
 }
 

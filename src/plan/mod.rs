@@ -58,6 +58,17 @@ pub struct BuildPlan {
     pub packages: Vec<String>,
     /// The crates are vendored into the context (`cargo vendor`) and compiled offline.
     pub vendor: bool,
+    /// The registry image of the build stage's layers (`[build] cache`, `--cache`); its
+    /// `-runtime` tag holds the image's own.
+    pub cache: Option<String>,
+}
+
+impl BuildPlan {
+    /// The cache's two images: the build stage's, and the runtime stage's (`<cache>-runtime`).
+    pub fn cache_images(&self) -> Option<[String; 2]> {
+        let cache = self.cache.as_ref()?;
+        Some([cache.clone(), format!("{cache}-runtime")])
+    }
 }
 
 /// The builder image when `[build] image` is not set.
@@ -92,14 +103,22 @@ impl Plan {
         self.app.builder == Builder::Container
     }
 
-    /// The plan with `build`'s command-line choices: `--builder` over `app.builder`, and
-    /// `--vendor` turning vendoring on.
-    pub fn with_overrides(&self, builder: Option<Builder>, vendor: bool) -> Plan {
+    /// The plan with `build`'s command-line choices: `--builder` over `app.builder`,
+    /// `--vendor` turning vendoring on, `--cache` over `[build] cache`.
+    pub fn with_overrides(
+        &self,
+        builder: Option<Builder>,
+        vendor: bool,
+        cache: Option<&str>,
+    ) -> Plan {
         let mut plan = self.clone();
         if let Some(builder) = builder {
             plan.app.builder = builder;
         }
         plan.build.vendor |= vendor;
+        if let Some(cache) = cache {
+            plan.build.cache = Some(cache.to_string());
+        }
         plan
     }
 
@@ -402,6 +421,7 @@ pub fn resolve(loaded: &Loaded) -> Plan {
                 .to_string(),
             packages: m.build.packages.clone(),
             vendor: m.build.vendor,
+            cache: m.build.cache.clone(),
         },
     }
 }

@@ -215,3 +215,72 @@ fn a_remote_engine_compiles_and_test_reaches_its_ports_at_its_host() {
         .unwrap_or_else(|| panic!("no port line in {out}"));
     assert!(port.contains("answers from outside (127.0.0.2:"), "{port}");
 }
+
+/// A fresh engine (a second dockerd with an empty store, as a new CI runner) rebuilds after
+/// a code change without compiling the dependencies: they come from the registry cache
+/// the first engine pushed (`[build] cache`, `build --push`).
+#[test]
+fn a_fresh_engine_reuses_the_dependencies_from_the_registry_cache() {
+    require_docker!();
+    let registry = Registry::start(None);
+    let name = unique("cached");
+    let repository = format!("127.0.0.1:{}/{name}", registry.port);
+    let build = format!(
+        "vendor = true\npackages = [\"musl-tools\"]\ncache = \"{repository}:buildcache\"\n"
+    );
+    let p = in_container("workspace", &build);
+    p.edit_manifest(|m| {
+        m.replacen(
+            "[app]\n",
+            &format!("[image]\nname = \"{repository}\"\n\n[app]\n"),
+            1,
+        )
+    });
+    let _images: Vec<Image> = ["v1", "buildcache", "buildcache-runtime"]
+        .iter()
+        .map(|t| Image(format!("{repository}:{t}")))
+        .collect();
+    let first = p.build("v1", &["--push"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let said = stderr(&first);
+    assert!(
+        said.contains(&format!("no cache to read at {repository}:buildcache")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("push {repository}:buildcache…")),
+        "{said}"
+    );
+
+    let engine = SecondEngine::start();
+    engine.load(&["debian:bookworm-slim", "rust:1-bookworm"]);
+    let main = p.dir.join("api/src/main.rs");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{code}\n// a change on another runner\n")).unwrap();
+    let out = p.build_with_env("v2", &["--verbose"], &[("DOCKER_HOST", &engine.host)]);
+    let log = log_of(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("docker pull --quiet {repository}:buildcache")),
+        "{log}"
+    );
+    let steps = steps_cached(&log);
+    let deps = steps
+        .iter()
+        .find(|(step, _)| step.starts_with("RUN cargo build"))
+        .unwrap_or_else(|| panic!("no dependency step in {steps:?}"));
+    assert!(
+        deps.1,
+        "the dependency step was not taken from the cache: {steps:?}"
+    );
+    assert!(log.contains("Compiling api v0.1.0 (/build/api)"), "{log}");
+    assert!(!log.contains("Compiling libsqlite3-sys"), "{log}");
+    let images = engine.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        &format!("{repository}:v2"),
+    ]);
+    assert!(images.status.success(), "the image is on the second engine");
+}

@@ -557,3 +557,99 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A second Docker engine beside the first, as a fresh CI runner has: an empty store of
+/// its own (`--data-root`), its own socket, and its own bridge (never `--bridge none`,
+/// which would delete the host's docker0). Stopped, and its bridge removed, when dropped.
+pub struct SecondEngine {
+    child: std::process::Child,
+    bridge: String,
+    dir: tempfile::TempDir,
+    /// Its `DOCKER_HOST`.
+    pub host: String,
+}
+
+impl SecondEngine {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = format!("bkl{}", std::process::id() % 1_000_000);
+        let ip = |args: &[&str]| {
+            let o = Command::new("ip").args(args).output().unwrap();
+            assert!(o.status.success(), "ip {args:?}: {}", stderr(&o));
+        };
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", "10.213.77.1/24", "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
+        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let host = format!("unix://{}", path("docker.sock"));
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .args(["--data-root", &path("data"), "--exec-root", &path("exec")])
+            .args(["--pidfile", &path("docker.pid"), "--host", &host])
+            .args(["--iptables=false", "--bridge", &bridge])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd");
+        let engine = SecondEngine {
+            child,
+            bridge,
+            dir,
+            host,
+        };
+        eventually(Duration::from_secs(60), "the second engine answers", || {
+            let o = engine.docker(&["info", "--format", "{{.ServerVersion}}"]);
+            super::succeeded(&o)
+        });
+        engine
+    }
+
+    /// `docker ARGS` against this engine.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", &self.host)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Copies `images` from the first engine into this one (`docker save | docker load`:
+    /// the IDs stay the same).
+    pub fn load(&self, images: &[&str]) {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker save {} | DOCKER_HOST='{}' docker load -q",
+                images.join(" "),
+                self.host
+            ))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        // Left mounted by a dockerd that had to be killed: unmount before removing.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "grep -o ' {0}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                self.dir.path().display()
+            ))
+            .status();
+    }
+}
