@@ -189,13 +189,17 @@ fn docker_build_step(
     } else {
         references(plan, opts)
     };
+    // The container builder's stage runs on the engine's own platform and cross-compiles:
+    // with the classic builder, `--platform` would refuse its `COPY --from` (a stage of
+    // another platform). The image takes its platform from its base (a base a platform).
     let platform = plan.platform.as_ref();
+    let platform_arg = platform.filter(|_| !plan.in_container());
     let args = docker::BuildArgs {
         references: &tagged,
         version: opts.tags.first().map_or("", String::as_str),
         revision,
         no_cache: opts.no_cache,
-        platform: platform.map(|p| p.name.as_str()),
+        platform: platform_arg.map(|p| p.name.as_str()),
         base: platform
             .filter(|_| plan.image.base_arg)
             .map(|p| p.base.as_str()),
@@ -207,7 +211,9 @@ fn docker_build_step(
 /// The registry cache's images, when the container builder has one (`[build] cache`).
 fn cache_images(plan: &Plan) -> Vec<String> {
     match plan.in_container() {
-        true => plan.build.cache_images().map(Vec::from).unwrap_or_default(),
+        true => (plan.build.cache_images(plan.platform.as_ref()))
+            .map(Vec::from)
+            .unwrap_or_default(),
         false => Vec::new(),
     }
 }
@@ -216,8 +222,7 @@ fn cache_images(plan: &Plan) -> Vec<String> {
 fn cache_stage(plan: &Plan, opts: &Options, context: &Utf8Path) -> Option<Action> {
     let images = cache_images(plan);
     let (cache, _) = images.split_first()?;
-    let platform = plan.platform.as_ref().map(|p| p.name.as_str());
-    let mut step = docker::build_stage_step(context, cache, &images, platform);
+    let mut step = docker::build_stage_step(context, cache, &images);
     if opts.no_cache {
         step = step.arg("--no-cache");
     }

@@ -281,17 +281,9 @@ fn with_cache_from(mut step: Step, images: &[String]) -> Step {
 /// builder's build stage alone, an image of its own, so that it can be pushed as the
 /// registry cache of the compiled dependencies (an image's own layers hold none of a build
 /// stage's), reusing the layers of `cache_from`.
-pub fn build_stage_step(
-    context: &Utf8Path,
-    cache: &str,
-    cache_from: &[String],
-    platform: Option<&str>,
-) -> Step {
-    let mut step = Step::new("build the build stage with docker, for the cache", "docker")
+pub fn build_stage_step(context: &Utf8Path, cache: &str, cache_from: &[String]) -> Step {
+    let step = Step::new("build the build stage with docker, for the cache", "docker")
         .args(["build", "--target", "builder", "--tag", cache]);
-    if let Some(platform) = platform {
-        step = step.args(["--platform", platform]);
-    }
     with_cache_from(step, cache_from)
         .arg("--force-rm")
         .arg(path_arg(context))

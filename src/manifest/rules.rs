@@ -73,7 +73,11 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         validate_log(&mut p, &root.key("log"), log);
     }
     if let Some(build) = &m.build {
-        validate_build(&mut p, build, m.app.as_ref());
+        let per_platform = matches!(
+            m.image.as_ref().map(|i| &i.base),
+            Some(crate::manifest::Base::PerPlatform(_))
+        );
+        validate_build(&mut p, build, m.app.as_ref(), per_platform);
     }
     if m.services.is_empty() && m.all_services_read {
         p.add(
@@ -161,7 +165,12 @@ fn install_path_is_no_log_dir(
 
 /// `[build]`: an image reference and apt packages; and the container builder compiles,
 /// so it takes no `prebuilt` binary.
-fn validate_build(p: &mut Problems, build: &crate::manifest::BuildSettings, app: Option<&App>) {
+fn validate_build(
+    p: &mut Problems,
+    build: &crate::manifest::BuildSettings,
+    app: Option<&App>,
+    base_per_platform: bool,
+) {
     let path = KeyPath::root().key("build");
     if let Some(image) = &build.image {
         p.check(path.key("image"), image_reference(image));
@@ -173,10 +182,10 @@ fn validate_build(p: &mut Problems, build: &crate::manifest::BuildSettings, app:
         p.check(path.key("cache"), cache_reference(cache));
     }
     let container = app.is_some_and(|a| a.builder == crate::manifest::Builder::Container);
-    if container && app.is_some_and(|a| a.target.triples().len() > 1) {
+    if container && app.is_some_and(|a| a.target.triples().len() > 1) && !base_per_platform {
         p.add(
-            KeyPath::root().key("app").key("target"),
-            "the container builder compiles one target a build for now: build each target with a manifest of its own, or use a host builder for several",
+            KeyPath::root().key("image").key("base"),
+            "the container builder builds several platforms from a base a platform: name them, as `base = { \"linux/amd64\" = \"…\", \"linux/arm64\" = \"…\" }` (its build stage runs on the engine's platform and cross-compiles, so docker is given no --platform, and each image is of its base's platform)",
         );
     }
     if container && app.is_some_and(|a| a.prebuilt.is_some()) {
@@ -195,9 +204,9 @@ pub fn cache_reference(reference: &str) -> Result<(), String> {
         .rsplit_once('/')
         .map_or(reference, |(_, last)| last);
     match tag.split_once(':') {
-        Some((_, tag)) if tag.len() <= 120 => Ok(()),
+        Some((_, tag)) if tag.len() <= 114 => Ok(()),
         Some(_) => Err(format!(
-            "the tag of {reference:?} is too long: at most 120 characters (a `-runtime` tag goes beside it)"
+            "the tag of {reference:?} is too long: at most 114 characters (tags such as `<tag>-arm64-runtime` go beside it)"
         )),
         None => Err(format!(
             "{reference:?} has no tag: name one, such as `{reference}:buildcache`"

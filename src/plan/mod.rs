@@ -64,9 +64,14 @@ pub struct BuildPlan {
 }
 
 impl BuildPlan {
-    /// The cache's two images: the build stage's, and the runtime stage's (`<cache>-runtime`).
-    pub fn cache_images(&self) -> Option<[String; 2]> {
+    /// The cache's two images: the build stage's, and the runtime stage's (`<cache>-runtime`);
+    /// for one of several platforms, `<cache>-<arch>` and `<cache>-<arch>-runtime`.
+    pub fn cache_images(&self, platform: Option<&PlatformPlan>) -> Option<[String; 2]> {
         let cache = self.cache.as_ref()?;
+        let cache = match platform {
+            Some(p) => format!("{cache}-{}", p.arch),
+            None => cache.clone(),
+        };
         Some([cache.clone(), format!("{cache}-runtime")])
     }
 }

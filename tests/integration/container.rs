@@ -284,3 +284,60 @@ fn a_fresh_engine_reuses_the_dependencies_from_the_registry_cache() {
     ]);
     assert!(images.status.success(), "the image is on the second engine");
 }
+
+/// Two targets from one builder image: its stage runs on the engine's platform and
+/// cross-compiles (aarch64 musl linked with rust-lld, whose standard library the builder
+/// image has), and each image is of its base's platform.
+#[test]
+fn the_container_builder_builds_every_platform_from_a_base_a_platform() {
+    require_docker!();
+    let p = in_container("multi-platform", "");
+    let _images: Vec<Image> = ["v1", "v1-amd64", "v1-arm64"]
+        .iter()
+        .map(|t| Image(format!("multi-platform:{t}")))
+        .collect();
+    let dry = p.build("v1", &["--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(!stdout(&dry).contains("--platform"), "{}", stdout(&dry));
+    let built = p.build("v1", &[]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    for (arch, machine) in [("amd64", 0x3e), ("arm64", 0xb7)] {
+        let reference = format!("multi-platform:v1-{arch}");
+        let o = docker(&["image", "inspect", "-f", "{{.Architecture}}", &reference]);
+        assert_eq!(stdout(&o).trim(), arch);
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker run --rm --entrypoint cat {reference} /bin/healthcheckapp | od -An -tu2 -j18 -N2"
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&o).trim(),
+            machine.to_string(),
+            "{arch}: {}",
+            stderr(&o)
+        );
+    }
+    let tested = p.prove("v1", &["--platform", "linux/arm64"]);
+    assert!(
+        tested.status.success(),
+        "{}{}",
+        stdout(&tested),
+        stderr(&tested)
+    );
+    // One base for both platforms cannot be built so: check says what to write.
+    p.edit_manifest(|m| {
+        let start = m.find("base = {").unwrap();
+        let end = start + m[start..].find('\n').unwrap();
+        format!(
+            "{}base = \"debian:bookworm-slim\"{}",
+            &m[..start],
+            &m[end..]
+        )
+    });
+    p.assert_refused(
+        "image.base",
+        "the container builder builds several platforms from a base a platform",
+    );
+}
