@@ -15,6 +15,10 @@
 //!   `*PASSWORD*`, `*SECRET*`, `*_KEY`): its value is in the image, readable by anyone with
 //!   the image (`docker history`, `docker inspect`, the run scripts); pass it at run time
 //!   (`docker run -e`) instead;
+//! - `builder = "auto"` (the default) for a target that this machine has no way to
+//!   compile for (no standard library for it, no cross, no cargo-zigbuild): `build` would
+//!   stop, and `builder = "container"` compiles in the Docker engine instead (the same
+//!   read-only probes as `build --dry-run`, run from `/`);
 //! - a `[files]` `mode` or `file-mode` that anyone may write (`0666`, `0777`): any user in
 //!   the container (a compromised service) can change what another one runs or reads.
 //!
@@ -37,6 +41,7 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
     secrets(m, &mut found);
     volumes(m, &mut found);
     world_writable(m, &mut found);
+    no_builder_here(plan, &mut found);
     if found.is_empty() {
         return Vec::new();
     }
@@ -57,6 +62,29 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
 }
 
 type Found = Vec<(KeyPath, String)>;
+
+/// Targets that `auto` finds no way to compile for on this machine.
+fn no_builder_here(plan: &Plan, found: &mut Found) {
+    use crate::build::builder::{self, ThisHost};
+    use crate::manifest::Builder;
+    if plan.app.builder != Builder::Auto || plan.app.prebuilt.is_some() {
+        return;
+    }
+    for platform in &plan.platforms {
+        let target = platform.target.as_str();
+        let trust = crate::host::project::Trust::Nothing;
+        let mut host = ThisHost::new(target, &plan.app.cargo_manifest, &plan.manifest_dir, trust);
+        if builder::choose(Builder::Auto, target, &mut host).is_ok() {
+            continue;
+        }
+        found.push((
+            KeyPath::root().key("app").key("target"),
+            format!(
+                "this machine has no way to compile for {target} (no standard library for it, cross or cargo-zigbuild): `build` would stop; builder = \"container\" compiles in the Docker engine instead, from [build] image (see docs/manifest.md)"
+            ),
+        ));
+    }
+}
 
 /// `[files]` modes that let every user write.
 fn world_writable(m: &Manifest, found: &mut Found) {

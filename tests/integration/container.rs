@@ -341,3 +341,57 @@ fn the_container_builder_builds_every_platform_from_a_base_a_platform() {
         "the container builder builds several platforms from a base a platform",
     );
 }
+
+/// `check` says when this machine has no way to compile for a target, and that the
+/// container builder would (here: a PATH with cargo, rustc and rustup alone, and a
+/// CARGO_HOME without cargo-zigbuild, for a target whose standard library is not here).
+#[test]
+fn check_points_to_the_container_builder_when_nothing_here_compiles_for_the_target() {
+    let p = Project::copy_of("minimal");
+    p.edit_manifest(|m| {
+        m.replace(
+            "target = \"x86_64-unknown-linux-musl\"",
+            "target = \"aarch64-unknown-linux-gnu\"",
+        )
+    });
+    let bin = p.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["cargo", "rustc", "rustup"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        std::os::unix::fs::symlink(stdout(&found).trim(), bin.join(tool)).unwrap();
+    }
+    let cargo_home = p.tmp.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    let o = cmd()
+        .current_dir(&p.dir)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("CARGO_HOME", &cargo_home)
+        .args(["check", "-f", "service.toml", "--deny-warnings"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "app.target: this machine has no way to compile for aarch64-unknown-linux-gnu"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("builder = \"container\" compiles in the Docker engine instead"),
+        "{err}"
+    );
+    // With the container builder, nothing here needs to compile it.
+    p.edit_manifest(|m| m.replacen("\ntarget = ", "\nbuilder = \"container\"\ntarget = ", 1));
+    let o = cmd()
+        .current_dir(&p.dir)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("CARGO_HOME", &cargo_home)
+        .args(["check", "-f", "service.toml", "--deny-warnings"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
