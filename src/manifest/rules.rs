@@ -73,11 +73,7 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         validate_log(&mut p, &root.key("log"), log);
     }
     if let Some(build) = &m.build {
-        let per_platform = matches!(
-            m.image.as_ref().map(|i| &i.base),
-            Some(crate::manifest::Base::PerPlatform(_))
-        );
-        validate_build(&mut p, build, m.app.as_ref(), per_platform);
+        validate_build(&mut p, build, m.app.as_ref(), m.image.as_ref());
     }
     if m.services.is_empty() && m.all_services_read {
         p.add(
@@ -169,8 +165,12 @@ fn validate_build(
     p: &mut Problems,
     build: &crate::manifest::BuildSettings,
     app: Option<&App>,
-    base_per_platform: bool,
+    image: Option<&Image>,
 ) {
+    let base_per_platform = matches!(
+        image.map(|i| &i.base),
+        Some(crate::manifest::Base::PerPlatform(_))
+    );
     let path = KeyPath::root().key("build");
     if let Some(image) = &build.image {
         p.check(path.key("image"), image_reference(image));
