@@ -365,13 +365,16 @@ fn check_points_to_the_container_builder_when_nothing_here_compiles_for_the_targ
     }
     let cargo_home = p.tmp.path().join("cargo-home");
     std::fs::create_dir_all(&cargo_home).unwrap();
-    let o = cmd()
-        .current_dir(&p.dir)
-        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-        .env("CARGO_HOME", &cargo_home)
-        .args(["check", "-f", "service.toml", "--deny-warnings"])
-        .output()
-        .unwrap();
+    let check = || {
+        cmd()
+            .current_dir(&p.dir)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("CARGO_HOME", &cargo_home)
+            .args(["check", "-f", "service.toml", "--deny-warnings"])
+            .output()
+            .unwrap()
+    };
+    let o = check();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -386,12 +389,6 @@ fn check_points_to_the_container_builder_when_nothing_here_compiles_for_the_targ
     );
     // With the container builder, nothing here needs to compile it.
     p.edit_manifest(|m| m.replacen("\ntarget = ", "\nbuilder = \"container\"\ntarget = ", 1));
-    let o = cmd()
-        .current_dir(&p.dir)
-        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-        .env("CARGO_HOME", &cargo_home)
-        .args(["check", "-f", "service.toml", "--deny-warnings"])
-        .output()
-        .unwrap();
+    let o = check();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
