@@ -392,3 +392,18 @@ fn check_points_to_the_container_builder_when_nothing_here_compiles_for_the_targ
     let o = check();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// A build script that finds no C compiler in the build stage is told what to add to
+/// `[build] packages` (the workspace's SQLite is C code; the builder image has no musl-gcc).
+#[test]
+fn a_missing_c_compiler_in_the_build_stage_is_named_with_its_package() {
+    require_docker!();
+    let p = in_container("workspace", "vendor = true\n");
+    let o = p.build(&unique("noc"), &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("hint: a build script in the build stage found no C compiler `x86_64-linux-musl-gcc` for x86_64-unknown-linux-musl: add musl-tools (Debian's musl-gcc) to [build] packages"),
+        "{err}"
+    );
+}
