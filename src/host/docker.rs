@@ -52,29 +52,67 @@ pub fn unreachable(error: Error) -> Error {
     }
 }
 
-/// The engine the docker CLI speaks to, in words: `DOCKER_HOST`, else the docker context
-/// (`DOCKER_CONTEXT` or the current one of docker's config), else the default socket.
-pub fn engine_address() -> String {
-    if let Some(host) = std::env::var_os("DOCKER_HOST").filter(|h| !h.is_empty()) {
-        return format!("{} (DOCKER_HOST)", host.to_string_lossy());
+/// The engine the docker CLI speaks to, chosen as the CLI chooses it.
+enum Chosen {
+    /// `DOCKER_HOST`.
+    Host(String),
+    /// A docker context: `DOCKER_CONTEXT`'s, else the current one of docker's config.
+    Context { name: String, from: &'static str },
+    /// Docker's config could not be read: the CLI may use a context it names.
+    UnreadableConfig,
+    /// The default socket.
+    Default,
+}
+
+fn chosen() -> Chosen {
+    let set = |var| std::env::var(var).ok().filter(|v| !v.is_empty());
+    if let Some(host) = set("DOCKER_HOST") {
+        return Chosen::Host(host);
     }
-    if let Some(context) = std::env::var_os("DOCKER_CONTEXT").filter(|c| !c.is_empty()) {
-        return format!(
-            "the docker context {} (DOCKER_CONTEXT)",
-            context.to_string_lossy()
-        );
+    if let Some(name) = set("DOCKER_CONTEXT") {
+        let from = "DOCKER_CONTEXT";
+        return Chosen::Context { name, from };
     }
     match current_context() {
-        Some(context) => format!("the docker context {context} (docker's config)"),
-        None => "unix:///var/run/docker.sock (the default)".to_string(),
+        Ok(Some(name)) => Chosen::Context {
+            name,
+            from: "docker's config",
+        },
+        Ok(None) => Chosen::Default,
+        Err(()) => Chosen::UnreadableConfig,
     }
 }
 
-/// Where the engine runs, as `test` reaches the ports it publishes: `127.0.0.1` for a
-/// local engine (a unix socket, the default), else the host of `DOCKER_HOST`
-/// (`tcp://HOST:PORT`, `ssh://[USER@]HOST[:PORT]`) or of the current docker context's
-/// endpoint (given as `context_host`, asked of `docker context inspect`).
-pub fn engine_host(docker_host: Option<&str>, context_host: Option<&str>) -> String {
+/// The engine the docker CLI speaks to, in words: `DOCKER_HOST`, else the docker context
+/// (`DOCKER_CONTEXT` or the current one of docker's config), else the default socket.
+pub fn engine_address() -> String {
+    match chosen() {
+        Chosen::Host(host) => format!("{host} (DOCKER_HOST)"),
+        Chosen::Context { name, from } => format!("the docker context {name} ({from})"),
+        Chosen::UnreadableConfig => {
+            "the docker context of docker's config.json (unreadable)".to_string()
+        }
+        Chosen::Default => "unix:///var/run/docker.sock (the default)".to_string(),
+    }
+}
+
+/// Where the engine runs, as `test` reaches the ports it publishes (see
+/// [`engine_host_of`]); a context's endpoint is asked of `docker context inspect`.
+pub fn engine_host() -> String {
+    match chosen() {
+        Chosen::Host(host) => engine_host_of(Some(&host), None),
+        Chosen::Context { name, .. } => {
+            let endpoint = context_endpoint_step(&name).output().ok();
+            engine_host_of(None, endpoint.as_deref().map(str::trim))
+        }
+        Chosen::UnreadableConfig | Chosen::Default => engine_host_of(None, None),
+    }
+}
+
+/// Where the engine runs: `127.0.0.1` for a local engine (a unix socket, the default),
+/// else the host of `DOCKER_HOST` (`tcp://HOST:PORT`, `ssh://[USER@]HOST[:PORT]`) or of
+/// the docker context's endpoint (`context_host`).
+pub fn engine_host_of(docker_host: Option<&str>, context_host: Option<&str>) -> String {
     let endpoint = docker_host.filter(|h| !h.is_empty()).or(context_host);
     let host = endpoint.and_then(|e| {
         let rest = e
@@ -91,24 +129,17 @@ pub fn engine_host(docker_host: Option<&str>, context_host: Option<&str>) -> Str
     host.unwrap_or_else(|| "127.0.0.1".to_string())
 }
 
-/// The endpoint of the current docker context, when one other than `default` is chosen
-/// (`DOCKER_CONTEXT`, or docker's config): `docker context inspect` answers it.
-pub fn context_endpoint_step() -> Option<Step> {
-    let named = std::env::var("DOCKER_CONTEXT")
-        .ok()
-        .filter(|c| !c.is_empty());
-    let context = named.or_else(|| current_context().filter(|c| !c.starts_with('(')))?;
-    Some(
-        Step::new("read the docker context's endpoint", "docker")
-            .args([
-                "context",
-                "inspect",
-                "--format",
-                "{{.Endpoints.docker.Host}}",
-            ])
-            .arg(context)
-            .within(ENGINE_ANSWER),
-    )
+/// The endpoint of the docker context `name`, as `docker context inspect` answers it.
+fn context_endpoint_step(name: &str) -> Step {
+    Step::new("read the docker context's endpoint", "docker")
+        .args([
+            "context",
+            "inspect",
+            "--format",
+            "{{.Endpoints.docker.Host}}",
+        ])
+        .arg(name)
+        .within(ENGINE_ANSWER)
 }
 
 /// Asks the engine for its version: fails when docker is missing or the daemon does not
@@ -127,11 +158,7 @@ pub fn engine_step(limit: Duration) -> Step {
 pub fn answers_at_default_socket() -> bool {
     use std::io::{Read, Write};
     let on_path = crate::host::exec::find_program("docker").is_some();
-    let elsewhere = ["DOCKER_HOST", "DOCKER_CONTEXT"]
-        .iter()
-        .any(|var| std::env::var_os(var).is_some())
-        || has_current_context();
-    if !on_path || elsewhere {
+    if !on_path || !matches!(chosen(), Chosen::Default) {
         return false;
     }
     let ping = || -> std::io::Result<bool> {
@@ -147,35 +174,27 @@ pub fn answers_at_default_socket() -> bool {
     ping().unwrap_or(false)
 }
 
-/// Whether docker's config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`)
-/// names a current context other than `default`; an unreadable config counts as one.
-fn has_current_context() -> bool {
-    current_context().is_some()
-}
-
-/// The current context docker's config names, other than `default`; an unreadable config
-/// (or no home to find it in) is "an unknown one".
-fn current_context() -> Option<String> {
-    let unknown = || Some("(unknown: docker's config.json is unreadable)".to_string());
+/// The current context docker's config (`$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`) names, other than `default`; `Err` when the config cannot be
+/// read (or there is no home to find it in).
+fn current_context() -> Result<Option<String>, ()> {
     let dir = match std::env::var_os("DOCKER_CONFIG") {
         Some(dir) => std::path::PathBuf::from(dir),
         None => match std::env::var_os("HOME") {
             Some(home) => std::path::Path::new(&home).join(".docker"),
-            None => return unknown(),
+            None => return Err(()),
         },
     };
     let text = match std::fs::read_to_string(dir.join("config.json")) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(_) => return unknown(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(_) => return Err(()),
     };
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(config) => config["currentContext"]
-            .as_str()
-            .filter(|c| !c.is_empty() && *c != "default")
-            .map(str::to_string),
-        Err(_) => unknown(),
-    }
+    let config = serde_json::from_str::<serde_json::Value>(&text).map_err(|_| ())?;
+    Ok(config["currentContext"]
+        .as_str()
+        .filter(|c| !c.is_empty() && *c != "default")
+        .map(str::to_string))
 }
 
 /// Asks the engine for the image ID of each reference. It is also the build's engine
@@ -312,33 +331,17 @@ const CACHE_LAYER_GONE: [&str; 3] = [
 /// A build that failed in one of the Dockerfile's own checks (a user or group id the base
 /// has already, say) printed why in a line of its own, `buildkit-lite: …`: the error then
 /// shows those lines alone, not docker's whole log around them.
-pub fn build_failed(error: Error) -> Error {
-    let error = match error {
-        Error::StepFailed {
-            summary,
-            command,
-            status,
-            output,
-        } => {
-            let own: Vec<&str> = output
-                .lines()
-                .filter_map(|l| l.find("buildkit-lite: ").map(|at| &l[at..]))
-                .filter(|l| !l.contains("printf"))
-                .collect();
-            let output = if own.is_empty() {
-                output
-            } else {
-                own.join("\n")
-            };
-            Error::StepFailed {
-                summary,
-                command,
-                status,
-                output,
-            }
+pub fn build_failed(mut error: Error) -> Error {
+    if let Error::StepFailed { output, .. } = &mut error {
+        let own: Vec<&str> = output
+            .lines()
+            .filter_map(|l| l.find("buildkit-lite: ").map(|at| &l[at..]))
+            .filter(|l| !l.contains("printf"))
+            .collect();
+        if !own.is_empty() {
+            *output = own.join("\n");
         }
-        error => error,
-    };
+    }
     match &error {
         Error::StepFailed { output, .. } if CACHE_LAYER_GONE.iter().any(|s| output.contains(s)) => {
             Error::WithHint {
@@ -508,11 +511,11 @@ pub fn run_step(reference: &str, name: &str, owner: &str, ports: &[u16], address
         .args(["run", "--detach", "--name", name])
         .args(["--label", "dev.buildkit-lite.test=true"])
         .args(["--label", &format!("{TEST_OWNER_LABEL}={owner}")]);
+    let address = match address.contains(':') {
+        true => format!("[{address}]"),
+        false => address.to_string(),
+    };
     for port in ports {
-        let address = match address.contains(':') {
-            true => format!("[{address}]"),
-            false => address.to_string(),
-        };
         step = step.args(["--publish", &format!("{address}::{port}")]);
     }
     step.arg(reference).within(ENGINE_WORK)
@@ -593,7 +596,7 @@ mod tests {
 
     #[test]
     fn the_engine_host_is_read_from_docker_host_or_the_context() {
-        let host = |docker_host, context| engine_host(docker_host, context);
+        let host = |docker_host, context| engine_host_of(docker_host, context);
         assert_eq!(host(None, None), "127.0.0.1");
         assert_eq!(host(Some("unix:///var/run/docker.sock"), None), "127.0.0.1");
         assert_eq!(host(Some("tcp://127.0.0.2:2375"), None), "127.0.0.2");

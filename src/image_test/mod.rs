@@ -153,7 +153,7 @@ pub fn test(
     let image = image_of(plan, opts)?;
     docker::image_id_step(&image).output()?;
     remove_leftovers(&image)?;
-    let host = engine_host();
+    let host = docker::engine_host();
     let publish_on = match host.parse::<std::net::IpAddr>() {
         Ok(address) => address.to_string(),
         Err(_) => "0.0.0.0".to_string(),
@@ -191,17 +191,6 @@ pub fn test(
         image,
         results,
     })
-}
-
-/// The host `test` reaches the engine's published ports at: `127.0.0.1`, or a remote
-/// engine's (see [`docker::engine_host`]).
-fn engine_host() -> String {
-    let docker_host = std::env::var("DOCKER_HOST").ok();
-    let context_host = match (&docker_host, docker::context_endpoint_step()) {
-        (None, Some(step)) => step.output().ok().map(|h| h.trim().to_string()),
-        _ => None,
-    };
-    docker::engine_host(docker_host.as_deref(), context_host.as_deref())
 }
 
 /// Removes the containers earlier `test` runs of `image` left behind: those labelled with

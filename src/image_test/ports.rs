@@ -2,11 +2,11 @@
 //! image would reach them.
 //!
 //! The test container publishes every `EXPOSE`d port on the engine host's loopback only
-//! (`--publish 127.0.0.1::PORT`), and the probe connects there; with a remote engine
-//! (`DOCKER_HOST=tcp://HOST:…`, `ssh://HOST`, a context), on HOST (an address: that one;
-//! a name: every address of the engine's host), and the probe connects to HOST: Docker's proxy accepts the
-//! connection and forwards it to the container's own address, where a service bound to
-//! 127.0.0.1 is not listening, so the proxy closes it at once. A port whose connection
+//! (`--publish 127.0.0.1::PORT`), and the probe connects there. With a remote engine
+//! (`DOCKER_HOST=tcp://HOST:…`, `ssh://HOST`, a context) it publishes on HOST (an address:
+//! that one; a name: every address of the engine's host), and the probe connects to HOST.
+//! Docker's proxy accepts the connection and forwards it to the container's own address,
+//! where a service bound to 127.0.0.1 is not listening, so the proxy closes it at once. A port whose connection
 //! stays open (or answers) is reachable. When one is not, the container's
 //! `/proc/net/tcp` and `tcp6` say why: a listener on 127.0.0.1 or ::1 only, or none.
 //! Nothing here prints.
