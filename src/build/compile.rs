@@ -29,14 +29,7 @@ pub fn metadata_step(app: &AppPlan, manifest_dir: &Utf8Path, trust: Trust) -> St
         .cwd(trust.cwd(manifest_dir))
 }
 
-/// A target a compile builds for, and how cargo links it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target<'a> {
-    pub triple: &'a str,
-    /// Link with rust-lld (see `builder.rs`): `--config target.<triple>.linker="rust-lld"`,
-    /// which applies to this target only.
-    pub rust_lld: bool,
-}
+pub use crate::plan::Target;
 
 /// The compile step for the chosen builder: `cargo build`, `cross build` or
 /// `cargo zigbuild`, for each of `targets` (cargo builds several targets in one run, side
@@ -56,7 +49,8 @@ pub fn build_step(
             "cargo",
             &["zigbuild"],
         ),
-        // The container builder runs this same cargo line in its build stage.
+        // The container builder never compiles here: its build stage runs the plan's own
+        // cargo arguments (`AppPlan::cargo_args`, as below); `auto` is chosen before.
         Builder::Cargo | Builder::Auto | Builder::Container => {
             ("compile the app with cargo", "cargo", &["build"])
         }
@@ -66,8 +60,7 @@ pub fn build_step(
         .args(first.iter().copied())
         .args(["--manifest-path".to_string(), path_arg(&cargo_manifest)])
         .cwd(manifest_dir);
-    let targets: Vec<(&str, bool)> = targets.iter().map(|t| (t.triple, t.rust_lld)).collect();
-    step.args(app.cargo_args(&targets, locked))
+    step.args(app.cargo_args(targets, locked))
 }
 
 /// `cargo vendor` of the app's workspace into `dir` (the crates only: nothing compiles),

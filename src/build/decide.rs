@@ -4,7 +4,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::probe::{Facts, How};
-use super::{Options, compile, context_dir, engine_step, references, runtime};
+use super::{Options, compile, context_dir, engine_step, references, runtime, vendor_dir};
 use crate::error::Error;
 use crate::host::docker;
 use crate::host::exec::Step;
@@ -260,12 +260,8 @@ fn in_container(plan: &Plan) -> Vec<Action> {
         actions.push(Action::PullCache(docker::pull_step(&image)));
     }
     if plan.build.vendor {
-        let dir = context_dir(plan).with_file_name("vendor");
-        actions.push(Action::Vendor(compile::vendor_step(
-            &plan.app,
-            &plan.manifest_dir,
-            &dir,
-        )));
+        let step = compile::vendor_step(&plan.app, &plan.manifest_dir, &vendor_dir(plan));
+        actions.push(Action::Vendor(step));
     }
     actions
 }

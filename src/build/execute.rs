@@ -62,10 +62,11 @@ pub fn execute(
 /// Reports what an action is about to do (or, in a dry run, would do).
 fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
     match action {
-        Action::Engine(step) | Action::Compile(step) | Action::Vendor(step) => {
-            report(Event::Step(step))
-        }
-        Action::PullCache(step) | Action::BuildStage(step) => report(Event::Step(step)),
+        Action::Engine(step)
+        | Action::Compile(step)
+        | Action::Vendor(step)
+        | Action::PullCache(step)
+        | Action::BuildStage(step) => report(Event::Step(step)),
         Action::DockerBuild { step, .. } | Action::Push { step, .. } => report(Event::Step(step)),
         Action::CheckRuntime { shown, .. } | Action::Tag { shown, .. } => {
             report(Event::Step(shown))

@@ -8,7 +8,7 @@ use super::decide::{Action, Binary, Reuse};
 use super::execute::Runner;
 use super::stage::{self, BuildDir, Replace};
 use super::up_to_date::context_digest;
-use super::{Event, Made, Product, builder, clibs, context_dir, elf, runtime};
+use super::{Event, Made, Product, builder, clibs, context_dir, elf, runtime, vendor_dir};
 use crate::error::Error;
 use crate::host::exec::{self, Step};
 use crate::host::{docker, project};
@@ -179,7 +179,7 @@ impl<'a> HostRunner<'a> {
                     project::read(&self.plan.manifest_dir, path, "prebuilt binary")?,
                 )]
             }
-            Binary::InImage => return self.with_vendored(tree),
+            Binary::InImage => return with_vendored(self.plan, tree),
             Binary::Compiled(paths) => paths
                 .iter()
                 .map(|path| {
@@ -198,35 +198,6 @@ impl<'a> HostRunner<'a> {
                 mode: 0o755,
             };
             tree.insert(binary.context_path.clone().into(), file);
-        }
-        Ok(tree)
-    }
-}
-
-impl HostRunner<'_> {
-    /// The rendered tree of a container build, with the crates `cargo vendor` fetched
-    /// (`builder/vendor/`), when they are vendored; streamed when staged, as shipped files.
-    fn with_vendored(&mut self, mut tree: FileTree) -> Result<FileTree, Error> {
-        if !self.plan.build.vendor {
-            return Ok(tree);
-        }
-        let dir = &self.plan.manifest_dir;
-        let vendor = context_dir(self.plan).with_file_name("vendor");
-        let found =
-            project::walk_tree(dir, &vendor, "vendored crate").map_err(|e| Error::Input {
-                path: vendor.clone(),
-                source: std::io::Error::other(e),
-            })?;
-        for found in found {
-            let file = File {
-                contents: Contents::Project {
-                    dir: dir.clone(),
-                    path: found.path,
-                    len: found.len,
-                },
-                mode: 0o644,
-            };
-            tree.insert(Utf8PathBuf::from("builder/vendor").join(&found.rel), file);
         }
         Ok(tree)
     }
@@ -298,6 +269,25 @@ impl Runner for HostRunner<'_> {
         }
         result
     }
+}
+
+/// The rendered tree of a container build, with the crates `cargo vendor` fetched
+/// (`builder/vendor/`), when they are vendored; streamed when staged, as shipped files.
+fn with_vendored(plan: &Plan, mut tree: FileTree) -> Result<FileTree, Error> {
+    if !plan.build.vendor {
+        return Ok(tree);
+    }
+    let dir = &plan.manifest_dir;
+    let vendor = vendor_dir(plan);
+    let found = project::walk_tree(dir, &vendor, "vendored crate").map_err(|e| Error::Input {
+        path: vendor.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    for found in found {
+        let path = Utf8PathBuf::from("builder/vendor").join(&found.rel);
+        tree.insert(path, File::from_project(dir, found, 0o644));
+    }
+    Ok(tree)
 }
 
 /// Pulls a registry cache image; one that is not there yet (a first build) or cannot be

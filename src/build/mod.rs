@@ -140,6 +140,11 @@ pub fn context_dir(plan: &Plan) -> Utf8PathBuf {
     }
 }
 
+/// Where `cargo vendor` puts the container builder's crates, beside the context.
+pub(crate) fn vendor_dir(plan: &Plan) -> Utf8PathBuf {
+    context_dir(plan).with_file_name("vendor")
+}
+
 /// Runs the build: probe, decide, then execute with the real runner, or with the dry-run
 /// runner for `--dry-run`. Returns the image, or `None` for a dry run.
 /// With several targets, every platform's image is built (side by side), then

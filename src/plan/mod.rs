@@ -186,17 +186,26 @@ pub struct AppPlan {
     pub default_features: bool,
 }
 
+/// A target a compile builds for, and how cargo links it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub triple: &'a str,
+    /// Link with rust-lld (see `builder.rs`): `--config target.<triple>.linker="rust-lld"`,
+    /// which applies to this target only.
+    pub rust_lld: bool,
+}
+
 impl AppPlan {
-    /// What `cargo build` takes after its manifest path, for each of `targets` (a triple,
-    /// and whether it links with rust-lld): the host builders run it, and the container
-    /// builder's build stage runs it too, so both compile the same way.
-    pub fn cargo_args(&self, targets: &[(&str, bool)], locked: bool) -> Vec<String> {
+    /// What `cargo build` takes after its manifest path, for each of `targets`: the host
+    /// builders run it, and the container builder's build stage runs it too, so both
+    /// compile the same way.
+    pub fn cargo_args(&self, targets: &[Target], locked: bool) -> Vec<String> {
         let mut args = Vec::new();
-        for (triple, _) in targets {
-            args.extend(["--target".to_string(), triple.to_string()]);
+        for target in targets {
+            args.extend(["--target".to_string(), target.triple.to_string()]);
         }
-        for (triple, _) in targets.iter().filter(|(_, lld)| *lld) {
-            let linker = format!("target.{triple}.linker=\"rust-lld\"");
+        for target in targets.iter().filter(|t| t.rust_lld) {
+            let linker = format!("target.{}.linker=\"rust-lld\"", target.triple);
             args.extend(["--config".to_string(), linker]);
         }
         args.extend(["--profile".to_string(), self.profile.clone()]);

@@ -56,7 +56,11 @@ pub fn stage(plan: &Plan) -> Stage {
     let locked = plan.app.locked;
     let mut words = vec!["cargo".to_string(), "build".to_string()];
     words.extend(["--manifest-path".to_string(), manifest.to_string()]);
-    words.extend(plan.app.cargo_args(&[(target, rust_lld)], locked));
+    let triple = crate::plan::Target {
+        triple: target,
+        rust_lld,
+    };
+    words.extend(plan.app.cargo_args(&[triple], locked));
     if plan.build.vendor {
         words.push("--offline".to_string());
         words.extend(["--config".to_string(), VENDORED.to_string()]);
@@ -129,13 +133,8 @@ pub fn files(plan: &Plan) -> Result<Vec<(Utf8PathBuf, File)>, Error> {
             continue;
         }
         let mode = if found.executable { 0o755 } else { 0o644 };
-        let contents = Contents::Project {
-            dir: plan.manifest_dir.clone(),
-            path: found.path,
-            len: found.len,
-        };
         let path = Utf8PathBuf::from("builder/project").join(&found.rel);
-        out.push((path, File { contents, mode }));
+        out.push((path, File::from_project(&plan.manifest_dir, found, mode)));
     }
     Ok(out)
 }

@@ -14,7 +14,7 @@ pub mod container;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use minijinja::value::{Serde, Value};
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
@@ -52,6 +52,19 @@ pub struct File {
     pub contents: Contents,
     /// Unix permission bits (0o755 for programs, 0o644 for the rest).
     pub mode: u32,
+}
+
+impl File {
+    /// A project file `found` by a walk of the project `dir`, shipped as it is with
+    /// `mode`: read when staged, never held here.
+    pub fn from_project(dir: &Utf8Path, found: crate::host::project::TreeFile, mode: u32) -> File {
+        let contents = Contents::Project {
+            dir: dir.to_owned(),
+            path: found.path,
+            len: found.len,
+        };
+        File { contents, mode }
+    }
 }
 
 /// What a file of the context holds: bytes made in memory (generated files, binaries), or
@@ -181,12 +194,10 @@ fn ship(plan: &Plan, file: &ShippedPlan, tree: &mut Rendered) -> Result<(), Erro
             true => context_path.clone(),
             false => format!("{context_path}/{}", found.rel),
         };
-        let contents = Contents::Project {
-            dir: dir.clone(),
-            path: found.path,
-            len: found.len,
-        };
-        tree.push((Utf8PathBuf::from(path), File { contents, mode }));
+        tree.push((
+            Utf8PathBuf::from(path),
+            File::from_project(dir, found, mode),
+        ));
     }
     Ok(())
 }
