@@ -17,9 +17,13 @@
 //! The host builder against the physical limit (incremental cargo + a one-layer docker
 //! build) is `cargo bench --bench perf -- build`. It prints figures and asserts nothing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use common::{run_id, timed};
+use std::time::Duration;
 
 const TOOL: &str = env!("CARGO_BIN_EXE_buildkit-lite");
 const TARGET: &str = "x86_64-unknown-linux-musl";
@@ -62,31 +66,6 @@ fn main() {
     if wants("cache") {
         fresh_engine_with_cache(&ours, run + 2);
     }
-}
-
-fn run_id() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
-/// Runs `command`, which must succeed, and returns how long it took.
-fn timed(command: &mut Command) -> Duration {
-    let start = Instant::now();
-    let out = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let took = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{command:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
 }
 
 fn secs(d: Duration) -> f64 {

@@ -16,8 +16,12 @@
 //! It prints figures and ratios and asserts nothing: speed goals are read from its output,
 //! never checked by timed tests.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use common::{run_id, timed};
 use std::time::{Duration, Instant};
 
 const TOOL: &str = env!("CARGO_BIN_EXE_buildkit-lite");
@@ -49,19 +53,6 @@ fn main() {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Runs `command`, which must succeed, and returns how long it took.
-fn timed(command: &mut Command) -> Duration {
-    let start = Instant::now();
-    let status = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let took = start.elapsed();
-    assert!(status.success(), "{command:?} failed");
-    took
 }
 
 fn median(mut runs: Vec<Duration>) -> Duration {
@@ -292,14 +283,6 @@ fn build() {
         }),
     );
     std::fs::write(&main, &original).unwrap();
-}
-
-/// This run's own mark, for code changes docker has never seen.
-fn run_id() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 /// Part 3: the gnu target, with the run-time check.

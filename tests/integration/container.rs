@@ -229,13 +229,7 @@ fn a_fresh_engine_reuses_the_dependencies_from_the_registry_cache() {
         "vendor = true\npackages = [\"musl-tools\"]\ncache = \"{repository}:buildcache\"\n"
     );
     let p = in_container("workspace", &build);
-    p.edit_manifest(|m| {
-        m.replacen(
-            "[app]\n",
-            &format!("[image]\nname = \"{repository}\"\n\n[app]\n"),
-            1,
-        )
-    });
+    p.set_image_name(&repository);
     let _images: Vec<Image> = ["v1", "buildcache", "buildcache-runtime"]
         .iter()
         .map(|t| Image(format!("{repository}:{t}")))

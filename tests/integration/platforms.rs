@@ -49,13 +49,7 @@ fn two_platforms_build_push_one_index_and_the_arm64_image_passes_its_test() {
     let project = Project::copy_of("multi-platform");
     let name = unique("multi");
     let repository = format!("127.0.0.1:{}/{name}", registry.port);
-    project.edit_manifest(|m| {
-        m.replacen(
-            "[image]\n",
-            &format!("[image]\nname = \"{repository}\"\n"),
-            1,
-        )
-    });
+    project.set_image_name(&repository);
     let _images = ["v1", "v1-amd64", "v1-arm64"].map(|t| Image(format!("{repository}:{t}")));
 
     let built = project.build("v1", &["--push", "--json"]);
@@ -323,13 +317,7 @@ fn a_failed_or_interrupted_platform_moves_no_tag_local_or_remote() {
     let project = Project::copy_of("multi-platform");
     let name = unique("atomic");
     let repository = format!("127.0.0.1:{}/{name}", registry.port);
-    project.edit_manifest(|m| {
-        m.replacen(
-            "[image]\n",
-            &format!("[image]\nname = \"{repository}\"\n"),
-            1,
-        )
-    });
+    project.set_image_name(&repository);
     let references: Vec<String> = ["v1", "v1-amd64", "v1-arm64"]
         .iter()
         .map(|t| format!("{repository}:{t}"))

@@ -58,19 +58,29 @@ fn check_render_and_dry_run_execute_nothing_the_project_names() {
         &["build", "v1", "-f", "service.toml", "--dry-run"],
         &["build", "v1", "-f", "service.toml", "--dry-run", "--json"],
     ];
-    for args in commands {
-        let o = p.run(args);
-        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
-        assert!(
-            !marker.exists(),
-            "{args:?} ran a program of the project: {}",
-            std::fs::read_to_string(&marker).unwrap_or_default()
-        );
-    }
+    assert_each_runs_nothing(&p, &marker, &commands);
     // The dry run says where its probes ran: outside the project.
     let o = p.run(&["build", "v1", "-f", "service.toml", "--dry-run"]);
     let said = format!("{}{}", stdout(&o), stderr(&o));
     assert!(said.contains("cd / && cargo metadata"), "{said}");
+}
+
+/// Each of `commands` succeeds in `p` and runs no program that would write to `marker`.
+fn assert_each_runs_nothing(p: &Project, marker: &Path, commands: &[&[&str]]) {
+    for args in commands {
+        let o = p.run(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_ran_nothing(marker, &format!("{args:?}"));
+    }
+}
+
+/// No program wrote to `marker` (during `what`).
+fn assert_ran_nothing(marker: &Path, what: &str) {
+    assert!(
+        !marker.exists(),
+        "{what} ran a program of the project: {}",
+        std::fs::read_to_string(marker).unwrap_or_default()
+    );
 }
 
 /// Runs `check`, `build --dry-run` and `build --dry-run --json`: each exits 1 naming `key`
@@ -821,21 +831,9 @@ fn a_planted_git_config_runs_no_program_in_check_render_dry_run_or_build() {
         &["build", "v1", "-f", "service.toml", "--dry-run"],
         &["build", "v1", "-f", "service.toml", "--dry-run", "--json"],
     ];
-    for args in commands {
-        let o = p.run(args);
-        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
-        assert!(
-            !marker.exists(),
-            "{args:?} ran a program the git config names: {}",
-            std::fs::read_to_string(&marker).unwrap_or_default()
-        );
-    }
+    assert_each_runs_nothing(&p, &marker, &commands);
     let (image, _) = build_image(&p, "minimal");
-    assert!(
-        !marker.exists(),
-        "build ran a program the git config names: {}",
-        std::fs::read_to_string(&marker).unwrap_or_default()
-    );
+    assert_ran_nothing(&marker, "build");
     // The revision is still read, and the unchanged files do not make it dirty.
     let revision = image.label("org.opencontainers.image.revision");
     assert_eq!(revision.len(), 40, "{revision}");

@@ -133,6 +133,15 @@ impl Project {
             .unwrap()
     }
 
+    /// Sets `image.name`: the image goes to `repository` (a test registry's).
+    pub fn set_image_name(&self, repository: &str) {
+        let name = format!("[image]\nname = \"{repository}\"\n");
+        self.edit_manifest(|m| match m.contains("[image]\n") {
+            true => m.replacen("[image]\n", &name, 1),
+            false => format!("{name}\n{m}"),
+        });
+    }
+
     /// `check` and `render` of the project's manifest exit 1 naming `key` and saying `why`.
     pub fn assert_refused(&self, key: &str, why: &str) {
         for args in [
