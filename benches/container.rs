@@ -22,7 +22,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{run_id, timed};
+use common::{run_id, timed, wants};
 use std::time::Duration;
 
 const TOOL: &str = env!("CARGO_BIN_EXE_buildkit-lite");
@@ -30,11 +30,7 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 const PAIRS: usize = 5;
 
 fn main() {
-    let parts: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    // Parts: `chef`, `plain`, `cache`.
     let run = run_id();
     let ours = project("axum-ours");
     let hand = hand_project();

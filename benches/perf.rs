@@ -21,7 +21,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{run_id, timed};
+use common::{run_id, timed, wants};
 use std::time::{Duration, Instant};
 
 const TOOL: &str = env!("CARGO_BIN_EXE_buildkit-lite");
@@ -29,13 +29,7 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 const GNU: &str = "x86_64-unknown-linux-gnu";
 
 fn main() {
-    // `cargo bench` passes `--bench`; any other argument picks a part: `render`, `build`,
-    // `gnu` or `platforms`.
-    let parts: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let wants = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    // Parts: `render`, `build`, `gnu`, `platforms`.
     println!("buildkit-lite benchmark ({} cores)", cores());
     if wants("render") {
         render();

@@ -1,4 +1,5 @@
-//! What the benchmark binaries share: running a command timed, and a mark of this run.
+//! What the benchmark binaries share: the parts asked for, running a command timed, and a
+//! mark of this run.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,4 +29,14 @@ pub fn run_id() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos()
+}
+
+/// Whether the command line asks for `part`: `cargo bench` passes `--bench`; any other
+/// argument picks a part, and none means every part.
+pub fn wants(part: &str) -> bool {
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    parts.is_empty() || parts.iter().any(|p| p == part)
 }

@@ -166,36 +166,11 @@ fn without_a_lockfile_the_container_build_stops_before_staging() {
     assert!(stderr(&o).contains("--vendor is for the container builder"));
 }
 
-/// An engine reached over TCP at 127.0.0.2 (not 127.0.0.1): a proxy to this machine's
-/// engine socket, as a remote engine would be reached. Returns its `DOCKER_HOST`.
-fn engine_at_127_0_0_2() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
-    let address = format!("tcp://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
-                continue;
-            };
-            let (mut client_in, mut engine_out) =
-                (client.try_clone().unwrap(), engine.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut client_in, &mut engine_out);
-                let _ = engine_out.shutdown(std::net::Shutdown::Write);
-            });
-            let (mut engine_in, mut client_out) = (engine, client);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut engine_in, &mut client_out);
-                let _ = client_out.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    address
-}
-
 #[test]
 fn a_remote_engine_compiles_and_test_reaches_its_ports_at_its_host() {
     require_docker!();
-    let engine = engine_at_127_0_0_2();
+    // The engine reached over TCP at 127.0.0.2 (not 127.0.0.1), as a remote one would be.
+    let engine = engine_proxy("127.0.0.2", false);
     let p = in_container("healthcheck-app", "");
     let env = [("DOCKER_HOST", engine.as_str())];
     let (image, out) = build_image_with_env(&p, "healthcheck-app", &env);

@@ -92,48 +92,13 @@ fn sigterm_ends_the_tool_while_the_engine_does_not_answer() {
     }
 }
 
-/// An engine that answers everything but never answers a container's removal (`DELETE`
-/// requests are held, the rest passed on to this machine's engine): as a daemon that
-/// wedges while `test` cleans up. Returns its `DOCKER_HOST`.
-fn engine_that_never_removes() -> String {
-    use std::io::{Read, Write};
-    let listener = TcpListener::bind("127.0.0.3:0").unwrap();
-    let address = format!("tcp://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
-                continue;
-            };
-            let (mut from_engine, mut to_client) =
-                (engine.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_engine, &mut to_client);
-            });
-            let (mut from_client, mut to_engine) = (client, engine);
-            std::thread::spawn(move || {
-                let mut chunk = [0u8; 64 * 1024];
-                while let Ok(n) = from_client.read(&mut chunk) {
-                    if n == 0 || chunk[..n].windows(8).any(|w| w == b"DELETE /") {
-                        // Held open, never passed on: the removal never ends.
-                        std::thread::sleep(Duration::from_secs(600));
-                        return;
-                    }
-                    if to_engine.write_all(&chunk[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    address
-}
-
 #[test]
 fn sigterm_ends_test_even_when_the_engine_never_removes_its_container() {
     require_docker!();
     let manifest = "[app]\nname = \"wedged\"\nbinary = \"wedged\"\ntarget = \"x86_64-unknown-linux-musl\"\nprebuilt = \"app.bin\"\n\n[services.web]\ncommand = [\"/bin/sleep\", \"infinity\"]\n";
     let (p, image) = common::docker::built("wedged", manifest, &[]);
-    let engine = engine_that_never_removes();
+    // An engine that answers everything but a container's removal.
+    let engine = common::docker::engine_proxy("127.0.0.3", true);
     let child = Command::new("timeout")
         .args(["-s", "KILL", "90", env!("CARGO_BIN_EXE_buildkit-lite")])
         .current_dir(&p.dir)

@@ -662,3 +662,43 @@ impl Drop for SecondEngine {
             .status();
     }
 }
+
+/// A TCP listener on `ip` (a loopback address) that passes every connection on to this
+/// machine's engine socket: the engine as a remote one is reached, over `tcp://`. With
+/// `hold_removals`, a request to remove something (`DELETE /…`) is held and never passed
+/// on, as by a daemon that wedges while a test cleans up. Returns its `DOCKER_HOST`.
+pub fn engine_proxy(ip: &str, hold_removals: bool) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let address = format!("tcp://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
+                continue;
+            };
+            let (mut from_engine, mut to_client) =
+                (engine.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_engine, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut from_client, mut to_engine) = (client, engine);
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 64 * 1024];
+                while let Ok(n) = from_client.read(&mut chunk) {
+                    let removal = chunk[..n].windows(8).any(|w| w == b"DELETE /");
+                    if hold_removals && removal {
+                        // Held open, never passed on: the removal never ends.
+                        std::thread::sleep(Duration::from_secs(600));
+                        return;
+                    }
+                    if n == 0 || to_engine.write_all(&chunk[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to_engine.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    address
+}
