@@ -1,11 +1,13 @@
 //! C libraries that Rust crates link through `-sys` crates: what a failed build script of
 //! one most likely needs (the tool's diagnosis, before cargo's own lines), and which
-//! run-time package an image needs when a gnu binary links the system's copy (`init`).
+//! run-time package an image needs when a gnu binary links the system's copy (`init`);
+//! and the C compiler a container build's stage lacked.
 //!
 //! A small table of well-known crates; an unknown `-sys` crate gets the general advice.
 //! Nothing here runs anything or prints.
 
 use crate::error::{Error, SysBuild};
+use crate::plan::Plan;
 
 /// A well-known `-sys` crate and its C library.
 pub struct SysCrate {
@@ -180,6 +182,35 @@ fn cargo_lines(output: &str) -> String {
     }
     kept.truncate(30);
     kept.join("\n")
+}
+
+/// A container build whose build stage failed because a build script found no C compiler
+/// (cc-rs: `failed to find tool "x86_64-linux-musl-gcc"`): what to add to `[build]
+/// packages`. (The host builders' compile is diagnosed by [`diagnose`].)
+pub fn in_build_stage(error: Error, plan: &Plan) -> Error {
+    let Error::StepFailed { output, .. } = &error else {
+        return error;
+    };
+    let missing = output
+        .split("failed to find tool \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next());
+    match missing {
+        Some(tool) if plan.in_container() => {
+            let package = match tool.contains("musl") && plan.app.target.starts_with("x86_64") {
+                true => "musl-tools (Debian's musl-gcc)".to_string(),
+                false => format!("the Debian package of a C compiler named {tool}"),
+            };
+            let target = &plan.app.target;
+            Error::WithHint {
+                hint: format!(
+                    "a build script in the build stage found no C compiler `{tool}` for {target}: add {package} to [build] packages, or use a builder image that has one"
+                ),
+                error: Box::new(error),
+            }
+        }
+        _ => error,
+    }
 }
 
 #[cfg(test)]

@@ -219,7 +219,7 @@ impl Runner for HostRunner<'_> {
             Action::BuildStage(step) => self
                 .run(step)
                 .map_err(docker::build_failed)
-                .map_err(|e| with_builder_stage_hint(e, plan))
+                .map_err(|e| clibs::in_build_stage(e, plan))
                 .map(|()| None),
             Action::Compile(step) => self
                 .run(step)
@@ -235,7 +235,7 @@ impl Runner for HostRunner<'_> {
                 step,
                 image_id_file,
             } => docker_build(self.run_step(), step, image_id_file, self.digest.as_deref())
-                .map_err(|e| with_builder_stage_hint(e, plan))
+                .map_err(|e| clibs::in_build_stage(e, plan))
                 .map(|id| Some(Product::ImageId(id))),
             Action::CheckRuntime { binary, .. } => {
                 let image = made.image_id.as_deref().unwrap_or_default();
@@ -346,35 +346,6 @@ fn with_c_hint(error: Error, target: &str) -> Error {
             ),
         },
         error => error,
-    }
-}
-
-/// A container build whose build stage failed because a build script found no C compiler
-/// (cc-rs: `failed to find tool "x86_64-linux-musl-gcc"`): what to add to `[build]
-/// packages`. The host builders' compile says the same in its own way (`clibs.rs`).
-fn with_builder_stage_hint(error: Error, plan: &Plan) -> Error {
-    let Error::StepFailed { output, .. } = &error else {
-        return error;
-    };
-    let missing = output
-        .split("failed to find tool \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next());
-    match missing {
-        Some(tool) if plan.in_container() => {
-            let package = match tool.contains("musl") && plan.app.target.starts_with("x86_64") {
-                true => "musl-tools (Debian's musl-gcc)".to_string(),
-                false => format!("the Debian package of a C compiler named {tool}"),
-            };
-            let target = &plan.app.target;
-            Error::WithHint {
-                hint: format!(
-                    "a build script in the build stage found no C compiler `{tool}` for {target}: add {package} to [build] packages, or use a builder image that has one"
-                ),
-                error: Box::new(error),
-            }
-        }
-        _ => error,
     }
 }
 

@@ -52,6 +52,9 @@ pub fn stage(plan: &Plan) -> Stage {
         .strip_prefix(&root)
         .unwrap_or(Utf8Path::new("Cargo.toml"));
     let target = plan.app.target.as_str();
+    // The stage runs on the engine's platform, taken to be linux/amd64 (the builder images
+    // of these machines): a musl target of another architecture links with rust-lld, as
+    // `auto` does on a host (`build/builder.rs`).
     let rust_lld = target.starts_with("aarch64-") && target.ends_with("-musl");
     let locked = plan.app.locked;
     let mut words = vec!["cargo".to_string(), "build".to_string()];
