@@ -211,16 +211,14 @@ impl Runner for HostRunner<'_> {
         report: &mut dyn FnMut(Event),
     ) -> Result<Option<Product>, Error> {
         let plan = self.plan;
+        // What a failed `docker build` (of the image, or of the build stage alone) says.
+        let build_failed = |e| clibs::in_build_stage(docker::build_failed(e), plan);
         let result = match action {
             Action::Engine(step) => self.check_engine(step).map(|()| None),
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Vendor(step) => self.run(step).map(|()| None),
             Action::PullCache(step) => pull_cache(step, report).map(|()| None),
-            Action::BuildStage(step) => self
-                .run(step)
-                .map_err(docker::build_failed)
-                .map_err(|e| clibs::in_build_stage(e, plan))
-                .map(|()| None),
+            Action::BuildStage(step) => self.run(step).map_err(build_failed).map(|()| None),
             Action::Compile(step) => self
                 .run(step)
                 .map_err(|e| clibs::diagnose(e, &plan.app.target))
@@ -235,7 +233,7 @@ impl Runner for HostRunner<'_> {
                 step,
                 image_id_file,
             } => docker_build(self.run_step(), step, image_id_file, self.digest.as_deref())
-                .map_err(|e| clibs::in_build_stage(e, plan))
+                .map_err(build_failed)
                 .map(|id| Some(Product::ImageId(id))),
             Action::CheckRuntime { binary, .. } => {
                 let image = made.image_id.as_deref().unwrap_or_default();
@@ -246,11 +244,7 @@ impl Runner for HostRunner<'_> {
             }
             Action::Tag {
                 image, reference, ..
-            } => {
-                let new = made.image_id.as_deref().unwrap_or_default();
-                let image = image.as_deref().unwrap_or(new);
-                docker::tag_step(image, reference).output().map(|_| None)
-            }
+            } => tag(image.as_deref(), made, reference).map(|()| None),
             Action::Index {
                 create,
                 push,
@@ -269,6 +263,13 @@ impl Runner for HostRunner<'_> {
         }
         result
     }
+}
+
+/// Names `image` (by default the new one, `made`) `reference`.
+fn tag(image: Option<&str>, made: &Made, reference: &str) -> Result<(), Error> {
+    let new = made.image_id.as_deref().unwrap_or_default();
+    let image = image.unwrap_or(new);
+    docker::tag_step(image, reference).output().map(|_| ())
 }
 
 /// The rendered tree of a container build, with the crates `cargo vendor` fetched
@@ -361,7 +362,7 @@ fn docker_build(
     let digest_file = image_id_file.with_file_name("context-digest");
     let _ = std::fs::remove_file(&digest_file);
     let _ = std::fs::remove_file(image_id_file);
-    run(step).map_err(docker::build_failed)?;
+    run(step)?;
     let image_id = std::fs::read_to_string(image_id_file).map_err(|source| Error::Input {
         path: image_id_file.to_owned(),
         source,
