@@ -4,6 +4,7 @@
 use super::decide::Action;
 use super::{Event, Made, Product};
 use crate::error::Error;
+use crate::host::docker;
 
 /// What a runner does with an action.
 pub trait Runner {
@@ -26,7 +27,9 @@ pub fn execute(
 ) -> Result<Made, Error> {
     let mut made = Made::default();
     let mut current = false;
+    let mut no_cache_at = Vec::new();
     for action in actions {
+        let action = without_cache_from(action, &no_cache_at);
         let action = match action {
             Action::Fail(error) => return Err(error),
             // An image already built from this very context is checked and tagged.
@@ -53,10 +56,28 @@ pub fn execute(
                 current = true;
             }
             Some(Product::Digest(digest)) => made.digest = Some(digest),
+            Some(Product::NoCache(reference)) => no_cache_at.push(reference),
             None => {}
         }
     }
     Ok(made)
+}
+
+/// A docker build `action` without `--cache-from` the cache images the registry lacks:
+/// the classic builder given a cache image takes no layer from the engine's own earlier
+/// builds, so a first build with a cache would compile every dependency again.
+fn without_cache_from(action: Action, missing: &[String]) -> Action {
+    match action {
+        Action::BuildStage(step) => Action::BuildStage(docker::without_cache_from(&step, missing)),
+        Action::DockerBuild {
+            step,
+            image_id_file,
+        } => Action::DockerBuild {
+            step: docker::without_cache_from(&step, missing),
+            image_id_file,
+        },
+        action => action,
+    }
 }
 
 /// Reports what an action is about to do (or, in a dry run, would do).

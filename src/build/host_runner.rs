@@ -217,7 +217,7 @@ impl Runner for HostRunner<'_> {
             Action::Engine(step) => self.check_engine(step).map(|()| None),
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Vendor(step) => self.run(step).map(|()| None),
-            Action::PullCache(step) => pull_cache(step, report).map(|()| None),
+            Action::PullCache(step) => pull_cache(step, report),
             Action::BuildStage(step) => self.run(step).map_err(build_failed).map(|()| None),
             Action::Compile(step) => self
                 .run(step)
@@ -293,21 +293,23 @@ fn with_vendored(plan: &Plan, mut tree: FileTree) -> Result<FileTree, Error> {
 
 /// Pulls a registry cache image; one that is not there yet (a first build) or cannot be
 /// pulled is said, and the build goes on without it.
-fn pull_cache(step: &Step, report: &mut dyn FnMut(Event)) -> Result<(), Error> {
+/// Pulls a cache image; `NoCache` when the registry has none.
+fn pull_cache(step: &Step, report: &mut dyn FnMut(Event)) -> Result<Option<Product>, Error> {
     let attempt = step.attempt()?;
-    if !attempt.success() {
-        let why = attempt
-            .stderr
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        report(Event::Note(format!(
-            "no cache to read at {} ({}): this build fills it",
-            step.args.last().map_or("", String::as_str),
-            why.trim()
-        )));
+    if attempt.success() {
+        return Ok(None);
     }
-    Ok(())
+    let why = attempt
+        .stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let reference = step.args.last().cloned().unwrap_or_default();
+    report(Event::Note(format!(
+        "no cache to read at {reference} ({}): this build fills it",
+        why.trim()
+    )));
+    Ok(Some(Product::NoCache(reference)))
 }
 
 /// The binaries of `binary` that the dynamic loader links, each with its path in the image

@@ -119,6 +119,8 @@ pub enum Product {
     Current(String),
     /// `docker push`: the pushed manifest's digest (`sha256:…`).
     Digest(String),
+    /// `docker pull` of a cache image the registry does not have (a first build).
+    NoCache(String),
 }
 
 /// What the actions made, together.

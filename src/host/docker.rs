@@ -296,6 +296,24 @@ fn with_cache_from(mut step: Step, images: &[String]) -> Step {
     step
 }
 
+/// `step` (a docker build) without `--cache-from` any of `missing`.
+pub fn without_cache_from(step: &Step, missing: &[String]) -> Step {
+    let mut kept = Vec::with_capacity(step.args.len());
+    let mut args = step.args.iter();
+    while let Some(arg) = args.next() {
+        match args.as_slice().first() {
+            Some(image) if arg == "--cache-from" && missing.contains(image) => {
+                args.next();
+            }
+            _ => kept.push(arg.clone()),
+        }
+    }
+    Step {
+        args: kept,
+        ..step.clone()
+    }
+}
+
 /// `docker build --target builder` of a staged context, tagged `cache`: the container
 /// builder's build stage alone, an image of its own, so that it can be pushed as the
 /// registry cache of the compiled dependencies (an image's own layers hold none of a build
@@ -607,6 +625,19 @@ mod tests {
         assert_eq!(host(Some("tcp://[fd00::5]:2376"), None), "fd00::5");
         assert_eq!(host(None, Some("ssh://me@10.1.2.3")), "10.1.2.3");
         assert_eq!(host(Some(""), Some("tcp://b:1")), "b");
+    }
+
+    #[test]
+    fn a_missing_cache_image_leaves_only_its_cache_from() {
+        let images = ["r/a:c".to_string(), "r/a:c-runtime".to_string()];
+        let step = build_stage_step(Utf8Path::new("ctx"), "r/a:c", &images);
+        let kept = without_cache_from(&step, &images[..1]);
+        let line = kept.command_line();
+        assert!(!line.contains("--cache-from r/a:c "), "{line}");
+        assert!(line.contains("--cache-from r/a:c-runtime "), "{line}");
+        assert!(line.contains("--tag r/a:c "), "{line}");
+        assert_eq!(kept.args.len(), step.args.len() - 2);
+        assert_eq!(without_cache_from(&step, &[]).args, step.args);
     }
 
     #[test]

@@ -200,26 +200,30 @@ fn a_fresh_engine_reuses_the_dependencies_from_the_registry_cache() {
     let registry = Registry::start(None);
     let name = unique("cached");
     let repository = format!("127.0.0.1:{}/{name}", registry.port);
-    let build = format!(
-        "vendor = true\npackages = [\"musl-tools\"]\ncache = \"{repository}:buildcache\"\n"
-    );
-    let p = in_container("workspace", &build);
+    let p = in_container("workspace", "vendor = true\npackages = [\"musl-tools\"]\n");
     p.set_image_name(&repository);
-    let _images: Vec<Image> = ["v1", "buildcache", "buildcache-runtime"]
+    let _images: Vec<Image> = ["v0", "v1", "buildcache", "buildcache-runtime"]
         .iter()
         .map(|t| Image(format!("{repository}:{t}")))
         .collect();
-    let first = p.build("v1", &["--push"]);
-    assert!(first.status.success(), "{}", stderr(&first));
-    let said = stderr(&first);
+    // Built once without the cache, then with it: the registry has none yet, and the
+    // build takes the dependencies from this engine's own cache instead of compiling them.
+    let without = p.build("v0", &[]);
+    assert!(without.status.success(), "{}", stderr(&without));
+    p.edit_manifest(|m| format!("{m}cache = \"{repository}:buildcache\"\n"));
+    let first = p.build("v1", &["--push", "--verbose"]);
+    let log = log_of(&first);
+    assert!(first.status.success(), "{log}");
     assert!(
-        said.contains(&format!("no cache to read at {repository}:buildcache")),
-        "{said}"
+        log.contains(&format!("no cache to read at {repository}:buildcache")),
+        "{log}"
     );
     assert!(
-        said.contains(&format!("push {repository}:buildcache…")),
-        "{said}"
+        log.contains(&format!("==> push {repository}:buildcache\n")),
+        "{log}"
     );
+    assert!(!log.contains("Compiling libsqlite3-sys"), "{log}");
+    assert!(!log.contains("--cache-from"), "{log}");
 
     let engine = SecondEngine::start();
     engine.load(&["debian:bookworm-slim", "rust:1-bookworm"]);
