@@ -272,6 +272,9 @@ fn tag(image: Option<&str>, made: &Made, reference: &str) -> Result<(), Error> {
     docker::tag_step(image, reference).output().map(|_| ())
 }
 
+/// What keeps `builder/vendor/` in the context when there is no crate to vendor.
+const EMPTY_VENDOR: &str = "builder/vendor/.buildkit-lite-empty";
+
 /// The rendered tree of a container build, with the crates `cargo vendor` fetched
 /// (`builder/vendor/`), when they are vendored; streamed when staged, as shipped files.
 fn with_vendored(plan: &Plan, mut tree: FileTree) -> Result<FileTree, Error> {
@@ -280,10 +283,23 @@ fn with_vendored(plan: &Plan, mut tree: FileTree) -> Result<FileTree, Error> {
     }
     let dir = &plan.manifest_dir;
     let vendor = vendor_dir(plan);
-    let found = project::walk_tree(dir, &vendor, "vendored crate").map_err(|e| Error::Input {
-        path: vendor.clone(),
-        source: std::io::Error::other(e),
-    })?;
+    // A crate without dependencies: `cargo vendor` makes no directory (or empties it).
+    let found = match dir.join(&vendor).is_dir() {
+        true => project::walk_tree(dir, &vendor, "vendored crate").map_err(|e| Error::Input {
+            path: vendor.clone(),
+            source: std::io::Error::other(e),
+        })?,
+        false => Vec::new(),
+    };
+    if found.is_empty() {
+        // The Dockerfile copies builder/vendor/: a hidden file, which cargo skips, makes it.
+        let note = "No crate to vendor: this file keeps the directory.\n";
+        let file = File {
+            contents: Contents::Bytes(note.into()),
+            mode: 0o644,
+        };
+        tree.insert(EMPTY_VENDOR.into(), file);
+    }
     for found in found {
         let path = Utf8PathBuf::from("builder/vendor").join(&found.rel);
         tree.insert(path, File::from_project(dir, found, 0o644));

@@ -147,6 +147,92 @@ fn vendored_crates_compile_offline_and_a_code_change_reuses_the_dependencies() {
     assert_proven(&p, &image, &["api", "worker"], &["api_ping"]);
 }
 
+/// A PATH whose `docker` is Debian's docker.io CLI (20.10, which `.ci/setup` installs):
+/// it builds with the engine's own BuildKit under `DOCKER_BUILDKIT=1`, where a newer CLI
+/// wants the buildx plugin, which these machines lack.
+fn buildkit_path(dir: &Path) -> String {
+    let cli = Path::new("/usr/bin/docker");
+    let o = Command::new(cli)
+        .args(["version", "--format", "{{.Client.Version}}"])
+        .output()
+        .expect("Debian's docker CLI at /usr/bin/docker (.ci/setup installs docker.io)");
+    assert!(stdout(&o).starts_with("20.10"), "{}", stdout(&o));
+    let bin = dir.join("buildkit-cli");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(cli, bin.join("docker")).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+/// The Dockerfile needs no BuildKit syntax, and BuildKit builds it too: the workspace (C
+/// code, two binaries) with a registry cache, whose dependency step a code change reuses.
+#[test]
+fn buildkit_builds_the_container_builders_dockerfile_and_reuses_the_dependencies() {
+    require_docker!();
+    let registry = Registry::start(None);
+    let repository = format!("127.0.0.1:{}/{}", registry.port, unique("buildkit"));
+    let build = format!(
+        "vendor = true\npackages = [\"musl-tools\"]\ncache = \"{repository}:buildcache\"\n"
+    );
+    let p = in_container("workspace", &build);
+    p.set_image_name(&repository);
+    let _images: Vec<Image> = ["v1", "v2", "buildcache", "buildcache-runtime"]
+        .iter()
+        .map(|t| Image(format!("{repository}:{t}")))
+        .collect();
+    let path = buildkit_path(p.tmp.path());
+    let env = [("PATH", path.as_str()), ("DOCKER_BUILDKIT", "1")];
+    let first = p.build_with_env("v1", &["--push", "--verbose"], &env);
+    let log = log_of(&first);
+    assert!(first.status.success(), "{log}");
+    assert!(log.contains("[builder "), "not built by BuildKit: {log}");
+    assert!(
+        log.contains(&format!("==> push {repository}:buildcache\n")),
+        "{log}"
+    );
+    let proven = p.prove("v1", &[]);
+    assert!(proven.status.success(), "{}", stdout(&proven));
+
+    let main = p.dir.join("api/src/main.rs");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{code}\n// a change under BuildKit\n")).unwrap();
+    let out = p.build_with_env("v2", &["--verbose"], &env);
+    let log = log_of(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("Compiling api v0.1.0 (/build/api)"), "{log}");
+    assert!(!log.contains("Compiling libsqlite3-sys"), "{log}");
+    // BuildKit numbers each step (`#9 [builder 7/9] RUN cargo build …`) and says `#9 CACHED`.
+    let deps = log
+        .lines()
+        .find(|l| l.contains("[builder ") && l.contains("] RUN cargo build"))
+        .unwrap_or_else(|| panic!("no dependency step in {log}"));
+    let number = deps.split(' ').next().unwrap();
+    assert!(
+        log.contains(&format!("\n{number} CACHED\n")),
+        "the dependency step was not cached: {log}"
+    );
+    let proven = p.prove("v2", &[]);
+    assert!(proven.status.success(), "{}", stdout(&proven));
+}
+
+/// A crate without dependencies vendors nothing (`cargo vendor` makes no directory): the
+/// build goes on, with an empty `builder/vendor/` but for a hidden file cargo skips.
+#[test]
+fn a_crate_without_dependencies_builds_with_vendor() {
+    require_docker!();
+    let p = in_container("minimal", "vendor = true\n");
+    let name = unique("novendor");
+    p.set_image_name(&name);
+    let _image = Image(format!("{name}:v1"));
+    let out = p.build("v1", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let vendor = p.context("minimal").join("builder/vendor");
+    let files: Vec<_> = std::fs::read_dir(&vendor)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, [".buildkit-lite-empty"]);
+}
+
 #[test]
 fn without_a_lockfile_the_container_build_stops_before_staging() {
     let p = in_container("minimal", "");
