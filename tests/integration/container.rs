@@ -277,6 +277,35 @@ fn a_remote_engine_compiles_and_test_reaches_its_ports_at_its_host() {
     assert!(port.contains("answers from outside (127.0.0.2:"), "{port}");
 }
 
+/// The engine reached over ssh (`DOCKER_HOST=ssh://…`): the context goes there and the
+/// compile runs there, and `test` reaches the published ports at the ssh host.
+#[test]
+fn an_engine_over_ssh_compiles_and_test_reaches_its_ports_at_its_host() {
+    require_docker!();
+    let engine = SshEngine::start();
+    let p = in_container("healthcheck-app", "");
+    let env = [
+        ("DOCKER_HOST", engine.host.as_str()),
+        ("PATH", &engine.path),
+    ];
+    let (image, out) = build_image_with_env(&p, "healthcheck-app", &env);
+    let log = log_of(&out);
+    assert!(log.contains("FROM rust:1-bookworm AS builder"), "{log}");
+    let o = cmd()
+        .current_dir(&p.dir)
+        .envs(env)
+        .args(["test", image.tag(), "-f", "service.toml"])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let port = out
+        .lines()
+        .find(|l| l.starts_with("ok   port 8080 "))
+        .unwrap_or_else(|| panic!("no port line in {out}"));
+    assert!(port.contains("answers from outside (127.0.0.3:"), "{port}");
+}
+
 /// A fresh engine (a second dockerd with an empty store, as a new CI runner) rebuilds after
 /// a code change without compiling the dependencies: they come from the registry cache
 /// the first engine pushed (`[build] cache`, `build --push`).

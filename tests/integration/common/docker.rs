@@ -702,3 +702,97 @@ pub fn engine_proxy(ip: &str, hold_removals: bool) -> String {
     });
     address
 }
+
+/// This machine's engine reached over ssh (`DOCKER_HOST=ssh://user@127.0.0.3:port`), as a
+/// remote one is: an sshd of the test's own on 127.0.0.3 (Debian's openssh-server, which
+/// `.ci/setup` installs), a key made for it, and an `ssh` first on PATH that reads the
+/// test's client config (ssh reads `~/.ssh` from the password database, not `$HOME`). The
+/// docker CLI runs `ssh … docker system dial-stdio` there. Stopped when dropped.
+pub struct SshEngine {
+    sshd: std::process::Child,
+    /// `DOCKER_HOST`.
+    pub host: String,
+    /// `PATH`, with the test's `ssh` first.
+    pub path: String,
+    dir: tempfile::TempDir,
+}
+
+impl SshEngine {
+    pub fn start() -> SshEngine {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        for key in ["host_key", "client_key"] {
+            let o = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f", &at(key)])
+                .output()
+                .expect("ssh-keygen");
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        std::fs::copy(at("client_key.pub"), at("authorized_keys")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.3:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "ListenAddress 127.0.0.3:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {}\n",
+            at("host_key"),
+            at("authorized_keys"),
+            at("sshd.pid")
+        );
+        std::fs::write(at("sshd_config"), config).unwrap();
+        let client = format!(
+            "Host 127.0.0.3\n  IdentityFile {}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n",
+            at("client_key")
+        );
+        std::fs::write(at("ssh_config"), client).unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = format!(
+            "#!/bin/sh\nexec /usr/bin/ssh -F '{}' \"$@\"\n",
+            at("ssh_config")
+        );
+        std::fs::write(bin.join("ssh"), shim).unwrap();
+        let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(bin.join("ssh"), executable).unwrap();
+        // sshd's privilege separation directory, which its service would make.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let sshd = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f", &at("sshd_config")])
+            .stderr(std::fs::File::create(at("sshd.log")).unwrap())
+            .spawn()
+            .expect("/usr/sbin/sshd (.ci/setup installs openssh-server)");
+        let user = stdout(&Command::new("id").arg("-un").output().unwrap());
+        let engine = SshEngine {
+            sshd,
+            host: format!("ssh://{}@127.0.0.3:{port}", user.trim()),
+            path: format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            dir,
+        };
+        let log = engine.dir.path().join("sshd.log");
+        eventually(
+            Duration::from_secs(20),
+            "the engine answers over ssh",
+            || {
+                let o = Command::new("docker")
+                    .args(["version", "--format", "{{.Server.Version}}"])
+                    .env("DOCKER_HOST", &engine.host)
+                    .env("PATH", &engine.path)
+                    .output()
+                    .unwrap();
+                match o.status.success() {
+                    true => Ok(()),
+                    false => Err(stderr(&o) + &std::fs::read_to_string(&log).unwrap_or_default()),
+                }
+            },
+        );
+        engine
+    }
+}
+
+impl Drop for SshEngine {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
+}
