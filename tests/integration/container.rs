@@ -49,6 +49,18 @@ fn log_of(out: &std::process::Output) -> String {
         .replace("\u{1b}[91m", "")
 }
 
+/// A line of new text at the end of `source`, new every run: an engine keeps the layers
+/// of earlier runs (BuildKit's cache is keyed by content), and a text it has seen would
+/// take the project's copy, and its compile, from that cache.
+fn a_code_change(source: &Path) {
+    let code = std::fs::read_to_string(source).unwrap();
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::fs::write(source, format!("{code}\n// a change: {nonce}\n")).unwrap();
+}
+
 /// A copy of `example` that the container builder compiles, with its lockfile.
 fn in_container(example: &str, build: &str) -> Project {
     let p = Project::copy_of(example);
@@ -125,14 +137,7 @@ fn vendored_crates_compile_offline_and_a_code_change_reuses_the_dependencies() {
     assert_proven(&p, &image, &["api", "worker"], &["api_ping"]);
 
     // A code change: the dependency stage is reused; only the workspace's crates compile.
-    let main = p.dir.join("api/src/main.rs");
-    let code = std::fs::read_to_string(&main).unwrap();
-    // New text every run, so that no earlier run left this compile in the engine's cache.
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::fs::write(&main, format!("{code}\n// a change: {nonce}\n")).unwrap();
+    a_code_change(&p.dir.join("api/src/main.rs"));
     let (image, out) = build_image(&p, "workspace");
     let log = log_of(&out);
     assert!(log.contains("Compiling api v0.1.0 (/build/api)"), "{log}");
@@ -192,9 +197,7 @@ fn buildkit_builds_the_container_builders_dockerfile_and_reuses_the_dependencies
     let proven = p.prove("v1", &[]);
     assert!(proven.status.success(), "{}", stdout(&proven));
 
-    let main = p.dir.join("api/src/main.rs");
-    let code = std::fs::read_to_string(&main).unwrap();
-    std::fs::write(&main, format!("{code}\n// a change under BuildKit\n")).unwrap();
+    a_code_change(&p.dir.join("api/src/main.rs"));
     let out = p.build_with_env("v2", &["--verbose"], &env);
     let log = log_of(&out);
     assert!(out.status.success(), "{log}");
@@ -252,19 +255,16 @@ fn without_a_lockfile_the_container_build_stops_before_staging() {
     assert!(stderr(&o).contains("--vendor is for the container builder"));
 }
 
-#[test]
-fn a_remote_engine_compiles_and_test_reaches_its_ports_at_its_host() {
-    require_docker!();
-    // The engine reached over TCP at 127.0.0.2 (not 127.0.0.1), as a remote one would be.
-    let engine = engine_proxy("127.0.0.2", false);
+/// The container builder through a remote engine, reached with `env` at `host`: the build
+/// stage runs there, and `test` finds the published port at that host.
+fn compiles_there_and_test_reaches_its_port_at(env: &[(&str, &str)], host: &str) {
     let p = in_container("healthcheck-app", "");
-    let env = [("DOCKER_HOST", engine.as_str())];
-    let (image, out) = build_image_with_env(&p, "healthcheck-app", &env);
+    let (image, out) = build_image_with_env(&p, "healthcheck-app", env);
     let log = log_of(&out);
     assert!(log.contains("FROM rust:1-bookworm AS builder"), "{log}");
     let o = cmd()
         .current_dir(&p.dir)
-        .env("DOCKER_HOST", &engine)
+        .envs(env.iter().copied())
         .args(["test", image.tag(), "-f", "service.toml"])
         .output()
         .unwrap();
@@ -274,7 +274,18 @@ fn a_remote_engine_compiles_and_test_reaches_its_ports_at_its_host() {
         .lines()
         .find(|l| l.starts_with("ok   port 8080 "))
         .unwrap_or_else(|| panic!("no port line in {out}"));
-    assert!(port.contains("answers from outside (127.0.0.2:"), "{port}");
+    assert!(
+        port.contains(&format!("answers from outside ({host}:")),
+        "{port}"
+    );
+}
+
+#[test]
+fn a_remote_engine_compiles_and_test_reaches_its_ports_at_its_host() {
+    require_docker!();
+    // The engine reached over TCP at 127.0.0.2 (not 127.0.0.1), as a remote one would be.
+    let engine = engine_proxy("127.0.0.2", false);
+    compiles_there_and_test_reaches_its_port_at(&[("DOCKER_HOST", &engine)], "127.0.0.2");
 }
 
 /// The engine reached over ssh (`DOCKER_HOST=ssh://…`): the context goes there and the
@@ -283,27 +294,11 @@ fn a_remote_engine_compiles_and_test_reaches_its_ports_at_its_host() {
 fn an_engine_over_ssh_compiles_and_test_reaches_its_ports_at_its_host() {
     require_docker!();
     let engine = SshEngine::start();
-    let p = in_container("healthcheck-app", "");
     let env = [
         ("DOCKER_HOST", engine.host.as_str()),
         ("PATH", &engine.path),
     ];
-    let (image, out) = build_image_with_env(&p, "healthcheck-app", &env);
-    let log = log_of(&out);
-    assert!(log.contains("FROM rust:1-bookworm AS builder"), "{log}");
-    let o = cmd()
-        .current_dir(&p.dir)
-        .envs(env)
-        .args(["test", image.tag(), "-f", "service.toml"])
-        .output()
-        .unwrap();
-    let out = stdout(&o);
-    assert!(o.status.success(), "{out}{}", stderr(&o));
-    let port = out
-        .lines()
-        .find(|l| l.starts_with("ok   port 8080 "))
-        .unwrap_or_else(|| panic!("no port line in {out}"));
-    assert!(port.contains("answers from outside (127.0.0.3:"), "{port}");
+    compiles_there_and_test_reaches_its_port_at(&env, "127.0.0.3");
 }
 
 /// A fresh engine (a second dockerd with an empty store, as a new CI runner) rebuilds after
@@ -342,9 +337,7 @@ fn a_fresh_engine_reuses_the_dependencies_from_the_registry_cache() {
 
     let engine = SecondEngine::start();
     engine.load(&["debian:bookworm-slim", "rust:1-bookworm"]);
-    let main = p.dir.join("api/src/main.rs");
-    let code = std::fs::read_to_string(&main).unwrap();
-    std::fs::write(&main, format!("{code}\n// a change on another runner\n")).unwrap();
+    a_code_change(&p.dir.join("api/src/main.rs"));
     let out = p.build_with_env("v2", &["--verbose"], &[("DOCKER_HOST", &engine.host)]);
     let log = log_of(&out);
     assert!(out.status.success(), "{log}");
