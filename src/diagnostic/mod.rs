@@ -4,6 +4,7 @@
 //! In: the manifest text, its parsed table (with spans), and either a byte span, a key path or
 //! a toml/serde error. Out: [`Diagnostic`] values that `error.rs` prints. Nothing here prints.
 
+mod duplicate;
 pub mod suggest;
 
 use std::fmt;
@@ -163,6 +164,27 @@ impl Located {
             key: None,
             message: rewrite_serde_message(err.message()),
         }
+    }
+
+    /// A document `text` that does not parse: where, and why. A duplicate key is named
+    /// whole, with the line that first set it.
+    pub fn from_parse(err: &toml::de::Error, text: &str) -> Self {
+        let span = err.span().unwrap_or(0..0);
+        if !err.message().starts_with("duplicate key") {
+            return Self::from_toml(err);
+        }
+        let found = duplicate::duplicate(text, &span);
+        let table = found.table;
+        let what = match table {
+            true => format!("duplicate table [{}]", found.path),
+            false => "duplicate key".to_string(),
+        };
+        let message = match (found.first_line, table) {
+            (Some(line), true) => format!("{what}, first defined at line {line}"),
+            (Some(line), false) => format!("{what}, first set at line {line}"),
+            (None, _) => what,
+        };
+        Located::at_span(span, found.path, message)
     }
 
     /// A problem at `span` whose key path is found from the span.

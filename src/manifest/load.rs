@@ -143,7 +143,10 @@ pub fn parse(text: &str, dir: &Utf8Path) -> Result<Manifest, Problems> {
     let map = SourceMap::new(&text);
     let root = match DeTable::parse(&text) {
         Ok(root) => root,
-        Err(e) => return Err(Problems::new(vec![Located::from_toml(&e)], &map, None)),
+        Err(e) => {
+            let found = vec![Located::from_parse(&e, &text)];
+            return Err(Problems::new(found, &map, None));
+        }
     };
     let root = root.get_ref();
     let mut found = Vec::new();
