@@ -104,6 +104,9 @@ pub struct Report {
     /// `<repository>:<tag>`.
     pub image: String,
     pub passed: bool,
+    /// Whether a check ran or a port was reached: a pass without either proves only that
+    /// the services stayed up, and says so.
+    pub probed: bool,
     pub seconds: f64,
     pub results: Vec<Outcome>,
 }
@@ -187,6 +190,7 @@ pub fn test(
     let results = run.results;
     Ok(Report {
         passed: results.iter().all(|o| o.passed),
+        probed: (results.iter()).any(|o| matches!(o.kind, Kind::Check | Kind::Port)),
         seconds: started.elapsed().as_secs_f64(),
         image,
         results,

@@ -48,6 +48,10 @@ fn auto_picks_cargo_on_this_host_and_says_so() {
     let p = Project::copy_of("minimal");
     let (image, out) = build_image(&p, "minimal");
     assert_proven(&p, &image, &["minimal"], &[]);
+    // No check and no port: `--json` says nothing was probed too.
+    let o = p.prove(image.tag(), &["--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((&doc["ok"], &doc["probed"]), (&true.into(), &false.into()));
     let err = stderr(&out);
     assert!(
         err.contains(

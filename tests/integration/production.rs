@@ -130,6 +130,7 @@ fn test_proves_the_healthcheck_app_and_names_a_failing_check_and_a_crash_looping
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let doc = json(&o);
     assert_eq!(doc["ok"], false);
+    assert_eq!(doc["probed"], true);
     let check = results(&doc)
         .into_iter()
         .find(|r| r.1 == "custom_ping")
