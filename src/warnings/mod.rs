@@ -3,10 +3,12 @@
 //!
 //! - a base image without a tag, or with `:latest` (hadolint's DL3006 and DL3007): the
 //!   build changes when the tag moves;
-//! - an `http` check on a literal port that no service has as an env default: it likely
-//!   asks the wrong port (`${PORT}` with `service` follows the service);
-//! - an `image.expose` port that no service listens on by default (no env default and no
-//!   word of its command is that number): `docker run -P` would publish a dead port;
+//! - ports, only on a contradiction the manifest shows ([`ports`]): an `http` check or an
+//!   `image.expose` port that no service sets while some service sets one, or a port a
+//!   service listens on that no `expose` and no check names; a service that sets no port
+//!   anywhere (a config file, a built-in default) raises none;
+//! - a password in a URL's user-info (`postgres://app:secret@db/app`) in an env default, a
+//!   command or a check: it is in the image for anyone who has it;
 //! - an `app.binary` that is not a bin target of the Cargo.toml, with "did you mean" (asked
 //!   of `cargo metadata --no-deps` when cargo is there; without cargo, not looked into);
 //! - an `image.volumes` directory that no service's user owns (`[files]` names its owner,
@@ -24,6 +26,10 @@
 //!
 //! Nothing here prints.
 
+mod ports;
+
+use std::collections::BTreeMap;
+
 use toml::de::DeTable;
 
 use crate::diagnostic::{Diagnostic, KeyPath, Located, SourceMap};
@@ -35,8 +41,8 @@ pub fn warnings(loaded: &Loaded, plan: &Plan) -> Vec<Diagnostic> {
     let m = &loaded.manifest;
     let mut found = Vec::new();
     base_image(m, &mut found);
-    check_ports(m, &mut found);
-    exposed_ports(m, &mut found);
+    ports::ports(m, &mut found);
+    passwords(m, &mut found);
     binaries(m, plan, &mut found);
     secrets(m, &mut found);
     volumes(m, &mut found);
@@ -164,6 +170,59 @@ fn secrets(m: &Manifest, found: &mut Found) {
     }
 }
 
+/// The password of a URL's user-info in `value` (`scheme://user:password@host`), unless it
+/// is a `${VARIABLE}` expanded at run time.
+fn url_password(value: &str) -> Option<&str> {
+    let (_, rest) = value.split_once("://")?;
+    let authority = rest.split(['/', '?', '#', ' ']).next()?;
+    let (user_info, _) = authority.rsplit_once('@')?;
+    let (_, password) = user_info.split_once(':')?;
+    (!password.is_empty() && !password.starts_with('$')).then_some(password)
+}
+
+/// Env defaults, command words and checks holding a URL with a password.
+fn passwords(m: &Manifest, found: &mut Found) {
+    let root = KeyPath::root();
+    let env = |at: KeyPath, env: &BTreeMap<String, String>| -> Vec<(KeyPath, String)> {
+        let values = env.iter().map(|(k, v)| (at.key("env").key(k), v.clone()));
+        values.collect()
+    };
+    let words = |at: KeyPath, words: Option<&Vec<String>>| -> Vec<(KeyPath, String)> {
+        let words = words.into_iter().flatten().enumerate();
+        words
+            .map(|(i, w)| (at.key("command").index(i), w.clone()))
+            .collect()
+    };
+    let mut values = env(root.key("image"), &m.image.env);
+    for (name, s) in &m.services {
+        let at = root.key("services").key(name);
+        values.extend(
+            env(at.clone(), &s.env)
+                .into_iter()
+                .chain(words(at, s.command.as_ref())),
+        );
+    }
+    for (name, t) in &m.tasks {
+        let at = root.key("tasks").key(name);
+        values.extend(
+            env(at.clone(), &t.env)
+                .into_iter()
+                .chain(words(at, t.command.as_ref())),
+        );
+    }
+    for (name, c) in &m.checks {
+        let at = root.key("checks").key(name);
+        values.extend(c.http.iter().map(|v| (at.key("http"), v.clone())));
+        values.extend(c.command.iter().map(|v| (at.key("command"), v.clone())));
+    }
+    for (at, value) in values {
+        if url_password(&value).is_some() {
+            let reason = "a URL here has a password in it (`scheme://user:…@host`): it is in the image for anyone who has it (docker history, docker inspect, the run scripts); pass it at run time (`docker run -e`)".to_string();
+            found.push((at, reason));
+        }
+    }
+}
+
 /// Each `image.base` as written, when it has no tag or `:latest` (a digest pins it anyway).
 fn base_image(m: &Manifest, found: &mut Found) {
     for (platform, base) in m.image.base.images() {
@@ -190,63 +249,6 @@ fn moving_base(base: &str) -> Option<String> {
         Some(_) => return None,
     };
     Some(reason)
-}
-
-/// Each `http` check whose literal port no service has as an env default.
-fn check_ports(m: &Manifest, found: &mut Found) {
-    let listened = listened_ports(m);
-    for (name, check) in &m.checks {
-        let Some(url) = &check.http else { continue };
-        let Some(port) = crate::manifest::rules::literal_port(url) else {
-            continue;
-        };
-        if port.parse().is_ok_and(|p: u16| listened.contains(&p)) {
-            continue;
-        }
-        let env_port = m.services.iter().find_map(|(service, svc)| {
-            svc.env
-                .iter()
-                // A port's variable: PORT in its name, and a port number as its value
-                // (not `REPORT_DIR=/tmp`, nor `PORT_RANGE=8000-9000`).
-                .find(|(k, v)| k.contains("PORT") && v.parse::<u16>().is_ok_and(|p| p > 0))
-                .map(|(var, value)| (service, var, value))
-        });
-        let hint = match env_port {
-            Some((service, var, value)) => format!(
-                " (service `{service}` has {var}={value}: write `${{{var}}}` in the URL and service = \"{service}\")"
-            ),
-            None => String::new(),
-        };
-        let reason = format!(
-            "port {port} is no service's env default, so the check may ask the wrong port{hint}"
-        );
-        found.push((KeyPath::root().key("checks").key(name).key("http"), reason));
-    }
-}
-
-/// Each `image.expose` port that is neither in a service's env defaults nor in a word of
-/// its command.
-fn exposed_ports(m: &Manifest, found: &mut Found) {
-    let listened = listened_ports(m);
-    for (i, port) in m.image.expose.iter().enumerate() {
-        if listened.contains(port) {
-            continue;
-        }
-        let reason = format!(
-            "port {port} is no service's env default nor in its command, so nothing may listen there"
-        );
-        found.push((KeyPath::root().key("image").key("expose").index(i), reason));
-    }
-}
-
-/// Every port the services' env defaults and command words name, however written (see
-/// [`port_in`]).
-fn listened_ports(m: &Manifest) -> std::collections::BTreeSet<u16> {
-    m.services
-        .values()
-        .flat_map(|svc| svc.env.values().chain(svc.command.iter().flatten()))
-        .filter_map(|value| port_in(value))
-        .collect()
 }
 
 /// The port a value names: `8080`, `:8080`, `HOST:8080` (`0.0.0.0:8080`, `[::]:8080`),
@@ -345,25 +347,31 @@ mod tests {
         let w = warned(
             "[image]\nbase = \"debian\"\n[services.web]\nenv = { PORT = \"8080\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:9090/ping\"\n",
         );
-        assert_eq!(w.len(), 2, "{w:?}");
+        // The check asks 9090, the service listens on 8080: each side of it is named.
+        assert_eq!(w.len(), 3, "{w:?}");
         assert!(
             w[0].starts_with("7:8 image.base: `debian` has no tag"),
             "{w:?}"
         );
         assert!(
-            w[1].starts_with("11:8 checks.ping.http: port 9090 is no service's env default"),
+            w[1].starts_with("9:16 services.web.env.PORT: service `web` listens on port 8080"),
             "{w:?}"
         );
         assert!(
-            w[1].contains("write `${PORT}` in the URL and service = \"web\""),
+            w[2].starts_with("11:8 checks.ping.http: port 9090 is no service's env default"),
+            "{w:?}"
+        );
+        assert!(
+            w[2].contains("write `${PORT}` in the URL and service = \"web\""),
             "{w:?}"
         );
         // A variable with PORT in its name but no port as its value gives no such hint.
         let w = warned(
             "[image]\nbase = \"debian:12\"\n[services.web]\nenv = { REPORT_DIR = \"/tmp\", PORT_RANGE = \"8000-9000\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:9090/ping\"\n",
         );
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(!w[0].contains("in the URL"), "{w:?}");
+        // No service sets a port at all (the port is in a config file, or built in):
+        // nothing contradicts the check's port.
+        assert_eq!(w, Vec::<String>::new());
         let w = warned("[image]\nbase = \"debian:latest\"\n[services.web]\n");
         assert!(w[0].contains("DL3007"), "{w:?}");
         let w = warned(
@@ -378,5 +386,53 @@ mod tests {
             "[image]\nbase = \"debian@sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n[services.web]\nenv = { PORT = \"8080\" }\n[checks.ping]\nhttp = \"http://127.0.0.1:8080/\"\n",
         );
         assert_eq!(fine, Vec::<String>::new());
+    }
+
+    #[test]
+    fn ports_are_warned_only_on_a_contradiction() {
+        // Set nowhere: an expose and a check on a port from a config file are fine.
+        let w = warned(
+            "[image]\nbase = \"debian:12\"\nexpose = [3000]\n[services.web]\ncommand = [\"/bin/web\", \"--config\", \"/etc/web.toml\"]\n[checks.up]\nhttp = \"http://127.0.0.1:3000/\"\n",
+        );
+        assert_eq!(w, Vec::<String>::new());
+        // Set (a flag and its next word) and exposed; a database URL's port is not one
+        // the service listens on.
+        let w = warned(
+            "[image]\nbase = \"debian:12\"\nexpose = [8080]\n[services.web]\ncommand = [\"/bin/web\", \"--port\", \"8080\"]\nenv = { DATABASE_URL = \"postgres://db:5432/app\" }\n",
+        );
+        assert_eq!(w, Vec::<String>::new());
+        // Set, and named by nothing.
+        let w =
+            warned("[image]\nbase = \"debian:12\"\n[services.web]\nenv = { PORT = \"8080\" }\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("9:16 services.web.env.PORT: service `web` listens on port 8080, which no `image.expose` and no check names"),
+            "{w:?}"
+        );
+        // A check that follows the variable names it.
+        let w = warned(
+            "[image]\nbase = \"debian:12\"\n[services.web]\nenv = { PORT = \"8080\" }\n[checks.up]\nhttp = \"http://127.0.0.1:${PORT}/\"\nservice = \"web\"\n",
+        );
+        assert_eq!(w, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_warned_unless_it_is_a_variable() {
+        let w = warned(
+            "[image]\nbase = \"debian:12\"\n[services.api]\ncommand = [\"/bin/api\", \"--db\", \"postgres://app:s3cret@db:5432/app\"]\nenv = { DATABASE_URL = \"postgres://app:s3cret@db/app\", CACHE = \"redis://:hunter2@cache:6379\", OK = \"postgres://app:${DB_PASSWORD}@db/app\", PLAIN = \"postgres://app@db/app\" }\n[checks.admin]\nhttp = \"http://admin:pw@127.0.0.1:9000/\"\n",
+        );
+        let keys: Vec<&str> = w.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+        assert_eq!(
+            keys,
+            [
+                "services.api.command[2]:",
+                "services.api.env.DATABASE_URL:",
+                "services.api.env.CACHE:",
+                "checks.admin.http:"
+            ],
+            "{w:?}"
+        );
+        assert!(w[0].contains("has a password in it"), "{w:?}");
+        assert!(!w.iter().any(|l| l.contains("s3cret")), "{w:?}");
     }
 }

@@ -273,8 +273,10 @@ fn a_build_shows_a_line_per_step_hides_docker_and_shows_all_of_a_failed_step() {
 fn check_warns_at_line_and_column_and_deny_warnings_fails() {
     let p = Project::copy_of("minimal");
     p.edit_manifest(|m| {
+        // The service listens on 8080 and the check asks 9999: a contradiction.
         m.replace("binary = \"minimal\"", "binary = \"minmal\"")
-            + "\n[image]\nbase = \"debian:latest\"\n\n[checks.ping]\nhttp = \"http://127.0.0.1:9999/ping\"\n"
+            .replace("[services.minimal]\n", "[services.minimal]\nenv = { PORT = \"8080\" }\n")
+            + "\n[image]\nbase = \"debian:latest\"\nexpose = [8080]\n\n[checks.ping]\nhttp = \"http://127.0.0.1:9999/ping\"\n"
     });
     let o = cmd().current_dir(&p.dir).args(["check"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
