@@ -113,11 +113,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             timeout,
             platform,
             json,
+            settings,
         } => {
             let opts = image_test::Options {
                 tag,
                 platform,
                 timeout: Duration::from_secs(timeout),
+                settings: image_test::settings::Flags {
+                    env: settings.env,
+                    env_file: settings.env_file,
+                    network: settings.network,
+                    volumes: settings.volume,
+                },
             };
             test(&manifest.path, &opts, json)
         }

@@ -70,6 +70,8 @@ pub enum Command {
         /// Print the results as one JSON document on stdout (progress stays on stderr)
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        settings: TestArgs,
     },
     /// Write the build context (without the binary) for review, to --out DIR or stdout
     Render {
@@ -149,4 +151,23 @@ fn parse_cache(reference: &str) -> Result<String, String> {
 fn parse_tag(tag: &str) -> Result<String, String> {
     crate::host::docker::validate_tag(tag).map_err(|e| e.to_string())?;
     Ok(tag.to_string())
+}
+
+/// What `test` gives its container, as a deployment would; over the manifest's `[test]`.
+/// Values are never printed, put in the image or in `--json`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// An environment variable for the container (repeatable; wins over `[test] env`)
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// A file of NAME=VALUE lines for the container (docker's env-file format)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<Utf8PathBuf>,
+    /// An existing Docker network for the container to join
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<String>,
+    /// A directory or named volume to mount, SRC:DST or SRC:DST:ro (repeatable; replaces
+    /// `[test] volumes`)
+    #[arg(long, value_name = "SRC:DST[:ro]")]
+    pub volume: Vec<String>,
 }

@@ -524,19 +524,35 @@ pub const TEST_OWNER_LABEL: &str = "dev.buildkit-lite.test.owner";
 /// and with its `owner` (`<host>:<pid>`), so that a later test can tell a leftover.
 /// Every port in `ports` is published on `address` of the engine's host (its loopback for
 /// a local engine), on a port Docker picks.
-pub fn run_step(reference: &str, name: &str, owner: &str, ports: &[u16], address: &str) -> Step {
+/// How `test` runs its container: the ports it publishes, on which address, and the
+/// run-time settings (`[test]`, `test --env` …).
+pub struct RunAs<'a> {
+    pub ports: &'a [u16],
+    pub address: &'a str,
+    /// Variables for the container, passed by name (`--env NAME`) with their values in
+    /// docker's own environment, so that no command line shown holds a value.
+    pub env: &'a [(String, String)],
+    /// More `docker run` arguments (`--env NAME`, `--network`, `--volume`).
+    pub args: &'a [String],
+}
+
+pub fn run_step(reference: &str, name: &str, owner: &str, run_as: &RunAs) -> Step {
     let mut step = Step::new(format!("start a container of {reference}"), "docker")
         .args(["run", "--detach", "--name", name])
         .args(["--label", "dev.buildkit-lite.test=true"])
         .args(["--label", &format!("{TEST_OWNER_LABEL}={owner}")]);
-    let address = match address.contains(':') {
-        true => format!("[{address}]"),
-        false => address.to_string(),
+    let address = match run_as.address.contains(':') {
+        true => format!("[{}]", run_as.address),
+        false => run_as.address.to_string(),
     };
-    for port in ports {
+    for port in run_as.ports {
         step = step.args(["--publish", &format!("{address}::{port}")]);
     }
-    step.arg(reference).within(ENGINE_WORK)
+    // Each variable by name: docker takes its value from its own environment.
+    for (name, value) in run_as.env {
+        step = step.env(name, value);
+    }
+    step.args(run_as.args).arg(reference).within(ENGINE_WORK)
 }
 
 /// `docker port NAME`: where the container's ports are published.

@@ -35,6 +35,16 @@ fn inside(dir: &Utf8Path, path: &Utf8Path, what: &str) -> Result<PathBuf, String
     Ok(real)
 }
 
+/// The canonical path of the project directory `rel` (relative to `dir`), if it resolves,
+/// links followed, to a directory inside the project.
+pub fn directory(dir: &Utf8Path, rel: &str, what: &str) -> Result<PathBuf, String> {
+    let (_, real, meta) = within(dir, &dir.join(rel), what)?;
+    match meta.is_dir() {
+        true => Ok(real),
+        false => Err(format!("{what} `{rel}` is not a directory")),
+    }
+}
+
 /// The Cargo.toml that cargo is to read, or why not. cargo quotes the file it reads in its
 /// errors, so a `cargo-manifest` (or the default `Cargo.toml`) that named `/proc/self/environ`
 /// or `~/.git-credentials` would print it: it must be a regular file named `Cargo.toml`,

@@ -9,6 +9,7 @@
 //! prints: each result goes to the caller as it is known, and the whole [`Report`] at the end.
 
 pub mod ports;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -52,6 +53,8 @@ pub struct Options {
     pub platform: Option<String>,
     /// For the services to come up and the checks to pass, together.
     pub timeout: Duration,
+    /// `--env`, `--env-file`, `--network`, `--volume`: over the manifest's `[test]`.
+    pub settings: settings::Flags,
 }
 
 /// What a result is about.
@@ -154,6 +157,7 @@ pub fn test(
         .output()
         .map_err(docker::unreachable)?;
     let image = image_of(plan, opts)?;
+    let settings = settings::merge(&plan.test, &opts.settings, &plan.manifest_dir)?;
     docker::image_id_step(&image).output()?;
     remove_leftovers(&image)?;
     let host = docker::engine_host();
@@ -161,7 +165,13 @@ pub fn test(
         Ok(address) => address.to_string(),
         Err(_) => "0.0.0.0".to_string(),
     };
-    let container = Throwaway::start(&image, &plan.app.name, &plan.image.expose, &publish_on)?;
+    let run_as = docker::RunAs {
+        ports: &plan.image.expose,
+        address: &publish_on,
+        env: &settings.env,
+        args: &settings.args(),
+    };
+    let container = Throwaway::start(&image, &plan.app.name, &run_as)?;
     let started = Instant::now();
     let mut run = Run {
         engine_host: &host,
@@ -241,14 +251,14 @@ impl Throwaway {
     /// Starts a container of `image`, named after the app, this process and the time, so
     /// that tests running at once do not collide. The guard exists before `docker run`, so
     /// an interrupt during it still removes the container.
-    fn start(image: &str, app: &str, ports: &[u16], publish_on: &str) -> Result<Self, Error> {
+    fn start(image: &str, app: &str, run_as: &docker::RunAs) -> Result<Self, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let name = format!("buildkit-lite-test-{app}-{}-{nanos}", std::process::id());
         let guard = Throwaway { name };
         let owner = format!("{}:{}", this_host(), std::process::id());
-        docker::run_step(image, &guard.name, &owner, ports, publish_on).output()?;
+        docker::run_step(image, &guard.name, &owner, run_as).output()?;
         Ok(guard)
     }
 }

@@ -32,7 +32,7 @@ use crate::manifest::{Image, Loaded, Log, Manifest, Partial};
 
 /// The top-level tables, in the order the spec lists them.
 const TABLES: &[&str] = &[
-    "app", "image", "log", "services", "checks", "files", "tasks", "users", "build",
+    "app", "image", "log", "services", "checks", "files", "tasks", "users", "build", "test",
 ];
 
 /// The largest manifest read (1 MiB): far above any real one, and a bound on the memory and
@@ -170,6 +170,7 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
         image: Some(Image::default()),
         log: Some(Log::default()),
         build: Some(Default::default()),
+        test: Some(Default::default()),
         all_services_read: true,
         ..Partial::default()
     };
@@ -209,6 +210,7 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
             "tasks" => partial.tasks = de_entries(&path, value, found).0,
             "users" => partial.users = de_entries(&path, value, found).0,
             "build" => partial.build = de_value(value, found),
+            "test" => partial.test = de_value(value, found),
             _ => partial.files = de_value(value, found).unwrap_or_default(),
         }
     }

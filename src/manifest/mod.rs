@@ -8,6 +8,7 @@
 pub mod load;
 pub mod rules;
 pub mod schema;
+pub mod volume;
 
 use std::collections::BTreeMap;
 
@@ -57,6 +58,31 @@ pub struct Manifest {
     /// "container"`).
     #[serde(default)]
     pub build: BuildSettings,
+    /// `[test]`: what `buildkit-lite test` gives the container, as a deployment would (a
+    /// database's URL, a network, test data): used by `test` only, never in the image.
+    #[serde(default)]
+    pub test: TestSettings,
+}
+
+/// `[test]`: the run-time settings of `test`'s container. Never written into the image or
+/// the build context; values are never printed (`K=…`). `test --env`, `--env-file`,
+/// `--network` and `--volume` win over them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestSettings {
+    /// Environment variables for the container (`DATABASE_URL = "postgres://…"`).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}))]
+    pub env: BTreeMap<String, String>,
+    /// A project file of `KEY=VALUE` lines (docker's env-file format), relative to
+    /// service.toml.
+    pub env_file: Option<String>,
+    /// An existing Docker network for the container to join (one a database runs on).
+    pub network: Option<String>,
+    /// `SRC:DST` or `SRC:DST:ro`: SRC a project directory (relative to service.toml) or a
+    /// named volume, DST an absolute path in the container.
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 /// `[build]`: the container builder's image, the Debian packages the compile needs, and
@@ -874,6 +900,7 @@ pub struct Partial {
     pub tasks: BTreeMap<String, Task>,
     pub users: BTreeMap<String, UserIds>,
     pub build: Option<BuildSettings>,
+    pub test: Option<TestSettings>,
     /// False when some `[services.X]` could not be read (so "no service" is not reported).
     pub all_services_read: bool,
 }
@@ -890,6 +917,7 @@ impl Partial {
             tasks: self.tasks,
             users: self.users,
             build: self.build?,
+            test: self.test?,
         })
     }
 }

@@ -111,11 +111,49 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         file_keeps_off(&mut p, key, &log_dirs);
     }
     validate_users(&mut p, &m.users);
+    if let Some(test) = &m.test {
+        validate_test(&mut p, test, dir);
+    }
     if let Some(image) = &m.image {
         validate_volumes(&mut p, &image.volumes, m.app.as_ref(), &log_dirs);
         volumes_over_no_shipped_file(&mut p, &image.volumes, &m.files, dir);
     }
     p.0
+}
+
+/// `[test]`: variable names, a project env file, a network name, project directories or
+/// named volumes.
+fn validate_test(p: &mut Problems, test: &crate::manifest::TestSettings, dir: &Utf8Path) {
+    let path = KeyPath::root().key("test");
+    for (name, value) in &test.env {
+        p.check_key(path.key("env").key(name), var_name(name));
+        p.check(path.key("env").key(name), no_nul(value));
+    }
+    if let Some(file) = &test.env_file {
+        p.check(
+            path.key("env-file"),
+            small_project_file(dir, file, "env file"),
+        );
+    }
+    if let Some(network) = &test.network {
+        let ok = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+        let named = network.starts_with(|c: char| c.is_ascii_alphanumeric());
+        let check = matches_set(
+            network,
+            "letters, digits, `_`, `.`, `-` (a Docker network name)",
+            ok,
+        )
+        .and_then(|()| {
+            named
+                .then_some(())
+                .ok_or("a network name starts with a letter or digit".to_string())
+        });
+        p.check(path.key("network"), check);
+    }
+    for (i, volume) in test.volumes.iter().enumerate() {
+        let check = super::volume::table_volume(volume, dir).map(|_| ());
+        p.check(path.key("volumes").index(i), check);
+    }
 }
 
 /// No binary can go where a service's log directory is made.

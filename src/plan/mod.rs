@@ -47,6 +47,9 @@ pub struct Plan {
     pub file_setup: Vec<Vec<String>>,
     /// The container builder's settings (`[build]`), with their defaults.
     pub build: BuildPlan,
+    /// `[test]`: for `test`'s container only; never serialized (its values are secrets).
+    #[serde(skip)]
+    pub test: crate::manifest::TestSettings,
 }
 
 /// `[build]`, resolved: what the container builder's build stage starts from and installs.
@@ -437,6 +440,7 @@ pub fn resolve(loaded: &Loaded) -> Plan {
             vendor: m.build.vendor,
             cache: m.build.cache.clone(),
         },
+        test: m.test.clone(),
     }
 }
 

@@ -9,6 +9,7 @@ mod build;
 mod cli;
 mod container;
 mod deploy;
+mod deployed;
 mod docker;
 mod engine;
 mod ergonomics;

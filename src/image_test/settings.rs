@@ -1,0 +1,136 @@
+//! The run-time settings of `test`'s container, as a deployment would give them: `[test]`
+//! merged with `test --env`, `--env-file`, `--network` and `--volume` (the flags win), as
+//! `docker run` arguments that carry no value: each variable is passed by name (`--env
+//! K`), its value in the docker CLI's own environment, so that no command line shown (in
+//! an error, with `--verbose`) holds it.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::error::Error;
+use crate::manifest::TestSettings;
+use crate::manifest::volume::{Source, table_volume, volume, with_mode};
+
+/// The settings given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--env K=V`, in order: a later one wins.
+    pub env: Vec<String>,
+    pub env_file: Option<Utf8PathBuf>,
+    pub network: Option<String>,
+    /// `--volume SRC:DST[:ro]`.
+    pub volumes: Vec<String>,
+}
+
+/// The container's settings, ready for `docker run`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Variables and their values, by name (one each).
+    pub env: Vec<(String, String)>,
+    pub env_file: Option<Utf8PathBuf>,
+    pub network: Option<String>,
+    /// `SRC:DST[:ro]`, a project directory made absolute.
+    pub volumes: Vec<String>,
+}
+
+impl Settings {
+    /// The `docker run` arguments: names, never values.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (name, _) in &self.env {
+            args.extend(["--env".to_string(), name.clone()]);
+        }
+        if let Some(file) = &self.env_file {
+            args.extend(["--env-file".to_string(), file.to_string()]);
+        }
+        if let Some(network) = &self.network {
+            args.extend(["--network".to_string(), network.clone()]);
+        }
+        for volume in &self.volumes {
+            args.extend(["--volume".to_string(), volume.clone()]);
+        }
+        args
+    }
+}
+
+/// A `--volume` flag: as a `[test]` one, or a path of this machine's own; a relative
+/// directory is the current directory's.
+fn flag_volume(spec: &str) -> Result<String, String> {
+    let (source, dst, mode) = volume(spec)?;
+    let src = match source {
+        Source::Project(rel) => std::path::absolute(rel)
+            .map_err(|e| format!("volume `{spec}`: {e}"))?
+            .to_string_lossy()
+            .into_owned(),
+        Source::Host(path) | Source::Named(path) => path.to_string(),
+    };
+    Ok(with_mode(&src, dst, mode))
+}
+
+/// `[test]` with the flags over it: a flag's variable replaces the table's of that name,
+/// and `--env-file`, `--network`, `--volume` (any) replace the table's.
+pub fn merge(table: &TestSettings, flags: &Flags, dir: &Utf8Path) -> Result<Settings, Error> {
+    let usage = Error::Argument;
+    let mut env: Vec<(String, String)> = table.env.clone().into_iter().collect();
+    for pair in &flags.env {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(usage(format!("--env {pair}: write NAME=VALUE")));
+        };
+        env.retain(|(n, _)| n != name);
+        env.push((name.to_string(), value.to_string()));
+    }
+    let env_file = match (&flags.env_file, &table.env_file) {
+        (Some(file), _) => Some(file.clone()),
+        (None, Some(rel)) => Some(dir.join(rel)),
+        (None, None) => None,
+    };
+    let volumes = match flags.volumes.is_empty() {
+        true => (table.volumes.iter())
+            .map(|v| table_volume(v, dir))
+            .collect::<Result<_, _>>()
+            .map_err(usage)?,
+        false => (flags.volumes.iter())
+            .map(|v| flag_volume(v))
+            .collect::<Result<_, _>>()
+            .map_err(usage)?,
+    };
+    Ok(Settings {
+        env,
+        env_file,
+        network: flags.network.clone().or_else(|| table.network.clone()),
+        volumes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_and_values_never_reach_the_arguments() {
+        let table = TestSettings {
+            env: [("A".into(), "table".into()), ("B".into(), "kept".into())].into(),
+            network: Some("table-net".into()),
+            ..TestSettings::default()
+        };
+        let flags = Flags {
+            env: vec!["A=flag-secret".into()],
+            network: Some("flag-net".into()),
+            ..Flags::default()
+        };
+        let s = merge(&table, &flags, Utf8Path::new(".")).unwrap();
+        assert_eq!(
+            s.env,
+            [
+                ("B".into(), "kept".into()),
+                ("A".into(), "flag-secret".into())
+            ]
+        );
+        let args = s.args().join(" ");
+        assert_eq!(args, "--env B --env A --network flag-net");
+        let bad = Flags {
+            env: vec!["NOEQUALS".into()],
+            ..Flags::default()
+        };
+        assert!(merge(&table, &bad, Utf8Path::new(".")).is_err());
+    }
+}
