@@ -579,10 +579,22 @@ pub struct Image {
     #[serde(default = "default_stop_timeout")]
     #[schemars(range(min = 1))]
     pub stop_timeout: u64,
-    /// The name of a check (`[checks.NAME]`) whose command becomes the image's
-    /// `HEALTHCHECK`: its `interval`, its `timeout` (default 10) and `occurrences` as the
-    /// retries (default 3), so `docker ps` shows `healthy` or `unhealthy`.
-    pub healthcheck: Option<String>,
+    /// Docker's `HEALTHCHECK`. The name of a check (`[checks.NAME]`): its command, its
+    /// `interval`, its `timeout` (default 10) and `occurrences` as the retries (default
+    /// 3). Unset, with `init = "runit"`: the services' own state (every service runs, up at
+    /// least 2 s, its log service too), so `docker ps` shows a crash loop as `unhealthy`.
+    /// `false`: no HEALTHCHECK.
+    pub healthcheck: Option<Health>,
+}
+
+/// `image.healthcheck`: a check's name, or `false`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Health {
+    /// The check whose command Docker runs.
+    Check(String),
+    /// `false`: no HEALTHCHECK (`true` is the default, and is left out).
+    Enabled(bool),
 }
 
 /// The image's init system.

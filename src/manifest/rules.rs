@@ -549,9 +549,17 @@ fn validate_start_up(
     checks: &BTreeMap<String, Check>,
 ) {
     let image_path = KeyPath::root().key("image");
-    if let Some(check) = &image.healthcheck {
-        p.check(image_path.key("healthcheck"), known(check, "check", checks));
+    match &image.healthcheck {
+        Some(crate::manifest::Health::Check(check)) => {
+            p.check(image_path.key("healthcheck"), known(check, "check", checks));
+        }
+        Some(crate::manifest::Health::Enabled(true)) => p.add(
+            image_path.key("healthcheck"),
+            "`healthcheck = true` is the default: leave it out (the services' own state), name a check, or write `false` for none",
+        ),
+        Some(crate::manifest::Health::Enabled(false)) | None => {}
     }
+
     if image.init == Init::Inherit && !tasks.is_empty() {
         p.add(
             KeyPath::root().key("tasks"),

@@ -11,8 +11,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 use crate::manifest::{
-    App, Base, Builder, Check, CheckKind, Init, Loaded, Log, Manifest, Service, ShippedFile,
-    UserIds, http_plugin_file, platform_of, script_plugin_file,
+    App, Base, Builder, Check, CheckKind, Health, Init, Loaded, Log, Manifest, Service,
+    ShippedFile, UserIds, http_plugin_file, platform_of, script_plugin_file,
 };
 use crate::shell::{self, Piece};
 
@@ -281,17 +281,20 @@ pub struct ImagePlan {
     pub healthcheck: Option<Healthcheck>,
 }
 
-/// The image's `HEALTHCHECK`: a check's command, on the check's schedule.
+/// The image's `HEALTHCHECK`: a check's command, on the check's schedule; or the
+/// services' own state, asked of the init.
 #[derive(Debug, Clone, Serialize)]
 pub struct Healthcheck {
-    /// The check it runs.
-    pub check: String,
+    /// The check it runs; none for the services' state.
+    pub check: Option<String>,
     /// The exec-form command: the check's command in `sh -c`, with any failure as exit 1
     /// (Sensu's CRITICAL, 2, is a code Docker reserves).
     pub argv: Vec<String>,
     pub interval: u64,
     pub timeout: u64,
     pub retries: u64,
+    /// Seconds after the start in which failures do not count (`--start-period`).
+    pub start_period: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -613,13 +616,16 @@ fn sensu_check(c: &Check, command: String) -> SensuCheck {
 
 fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
     let image = &m.image;
-    let healthcheck = image.healthcheck.as_ref().map(|name| {
-        let check = checks
-            .iter()
-            .find(|c| &c.name == name)
-            .expect("a validated healthcheck names a check");
-        healthcheck(check)
-    });
+    let healthcheck = match &image.healthcheck {
+        Some(Health::Check(name)) => {
+            let check = (checks.iter().find(|c| &c.name == name))
+                .expect("a validated healthcheck names a check");
+            Some(healthcheck(check))
+        }
+        Some(Health::Enabled(false)) => None,
+        _ if image.init == Init::Runit => Some(services_health()),
+        _ => None,
+    };
     ImagePlan {
         repository: image.name.clone().unwrap_or_else(|| m.app.name.clone()),
         base: image
@@ -645,6 +651,21 @@ fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
     }
 }
 
+/// The default `HEALTHCHECK` of runit's init: every service runs, up at least 2 seconds
+/// (not restarting), its log service too (`buildkit-lite-init health`, from `sv status`).
+/// Asked every 5 seconds, three failures in a row make it `unhealthy`; the first 10
+/// seconds (services starting) do not count.
+fn services_health() -> Healthcheck {
+    Healthcheck {
+        check: None,
+        argv: vec![INIT_PATH.to_string(), "health".to_string()],
+        interval: 5,
+        timeout: 5,
+        retries: 3,
+        start_period: Some(10),
+    }
+}
+
 /// The `HEALTHCHECK` that runs `check`: its interval, its timeout (else the http plugin's
 /// default), its occurrences as the retries (else 3).
 ///
@@ -655,7 +676,7 @@ fn healthcheck(check: &CheckPlan) -> Healthcheck {
     let sensu = &check.sensu;
     let timeout = sensu.timeout.unwrap_or(HTTP_TIMEOUT);
     Healthcheck {
-        check: check.name.clone(),
+        check: Some(check.name.clone()),
         // The command is sh's `$0`, so no quoting of it is needed.
         argv: vec![
             "/bin/sh".into(),
@@ -666,6 +687,7 @@ fn healthcheck(check: &CheckPlan) -> Healthcheck {
         interval: sensu.interval,
         timeout,
         retries: sensu.occurrences.unwrap_or(3),
+        start_period: None,
     }
 }
 

@@ -40,6 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "sv/log/run.j2",
         include_str!("../../templates/sv/log/run.j2"),
     ),
+    ("sv/finish.j2", include_str!("../../templates/sv/finish.j2")),
     (
         "sensu/http-plugin.sh.j2",
         include_str!("../../templates/sensu/http-plugin.sh.j2"),
@@ -141,7 +142,8 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
         put(&mut tree, format!("root{INIT_PATH}"), init, 0o755);
     }
     for service in &plan.services {
-        render_service(&env, &plan_value, service, &mut tree)?;
+        let whole = (&plan_value, plan.image.runit_init);
+        render_service(&env, whole, service, &mut tree)?;
     }
     for task in &plan.tasks {
         let ctx = minijinja::context! {
@@ -210,10 +212,11 @@ fn put_contents(tree: &mut Rendered, path: String, contents: Contents, mode: u32
     tree.push((Utf8PathBuf::from(path), File { contents, mode }));
 }
 
-/// A service's `run` script, and its `log/run` when it logs.
+/// A service's `run` script, its `log/run` when it logs, and with runit's init (`runit`)
+/// its `finish`.
 fn render_service(
     env: &Environment<'static>,
-    plan_value: &Value,
+    (plan_value, runit): (&Value, bool),
     service: &ServicePlan,
     tree: &mut Rendered,
 ) -> Result<(), Error> {
@@ -232,6 +235,10 @@ fn render_service(
     if service.log.is_some() {
         let log_run = render_one(env, "sv/log/run.j2", &ctx)?;
         put(tree, format!("{dir}/log/run"), log_run, 0o755);
+    }
+    if runit {
+        let finish = render_one(env, "sv/finish.j2", &ctx)?;
+        put(tree, format!("{dir}/finish"), finish, 0o755);
     }
     Ok(())
 }

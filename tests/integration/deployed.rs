@@ -6,6 +6,7 @@
 use crate::common;
 
 use std::process::Command;
+use std::time::Duration;
 
 use common::docker::*;
 use common::*;
@@ -137,4 +138,68 @@ fn a_database_client_passes_test_only_with_its_settings_from_flags_or_the_table(
         .unwrap();
     assert_eq!(stdout(&grep), "", "in the context");
     drop(image);
+}
+
+/// `docker inspect`'s health status of a container.
+fn health_of(container: &Container) -> String {
+    let o = docker(&["inspect", "-f", "{{.State.Health.Status}}", &container.name]);
+    stdout(&o).trim().to_string()
+}
+
+/// With runit's init and no `healthcheck`, Docker's health is the services' own state: a
+/// crash loop is `unhealthy` (where `docker ps` said `Up`), and the init says on `docker
+/// logs` that the service exited, with its last log line, at most once every 5 seconds;
+/// good services are `healthy`; `healthcheck = false` leaves it out.
+#[test]
+fn a_crash_loop_is_unhealthy_and_on_docker_logs_and_good_services_are_healthy() {
+    require_docker!();
+    let good = Project::copy_of("minimal");
+    let (image, _) = build_image(&good, "minimal");
+    let c = Container::start(&image, &[]);
+    eventually(Duration::from_secs(40), "healthy", || {
+        let status = health_of(&c);
+        (status == "healthy").then_some(()).ok_or(status)
+    });
+
+    let p = Project::copy_of("minimal");
+    let crash = "echo 'cannot open /srv/uploads: permission denied'; exit 3";
+    p.edit_manifest(|m| {
+        format!("{m}\n[services.uploads]\ncommand = [\"/bin/sh\", \"-c\", {crash:?}]\n")
+    });
+    let (image, _) = build_image(&p, "minimal");
+    let c = Container::start(&image, &[]);
+    let started = std::time::Instant::now();
+    eventually(Duration::from_secs(60), "unhealthy", || {
+        let status = health_of(&c);
+        (status == "unhealthy").then_some(()).ok_or(status)
+    });
+    let seconds = started.elapsed().as_secs();
+    let health = docker(&["inspect", "-f", "{{json .State.Health.Log}}", &c.name]);
+    assert!(stdout(&health).contains("uploads: "), "{}", stdout(&health));
+    let logs = said(&docker(&["logs", &c.name]));
+    let said_exits: Vec<&str> = logs
+        .lines()
+        .filter(|l| {
+            l.starts_with("buildkit-lite: service uploads exited with status 3; last log line: ")
+        })
+        .collect();
+    assert!(!said_exits.is_empty(), "{logs}");
+    assert!(
+        said_exits
+            .iter()
+            .any(|l| l.ends_with("cannot open /srv/uploads: permission denied")),
+        "{logs}"
+    );
+    // runsv restarts it every second; the init says so at most once every 5 seconds.
+    assert!(
+        said_exits.len() as u64 <= seconds / 5 + 2,
+        "{} lines in {seconds} s:\n{logs}",
+        said_exits.len()
+    );
+    assert!(!logs.contains("service minimal exited"), "{logs}");
+
+    p.edit_manifest(|m| format!("{m}\n[image]\nhealthcheck = false\n"));
+    let o = p.run(&["render", "-f", "service.toml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("\nHEALTHCHECK "), "{}", stdout(&o));
 }
