@@ -247,6 +247,7 @@ fn render_out_writes_the_context_tree_with_its_modes_and_no_binary() {
             "root/etc/sensu/conf.d/custom_ping.json",
             "root/etc/sensu/plugins/http-custom_ping.sh",
             "root/etc/sensu/plugins/sv-running.sh",
+            "root/etc/sv/healthcheck-app/finish",
             "root/etc/sv/healthcheck-app/log/run",
             "root/etc/sv/healthcheck-app/run",
             "root/usr/local/sbin/buildkit-lite-init",
