@@ -308,8 +308,7 @@ fn with_vendored(plan: &Plan, mut tree: FileTree) -> Result<FileTree, Error> {
 }
 
 /// Pulls a registry cache image; one that is not there yet (a first build) or cannot be
-/// pulled is said, and the build goes on without it.
-/// Pulls a cache image; `NoCache` when the registry has none.
+/// pulled is said, and is `NoCache`: the build goes on without it.
 fn pull_cache(step: &Step, report: &mut dyn FnMut(Event)) -> Result<Option<Product>, Error> {
     let attempt = step.attempt()?;
     if attempt.success() {

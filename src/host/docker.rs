@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
 use crate::host::exec::{Step, path_arg};
@@ -516,26 +516,54 @@ pub fn image_id_step(reference: &str) -> Step {
     .within(ENGINE_ANSWER)
 }
 
-/// Starts a detached container of `reference` named `name`, labelled as a test's.
 /// The label of a `test` container that names who started it: `<host>:<pid>`.
 pub const TEST_OWNER_LABEL: &str = "dev.buildkit-lite.test.owner";
 
-/// `docker run` of a `test` container of `reference`, named `name`, labelled as a test's
-/// and with its `owner` (`<host>:<pid>`), so that a later test can tell a leftover.
-/// Every port in `ports` is published on `address` of the engine's host (its loopback for
-/// a local engine), on a port Docker picks.
-/// How `test` runs its container: the ports it publishes, on which address, and the
-/// run-time settings (`[test]`, `test --env` …).
+/// The run-time settings of a `test` container (`[test]`, `test --env` …). Each variable
+/// is passed by name (`--env NAME`), its value in the docker CLI's own environment, so
+/// that no command line shown (in an error, with `--verbose`) holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Variables and their values, by name (one each).
+    pub env: Vec<(String, String)>,
+    pub env_file: Option<Utf8PathBuf>,
+    pub network: Option<String>,
+    /// `SRC:DST[:ro]`, a project directory made absolute.
+    pub volumes: Vec<String>,
+}
+
+impl RunSettings {
+    /// The `docker run` arguments: names, never values.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (name, _) in &self.env {
+            args.extend(["--env".to_string(), name.clone()]);
+        }
+        if let Some(file) = &self.env_file {
+            args.extend(["--env-file".to_string(), file.to_string()]);
+        }
+        if let Some(network) = &self.network {
+            args.extend(["--network".to_string(), network.clone()]);
+        }
+        for volume in &self.volumes {
+            args.extend(["--volume".to_string(), volume.clone()]);
+        }
+        args
+    }
+}
+
+/// How `test` runs its container: the ports it publishes, on which address, and its
+/// run-time settings.
 pub struct RunAs<'a> {
     pub ports: &'a [u16],
     pub address: &'a str,
-    /// Variables for the container, passed by name (`--env NAME`) with their values in
-    /// docker's own environment, so that no command line shown holds a value.
-    pub env: &'a [(String, String)],
-    /// More `docker run` arguments (`--env NAME`, `--network`, `--volume`).
-    pub args: &'a [String],
+    pub settings: &'a RunSettings,
 }
 
+/// `docker run` of a `test` container of `reference`, named `name`, labelled as a test's
+/// and with its `owner` (`<host>:<pid>`), so that a later test can tell a leftover.
+/// Every port is published on the address of the engine's host (its loopback for a local
+/// engine), on a port Docker picks.
 pub fn run_step(reference: &str, name: &str, owner: &str, run_as: &RunAs) -> Step {
     let mut step = Step::new(format!("start a container of {reference}"), "docker")
         .args(["run", "--detach", "--name", name])
@@ -549,10 +577,12 @@ pub fn run_step(reference: &str, name: &str, owner: &str, run_as: &RunAs) -> Ste
         step = step.args(["--publish", &format!("{address}::{port}")]);
     }
     // Each variable by name: docker takes its value from its own environment.
-    for (name, value) in run_as.env {
+    for (name, value) in &run_as.settings.env {
         step = step.env(name, value);
     }
-    step.args(run_as.args).arg(reference).within(ENGINE_WORK)
+    (step.args(run_as.settings.args()))
+        .arg(reference)
+        .within(ENGINE_WORK)
 }
 
 /// `docker port NAME`: where the container's ports are published.

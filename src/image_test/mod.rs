@@ -168,8 +168,7 @@ pub fn test(
     let run_as = docker::RunAs {
         ports: &plan.image.expose,
         address: &publish_on,
-        env: &settings.env,
-        args: &settings.args(),
+        settings: &settings,
     };
     let container = Throwaway::start(&image, &plan.app.name, &run_as)?;
     let started = Instant::now();

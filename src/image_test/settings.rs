@@ -1,12 +1,12 @@
 //! The run-time settings of `test`'s container, as a deployment would give them: `[test]`
 //! merged with `test --env`, `--env-file`, `--network` and `--volume` (the flags win), as
-//! `docker run` arguments that carry no value: each variable is passed by name (`--env
-//! K`), its value in the docker CLI's own environment, so that no command line shown (in
-//! an error, with `--verbose`) holds it.
+//! [`RunSettings`](crate::host::docker::RunSettings), whose `docker run` arguments carry
+//! no value.
 
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
+use crate::host::docker::RunSettings as Settings;
 use crate::manifest::TestSettings;
 use crate::manifest::volume::{Source, table_volume, volume, with_mode};
 
@@ -19,37 +19,6 @@ pub struct Flags {
     pub network: Option<String>,
     /// `--volume SRC:DST[:ro]`.
     pub volumes: Vec<String>,
-}
-
-/// The container's settings, ready for `docker run`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    /// Variables and their values, by name (one each).
-    pub env: Vec<(String, String)>,
-    pub env_file: Option<Utf8PathBuf>,
-    pub network: Option<String>,
-    /// `SRC:DST[:ro]`, a project directory made absolute.
-    pub volumes: Vec<String>,
-}
-
-impl Settings {
-    /// The `docker run` arguments: names, never values.
-    pub fn args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        for (name, _) in &self.env {
-            args.extend(["--env".to_string(), name.clone()]);
-        }
-        if let Some(file) = &self.env_file {
-            args.extend(["--env-file".to_string(), file.to_string()]);
-        }
-        if let Some(network) = &self.network {
-            args.extend(["--network".to_string(), network.clone()]);
-        }
-        for volume in &self.volumes {
-            args.extend(["--volume".to_string(), volume.clone()]);
-        }
-        args
-    }
 }
 
 /// A `--volume` flag: as a `[test]` one, or a path of this machine's own; a relative

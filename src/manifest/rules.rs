@@ -137,17 +137,11 @@ fn validate_test(p: &mut Problems, test: &crate::manifest::TestSettings, dir: &U
     }
     if let Some(network) = &test.network {
         let ok = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
-        let named = network.starts_with(|c: char| c.is_ascii_alphanumeric());
-        let check = matches_set(
-            network,
-            "letters, digits, `_`, `.`, `-` (a Docker network name)",
-            ok,
-        )
-        .and_then(|()| {
-            named
-                .then_some(())
-                .ok_or("a network name starts with a letter or digit".to_string())
-        });
+        let what = "letters, digits, `_`, `.`, `-` (a Docker network name)";
+        let check = match network.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            true => matches_set(network, what, ok),
+            false => Err("a network name starts with a letter or digit".to_string()),
+        };
         p.check(path.key("network"), check);
     }
     for (i, volume) in test.volumes.iter().enumerate() {
