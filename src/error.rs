@@ -24,6 +24,22 @@ pub struct SysBuild {
     pub cargo_said: String,
 }
 
+/// A build script that ran a program that was not there, and what to do about it.
+#[derive(Debug)]
+pub struct MissingProgram {
+    pub krate: String,
+    pub version: String,
+    /// The program, as the build script named it (`protoc`, `x86_64-linux-musl-gcc`).
+    pub program: String,
+    /// Where it was missing, in words ("installed on this host", "in the cross image …").
+    pub place: String,
+    /// Its Debian package, when it is a known program.
+    pub package: Option<String>,
+    pub ways: Vec<String>,
+    /// cargo's error lines and the build script's stderr.
+    pub cargo_said: String,
+}
+
 #[derive(Debug)]
 pub enum Error {
     /// The manifest could not be read.
@@ -114,6 +130,14 @@ pub enum Error {
     /// A `-sys` crate's build script failed for the target: the ways out, then cargo's
     /// error lines.
     SysBuildFailed(Box<SysBuild>),
+    /// A build script ran a program that was not there: where, its package, the ways out,
+    /// then cargo's error lines.
+    MissingProgram(Box<MissingProgram>),
+    /// `[build] packages` that are not installed on this host, where `builder` compiles.
+    MissingPackages {
+        packages: Vec<String>,
+        builder: String,
+    },
     /// The image was built, but a binary in it cannot start there (a shared library or a
     /// glibc version missing); no tag was moved to it.
     CannotRun { binary: String, why: String },
@@ -145,12 +169,37 @@ fn sys_build_failed(f: &mut fmt::Formatter<'_>, failed: &SysBuild) -> fmt::Resul
         f,
         "the build script of {krate} {version} failed for {target}: it needs {library} for the target"
     )?;
+    ways_and_cargo(f, &failed.ways, &failed.cargo_said)
+}
+
+/// A build script that ran a missing program: the diagnosis, the ways out, cargo's lines.
+fn missing_program(f: &mut fmt::Formatter<'_>, failed: &MissingProgram) -> fmt::Result {
+    let MissingProgram {
+        krate,
+        version,
+        program,
+        place,
+        ..
+    } = failed;
+    write!(
+        f,
+        "the build script of {krate} {version} ran `{program}`, which is not {place}"
+    )?;
+    match &failed.package {
+        Some(package) => writeln!(f, " (Debian package: {package})")?,
+        None => writeln!(f)?,
+    }
+    ways_and_cargo(f, &failed.ways, &failed.cargo_said)
+}
+
+/// The numbered ways out of a failed build script, then cargo's own lines.
+fn ways_and_cargo(f: &mut fmt::Formatter<'_>, ways: &[String], cargo_said: &str) -> fmt::Result {
     writeln!(f, "ways out:")?;
-    for (i, way) in failed.ways.iter().enumerate() {
+    for (i, way) in ways.iter().enumerate() {
         writeln!(f, "  {}. {way}", i + 1)?;
     }
     writeln!(f, "cargo said:")?;
-    for line in failed.cargo_said.lines() {
+    for line in cargo_said.lines() {
         writeln!(f, "  {line}")?;
     }
     write!(f, "(all of cargo's output: build --verbose)")
@@ -218,6 +267,12 @@ impl Error {
     fn fmt_after_the_build(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::SysBuildFailed(failed) => sys_build_failed(f, failed),
+            Error::MissingProgram(failed) => missing_program(f, failed),
+            Error::MissingPackages { packages, builder } => write!(
+                f,
+                "[build] packages not installed on this host, where {builder} compiles: {} (nothing was compiled)",
+                packages.join(", ")
+            ),
             Error::CannotRun { binary, why } => write!(
                 f,
                 "{binary} cannot run in the image: {why} (the image was built, but no tag was moved to it)"

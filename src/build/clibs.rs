@@ -1,13 +1,12 @@
 //! C libraries that Rust crates link through `-sys` crates: what a failed build script of
 //! one most likely needs (the tool's diagnosis, before cargo's own lines), and which
-//! run-time package an image needs when a gnu binary links the system's copy (`init`);
-//! and the C compiler a container build's stage lacked.
+//! run-time package an image needs when a gnu binary links the system's copy (`init`).
+//! Only when the library is what was missing: a missing program is `programs.rs`'s.
 //!
 //! A small table of well-known crates; an unknown `-sys` crate gets the general advice.
 //! Nothing here runs anything or prints.
 
 use crate::error::{Error, SysBuild};
-use crate::plan::Plan;
 
 /// A well-known `-sys` crate and its C library.
 pub struct SysCrate {
@@ -92,9 +91,9 @@ pub fn diagnose(error: Error, target: &str) -> Error {
     let Some((krate, version)) = failed_build_script(output) else {
         return error;
     };
-    // A build script that found no C compiler (cc-rs: `failed to find tool`) needs one,
-    // whatever the crate: `build.rs` says what to install for that.
-    if !krate.ends_with("-sys") || output.contains("failed to find tool") {
+    // Only when the library is what was missing: a missing program (`programs.rs`) or
+    // a C compile error is no library's fault.
+    if !krate.ends_with("-sys") || !library_missing(output) {
         return error;
     }
     let ways = ways_out(krate, target);
@@ -111,13 +110,31 @@ pub fn diagnose(error: Error, target: &str) -> Error {
     }))
 }
 
+/// What -sys build scripts say when the C library (or its headers) is not there.
+const LIBRARY_MISSING: &[&str] = &[
+    "Could not find directory of OpenSSL installation",
+    "could not find system library",
+    "was not found in the pkg-config search path",
+    "No package '",
+    "cannot find -l",
+    ".h: No such file or directory",
+    "Unable to find libclang",
+    "library not found",
+];
+
+/// Whether the failed build script's output shows a C library (or its headers) missing.
+fn library_missing(output: &str) -> bool {
+    LIBRARY_MISSING.iter().any(|words| output.contains(words))
+}
+
 /// `("openssl-sys", "0.9.118")` from cargo's "failed to run custom build command for
 /// `openssl-sys v0.9.118`".
-fn failed_build_script(output: &str) -> Option<(&str, &str)> {
+/// (A path crate's version is followed by its path, which is left out.)
+pub(super) fn failed_build_script(output: &str) -> Option<(&str, &str)> {
     let (_, rest) = output.split_once("failed to run custom build command for `")?;
     let (what, _) = rest.split_once('`')?;
     let (name, version) = what.split_once(" v")?;
-    Some((name, version))
+    Some((name, version.split(' ').next().unwrap_or(version)))
 }
 
 /// What to do about a failed build script of `krate` for `target`.
@@ -162,7 +179,7 @@ fn ways_out(krate: &str, target: &str) -> Vec<String> {
 
 /// cargo's own words about the failure: its `error` lines and the failing build script's
 /// stderr, at most 30 lines.
-fn cargo_lines(output: &str) -> String {
+pub(super) fn cargo_lines(output: &str) -> String {
     let mut kept = Vec::new();
     let mut in_stderr = false;
     for line in output.lines() {
@@ -182,35 +199,6 @@ fn cargo_lines(output: &str) -> String {
     }
     kept.truncate(30);
     kept.join("\n")
-}
-
-/// A container build whose build stage failed because a build script found no C compiler
-/// (cc-rs: `failed to find tool "x86_64-linux-musl-gcc"`): what to add to `[build]
-/// packages`. (The host builders' compile is diagnosed by [`diagnose`].)
-pub fn in_build_stage(error: Error, plan: &Plan) -> Error {
-    let Error::StepFailed { output, .. } = &error else {
-        return error;
-    };
-    let missing = output
-        .split("failed to find tool \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next());
-    match missing {
-        Some(tool) if plan.in_container() => {
-            let package = match tool.contains("musl") && plan.app.target.starts_with("x86_64") {
-                true => "musl-tools (Debian's musl-gcc)".to_string(),
-                false => format!("the Debian package of a C compiler named {tool}"),
-            };
-            let target = &plan.app.target;
-            Error::WithHint {
-                hint: format!(
-                    "a build script in the build stage found no C compiler `{tool}` for {target}: add {package} to [build] packages, or use a builder image that has one"
-                ),
-                error: Box::new(error),
-            }
-        }
-        _ => error,
-    }
 }
 
 #[cfg(test)]

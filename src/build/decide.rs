@@ -3,7 +3,9 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::probe::{Facts, How};
+use super::packages::{self, CrossImage, OnHost};
+use super::probe::{CompileFacts, Facts, How};
+use super::programs::Place;
 use super::{Options, compile, context_dir, engine_step, references, runtime, vendor_dir};
 use crate::error::Error;
 use crate::host::docker;
@@ -20,8 +22,10 @@ pub enum Action {
     Note(String),
     /// A decision that could not be taken, reported in its turn (after the engine check).
     Fail(Error),
-    /// Compile the app.
-    Compile(Step),
+    /// Make cross's image with `[build] packages` (before cross compiles in it).
+    CrossImage(CrossImage),
+    /// Compile the app; `place` is where (for the diagnosis of a missing program).
+    Compile { step: Step, place: Place },
     /// Fetch the crates into the build directory (`cargo vendor`) for the container
     /// builder to compile offline.
     Vendor(Step),
@@ -308,16 +312,45 @@ fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Ac
     if together == Together::Compiled {
         return Ok((Binary::Compiled(artifacts), Vec::new()));
     }
+    Ok((Binary::Compiled(artifacts), compile_actions(plan, &facts)?))
+}
+
+/// The note of the builder, then what compiles: for cross with `[build] packages`, its
+/// image with them first. Fails when the packages are missing on this host, where the
+/// compile would run; a host that cannot tell (no `dpkg-query`) gets a note.
+fn compile_actions(plan: &Plan, facts: &CompileFacts) -> Result<Vec<Action>, Error> {
     let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
+    let mut actions = vec![Action::Note(format!(
+        "builder: {} ({reason})",
+        builder.name()
+    ))];
+    match &facts.on_host {
+        OnHost::Missing(missing) => return Err(packages::missing_error(missing, builder.name())),
+        OnHost::Unchecked => actions.push(Action::Note(
+            "[build] packages not checked: this host has no dpkg-query (they are Debian packages); the compile may need their programs".into(),
+        )),
+        OnHost::Installed => {}
+    }
     let locked = facts.lockfile && plan.app.locked;
     let target = compile::Target {
         triple: &plan.app.target,
         rust_lld: facts.choice.rust_lld,
     };
-    let step = compile::build_step(&plan.app, builder, &[target], &plan.manifest_dir, locked);
-    let note = format!("builder: {} ({reason})", builder.name());
-    Ok((
-        Binary::Compiled(artifacts),
-        vec![Action::Note(note), Action::Compile(step)],
-    ))
+    let mut step = compile::build_step(&plan.app, builder, &[target], &plan.manifest_dir, locked);
+    let place = match &facts.cross_image {
+        Some(base) if !plan.build.packages.is_empty() => {
+            let dir = context_dir(plan).with_file_name("cross-image");
+            let made =
+                packages::derived_cross_image(&plan.app.target, base, &plan.build.packages, &dir);
+            let variable = packages::cross_image_variable(&plan.app.target);
+            step = step.env(variable, made.tag.clone());
+            let place = Place::CrossImage(made.tag.clone());
+            actions.push(Action::CrossImage(made));
+            place
+        }
+        Some(image) => Place::CrossImage(image.clone()),
+        None => Place::Host,
+    };
+    actions.push(Action::Compile { step, place });
+    Ok(actions)
 }

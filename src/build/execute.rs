@@ -2,6 +2,7 @@
 //! what one makes (an image ID, a digest) is handed to the next.
 
 use super::decide::Action;
+use super::packages::CrossImage;
 use super::{Event, Made, Product};
 use crate::error::Error;
 use crate::host::docker;
@@ -84,7 +85,8 @@ fn without_cache_from(action: Action, missing: &[String]) -> Action {
 fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
     match action {
         Action::Engine(step)
-        | Action::Compile(step)
+        | Action::Compile { step, .. }
+        | Action::CrossImage(CrossImage { step, .. })
         | Action::Vendor(step)
         | Action::PullCache(step)
         | Action::BuildStage(step) => report(Event::Step(step)),

@@ -6,9 +6,12 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::decide::{Action, Binary, Reuse};
 use super::execute::Runner;
+use super::programs::{self, Place};
 use super::stage::{self, BuildDir, Replace};
 use super::up_to_date::context_digest;
-use super::{Event, Made, Product, builder, clibs, context_dir, elf, runtime, vendor_dir};
+use super::{
+    Event, Made, Product, builder, clibs, context_dir, elf, packages, runtime, vendor_dir,
+};
 use crate::error::Error;
 use crate::host::exec::{self, Step};
 use crate::host::{docker, project};
@@ -203,6 +206,18 @@ impl<'a> HostRunner<'a> {
     }
 }
 
+impl HostRunner<'_> {
+    /// Runs the compile; a failure says first what it most likely needs: a program that
+    /// was not there (`programs.rs`), else a C library (`clibs.rs`), else a C compiler.
+    fn compile(&self, step: &Step, place: &Place) -> Result<(), Error> {
+        let target = &self.plan.app.target;
+        self.run(step)
+            .map_err(|e| programs::diagnose(e, place))
+            .map_err(|e| clibs::diagnose(e, target))
+            .map_err(|e| with_c_hint(e, target))
+    }
+}
+
 impl Runner for HostRunner<'_> {
     fn act(
         &mut self,
@@ -212,18 +227,17 @@ impl Runner for HostRunner<'_> {
     ) -> Result<Option<Product>, Error> {
         let plan = self.plan;
         // What a failed `docker build` (of the image, or of the build stage alone) says.
-        let build_failed = |e| clibs::in_build_stage(docker::build_failed(e), plan);
+        let build_failed = |e| in_build_stage(docker::build_failed(e), plan);
         let result = match action {
             Action::Engine(step) => self.check_engine(step).map(|()| None),
             Action::Note(_) | Action::Fail(_) => Ok(None),
             Action::Vendor(step) => self.run(step).map(|()| None),
             Action::PullCache(step) => pull_cache(step, report),
             Action::BuildStage(step) => self.run(step).map_err(build_failed).map(|()| None),
-            Action::Compile(step) => self
-                .run(step)
-                .map_err(|e| clibs::diagnose(e, &plan.app.target))
-                .map_err(|e| with_c_hint(e, &plan.app.target))
-                .map(|()| None),
+            Action::CrossImage(made) => {
+                packages::make_cross_image(made, |step| self.run(step)).map(|()| None)
+            }
+            Action::Compile { step, place } => self.compile(step, place).map(|()| None),
             Action::Stage {
                 binary,
                 context,
@@ -354,6 +368,15 @@ fn dynamic_binaries(plan: &Plan, binary: &Binary) -> Result<Vec<runtime::Dynamic
 
 /// A failed compile for a target this host has no C compiler for: most likely a crate's
 /// build script (cc-rs: `failed to find tool`) wanted one, so say what to install.
+/// A failed `docker build` of the container builder, whose build script ran a program
+/// the builder image lacks: named, with its package (`programs.rs`).
+fn in_build_stage(error: Error, plan: &Plan) -> Error {
+    match plan.in_container() {
+        true => programs::diagnose(error, &Place::BuilderImage(plan.build.image.clone())),
+        false => error,
+    }
+}
+
 fn with_c_hint(error: Error, target: &str) -> Error {
     match error {
         Error::StepFailed { .. } if !builder::has_c_compiler(target) => Error::WithHint {

@@ -25,8 +25,10 @@ mod decide;
 pub mod elf;
 mod execute;
 mod host_runner;
+mod packages;
 mod platforms;
 mod probe;
+pub mod programs;
 pub mod runtime;
 pub mod stage;
 mod up_to_date;
@@ -321,6 +323,7 @@ pub(crate) fn engine_step(plan: &Plan, opts: &Options) -> Step {
 #[cfg(test)]
 mod tests {
     use super::builder::Choice;
+    use super::packages::OnHost;
     use super::*;
 
     /// Writes down each action it is given; runs nothing.
@@ -338,7 +341,8 @@ mod tests {
                 Action::Engine(_) => "engine".to_string(),
                 Action::Note(note) => format!("note {note}"),
                 Action::Fail(_) => "fail".into(),
-                Action::Compile(step) => format!("compile: {}", step.command_line()),
+                Action::Compile { step, .. } => format!("compile: {}", step.command_line()),
+                Action::CrossImage(made) => format!("cross image: {}", made.tag),
                 Action::Vendor(step) => format!("vendor: {}", step.command_line()),
                 Action::PullCache(step) => format!("pull: {}", step.command_line()),
                 Action::BuildStage(step) => format!("build stage: {}", step.command_line()),
@@ -385,10 +389,26 @@ mod tests {
 
     /// Facts for a compiled app whose package has the bin targets `bins`.
     fn compiled(bins: &[&str]) -> Facts {
+        compiled_with(
+            bins,
+            crate::manifest::Builder::Cargo,
+            OnHost::Installed,
+            None,
+        )
+    }
+
+    /// [`compiled`], by `builder`, with what the host said of `[build] packages` and
+    /// cross's image.
+    fn compiled_with(
+        bins: &[&str],
+        builder: crate::manifest::Builder,
+        on_host: OnHost,
+        cross_image: Option<&str>,
+    ) -> Facts {
         Facts {
             how: Ok(How::Compile(CompileFacts {
                 choice: Choice {
-                    builder: crate::manifest::Builder::Cargo,
+                    builder,
                     reason: "chosen".into(),
                     rust_lld: false,
                 },
@@ -398,6 +418,8 @@ mod tests {
                     bins: bins.iter().map(|b| b.to_string()).collect(),
                 },
                 lockfile: true,
+                on_host,
+                cross_image: cross_image.map(str::to_string),
             })),
             revision: Some("abc".into()),
         }
@@ -476,6 +498,43 @@ mod tests {
         assert!(
             err.contains("no binary target `wroker` (app.binary), did you mean `worker`?"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn build_packages_missing_on_the_host_stop_the_build_before_compiling() {
+        let (_tmp, plan) = plan("binary = \"demo\"\n[build]\npackages = [\"protobuf-compiler\"]");
+        let missing = OnHost::Missing(vec!["protobuf-compiler".into()]);
+        let facts = compiled_with(&["demo"], crate::manifest::Builder::Cargo, missing, None);
+        let (done, _, result) = record(decide(&plan, &options(), facts));
+        assert_eq!(done, ["engine"]);
+        let err = result.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "[build] packages not installed on this host, where cargo compiles: protobuf-compiler (nothing was compiled)\nhint: run `sudo apt-get install protobuf-compiler`, or compile in the image's build stage, which installs them: builder = \"container\" in [app]"
+        );
+    }
+
+    #[test]
+    fn cross_compiles_in_its_image_made_with_the_build_packages() {
+        let (_tmp, plan) = plan("binary = \"demo\"\n[build]\npackages = [\"protobuf-compiler\"]");
+        let facts = compiled_with(
+            &["demo"],
+            crate::manifest::Builder::Cross,
+            OnHost::Installed,
+            Some("ghcr.io/cross-rs/x86_64-unknown-linux-musl:0.2.5"),
+        );
+        let (done, _, _) = record(decide(&plan, &options(), facts));
+        let tag = done[2].strip_prefix("cross image: ").unwrap();
+        assert!(
+            tag.starts_with("buildkit-lite-cross:x86_64-unknown-linux-musl-"),
+            "{done:?}"
+        );
+        assert_eq!(
+            done[3],
+            format!(
+                "compile: CROSS_TARGET_X86_64_UNKNOWN_LINUX_MUSL_IMAGE={tag} cross build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin demo --locked"
+            )
         );
     }
 

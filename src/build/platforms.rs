@@ -26,6 +26,8 @@ use super::compile::{self, Target};
 use super::decide::{Action, Together};
 use super::execute::{DryRun, Runner, execute};
 use super::host_runner::HostRunner;
+use super::packages::OnHost;
+use super::programs::Place;
 use super::{
     Built, Decided, Event, Options, PlatformBuilt, Probed, begin_engine_check, engine_step, run,
 };
@@ -119,6 +121,7 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
         let facts = probed.compile_facts()?;
         let choice = &facts.choice;
         if choice.builder != Builder::Cargo
+            || facts.on_host != OnHost::Installed
             || compile::artifacts(&facts.metadata, &plan.app).is_err()
         {
             return None;
@@ -141,7 +144,10 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
         locked,
     );
     step.summary = format!("compile the app with cargo for {}", names.join(" and "));
-    actions.push(Action::Compile(step));
+    actions.push(Action::Compile {
+        step,
+        place: Place::Host,
+    });
     Some(actions)
 }
 

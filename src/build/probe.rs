@@ -4,6 +4,7 @@
 use camino::Utf8PathBuf;
 
 use super::builder::{self, Choice};
+use super::packages::{self, OnHost};
 use super::stage::BuildDir;
 use super::{Event, Options, compile, trust};
 use crate::error::Error;
@@ -38,6 +39,11 @@ pub struct CompileFacts {
     /// The cargo workspace has a `Cargo.lock`: the compile then passes `--locked` (unless
     /// `app.locked = false`), so the image is built from the committed lockfile.
     pub lockfile: bool,
+    /// `[build] packages` on this host, for the builders that compile here (cargo,
+    /// cargo-zigbuild); `Installed` for cross, whose image gets them.
+    pub on_host: OnHost,
+    /// For cross: the image it compiles in, as it picks it (see `packages.rs`).
+    pub cross_image: Option<String>,
 }
 
 /// Asks the host what [`decide`] needs, creating nothing: whether the build directory's
@@ -80,12 +86,15 @@ pub fn probe_another_platform(
     let Ok(How::Compile(known)) = &first.how else {
         return probe(plan, opts, report);
     };
-    let how = choose_builder(plan, opts).map(|choice| {
-        How::Compile(CompileFacts {
+    let how = choose_builder(plan, opts).and_then(|choice| {
+        let (on_host, cross_image) = where_it_compiles(plan, &choice, &known.metadata)?;
+        Ok(How::Compile(CompileFacts {
             choice,
             metadata: known.metadata.clone(),
             lockfile: known.lockfile,
-        })
+            on_host,
+            cross_image,
+        }))
     });
     Facts {
         how,
@@ -120,11 +129,44 @@ fn compile_facts(
         (choice, metadata.join())
     });
     let (metadata, lockfile) = metadata.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    let choice = choice?;
+    let (on_host, cross_image) = where_it_compiles(plan, &choice, &metadata)?;
     Ok(CompileFacts {
-        choice: choice?,
+        choice,
         metadata,
         lockfile,
+        on_host,
+        cross_image,
     })
+}
+
+/// Where the chosen builder compiles, as far as `[build] packages` go: for cross, the
+/// image it would use; for the others, whether the packages are installed on this host.
+fn where_it_compiles(
+    plan: &Plan,
+    choice: &Choice,
+    metadata: &compile::Metadata,
+) -> Result<(OnHost, Option<String>), Error> {
+    if choice.builder != Builder::Cross {
+        return Ok((packages::on_host(&plan.build.packages)?, None));
+    }
+    let version = || {
+        let said = crate::host::exec::Step::new("ask cross its version", "cross")
+            .arg("--version")
+            .output();
+        let version = said.ok().and_then(|out| {
+            let first = out
+                .lines()
+                .next()?
+                .strip_prefix("cross ")?
+                .trim()
+                .to_string();
+            Some(first.split(' ').next()?.to_string())
+        });
+        version.unwrap_or_else(|| "main".to_string())
+    };
+    let image = packages::cross_image(&plan.app.target, &metadata.workspace_root, version);
+    Ok((OnHost::Installed, Some(image)))
 }
 
 /// `--builder`, else `app.builder`; `auto` asks the host.

@@ -85,16 +85,18 @@ pub struct TestSettings {
     pub volumes: Vec<String>,
 }
 
-/// `[build]`: the container builder's image, the Debian packages the compile needs, and
-/// whether the crates are fetched where buildkit-lite runs.
+/// `[build]`: the Debian packages the compile needs (for every builder), and the container
+/// builder's image, its registry cache, and whether its crates are fetched where
+/// buildkit-lite runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BuildSettings {
     /// The image the builder stage starts from: any image with cargo. Default
     /// `rust:1-bookworm`.
     pub image: Option<String>,
-    /// Debian packages the compile needs (`protobuf-compiler`, `libpq-dev`, `musl-tools`),
-    /// installed in the builder stage with apt-get.
+    /// Debian packages the compile needs (`protobuf-compiler`, `libpq-dev`, `musl-tools`):
+    /// installed in the container builder's stage, or in an image made from cross's; for
+    /// cargo and cargo-zigbuild, checked on this host with dpkg-query before compiling.
     #[serde(default)]
     pub packages: Vec<String>,
     /// `true`: `cargo vendor` fetches the crates where buildkit-lite runs (no compile), into

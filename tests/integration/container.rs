@@ -484,7 +484,7 @@ fn a_missing_c_compiler_in_the_build_stage_is_named_with_its_package() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("hint: a build script in the build stage found no C compiler `x86_64-linux-musl-gcc` for x86_64-unknown-linux-musl: add musl-tools (Debian's musl-gcc) to [build] packages"),
+        err.contains("ran `x86_64-linux-musl-gcc`, which is not in the builder image rust:1-bookworm (Debian package: musl-tools)\nways out:\n  1. add packages = [\"musl-tools\"] to [build]: the build stage installs it"),
         "{err}"
     );
 }

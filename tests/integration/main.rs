@@ -24,5 +24,6 @@ mod runtime;
 mod schema;
 mod security;
 mod structure;
+mod tools;
 mod untrusted;
 mod workspace;

@@ -100,6 +100,16 @@ impl Project {
         Project { tmp, dir }
     }
 
+    /// A copy of `tests/fixtures/NAME`, a crate with its manifest and its `Cargo.lock`.
+    pub fn fixture(name: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(name);
+        let from = root().join("tests/fixtures").join(name);
+        copy_dir(&from, &dir);
+        std::fs::copy(from.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        Project { tmp, dir }
+    }
+
     /// A copy of `examples/minimal` with `extra` appended to its manifest.
     pub fn minimal_plus(extra: &str) -> Self {
         let p = Project::copy_of("minimal");
