@@ -3,6 +3,8 @@
 //! `target_directory`) and cargo's layout, never from a guess about where the user's shell
 //! was. Nothing here prints.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::diagnostic::suggest;
@@ -84,6 +86,10 @@ pub struct Metadata {
     pub bins: Vec<String>,
     /// The workspace's root directory, where its `Cargo.lock` is.
     pub workspace_root: Utf8PathBuf,
+    /// The bin targets whose `required-features` the app's features (`[app] features`,
+    /// and the defaults unless `default-features = false`) leave off, with those
+    /// features: cargo refuses to build them.
+    pub unmet_features: BTreeMap<String, Vec<String>>,
 }
 
 impl Metadata {
@@ -118,7 +124,64 @@ pub fn parse_metadata(json: &str, app: &AppPlan) -> Result<Metadata, Error> {
         target_directory: target_directory.into(),
         bins: bin_targets(&meta, app.package.as_deref()),
         workspace_root: workspace_root.into(),
+        unmet_features: unmet_features(&meta, app),
     })
+}
+
+/// Each bin target (of `app.package` when set) whose `required-features` the app's
+/// features leave off, with those features.
+fn unmet_features(meta: &serde_json::Value, app: &AppPlan) -> BTreeMap<String, Vec<String>> {
+    let packages = meta["packages"].as_array().into_iter().flatten();
+    let mut unmet = BTreeMap::new();
+    for package in packages.filter(|p| app.package.as_ref().is_none_or(|want| p["name"] == *want)) {
+        let mut start: Vec<&str> = app.features.iter().map(String::as_str).collect();
+        if app.default_features {
+            start.push("default");
+        }
+        let on = features_on(&package["features"], &start);
+        for target in package["targets"].as_array().into_iter().flatten() {
+            let required = target["required-features"].as_array().into_iter().flatten();
+            let off: Vec<String> = required
+                .filter_map(|f| f.as_str())
+                .filter(|f| !on.contains(*f))
+                .map(str::to_string)
+                .collect();
+            if let (Some(name), false) = (target["name"].as_str(), off.is_empty()) {
+                unmet.insert(name.to_string(), off);
+            }
+        }
+    }
+    unmet
+}
+
+/// The features `start` turns on in a package's feature table (`cargo metadata`'s
+/// `features`), transitively, with the names of `start` themselves: its own features, and
+/// the optional dependencies they enable (`dep:x`, `x/feature`, or a name that is no
+/// feature). Names of another package's features (`x/f` in `start`) turn on `x`.
+pub fn features_on(features: &serde_json::Value, start: &[&str]) -> BTreeSet<String> {
+    let table: BTreeMap<&str, Vec<&str>> = features
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let values = v.as_array().into_iter().flatten();
+            (k.as_str(), values.filter_map(|x| x.as_str()).collect())
+        })
+        .collect();
+    let mut on = BTreeSet::new();
+    let mut todo: Vec<&str> = start.to_vec();
+    while let Some(value) = todo.pop() {
+        // `dep:x` and `x/f` turn on the dependency x (`x?/f` only a feature of it).
+        let name = match value.split_once('/') {
+            Some((dep, _)) if dep.ends_with('?') => continue,
+            Some((dep, _)) => dep,
+            None => value.strip_prefix("dep:").unwrap_or(value),
+        };
+        if on.insert(name.to_string()) {
+            todo.extend(table.get(name).into_iter().flatten());
+        }
+    }
+    on
 }
 
 /// The bin targets in `cargo metadata` output: of the package named `package` when
@@ -194,6 +257,24 @@ mod tests {
             triple: &app.target,
             rust_lld: false,
         }]
+    }
+
+    #[test]
+    fn features_follow_the_table_and_optional_dependencies() {
+        let features = serde_json::json!({
+            "default": ["server", "dep:tokio"],
+            "server": ["hyper/http1", "metrics"],
+            "metrics": [],
+            "tls": ["openssl"],
+            "quiet": ["log?/max_level_off"],
+            "windows-service": [],
+        });
+        let on = features_on(&features, &["default"]);
+        let on: Vec<&str> = on.iter().map(String::as_str).collect();
+        assert_eq!(on, ["default", "hyper", "metrics", "server", "tokio"]);
+        let on = features_on(&features, &["tls", "quiet"]);
+        let on: Vec<&str> = on.iter().map(String::as_str).collect();
+        assert_eq!(on, ["openssl", "quiet", "tls"]);
     }
 
     #[test]

@@ -416,6 +416,7 @@ mod tests {
                     target_directory: "/t".into(),
                     workspace_root: "/w".into(),
                     bins: bins.iter().map(|b| b.to_string()).collect(),
+                    unmet_features: Default::default(),
                 },
                 lockfile: true,
                 on_host,

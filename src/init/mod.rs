@@ -1,17 +1,20 @@
 //! `init`: a first `service.toml` from the `Cargo.toml` of a directory, with the schema
 //! file it points at. Never overwrites a manifest.
 //!
-//! What cargo says of the package or workspace (`cargo metadata --no-deps`) gives the name
-//! and the bin targets; the manifest builds every binary for musl (a static binary runs on
-//! any base) and supervises a service per binary, with the usual next keys commented out.
-//! Nothing here prints.
+//! What cargo says of the package or workspace (`cargo.rs`) gives the name, the bin
+//! targets and the C libraries the package links; the manifest builds every binary its
+//! default features build, for musl (a static binary runs on any base) unless a system C
+//! library needs gnu, and supervises a service per binary that looks long-running, with
+//! the others and the usual next keys commented out. Nothing here prints.
+
+mod cargo;
+
+use std::collections::BTreeSet;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::build::clibs;
 use crate::error::Error;
-use crate::host::exec::{Step, path_arg};
-use crate::host::project::Trust;
 
 /// What `init` wrote.
 #[derive(Debug)]
@@ -40,16 +43,19 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
             "no {cargo_toml}: init writes a manifest for a cargo package or workspace (run it where Cargo.toml is, or pass --dir)"
         )));
     }
-    let cargo = read_cargo(&cargo_toml, dir)?;
-    let libraries = system_libraries(&cargo.root);
-    let (bins, left_out) = installable(&cargo.bins);
+    let cargo = cargo::read(&cargo_toml, dir)?;
+    let closure =
+        cargo::dependency_closure(&cargo_toml, dir, &cargo.root, cargo.package.as_deref());
+    let libraries = system_libraries(&cargo.root, closure.as_ref());
+    let (bins, left_out) = installable(&cargo.bins, &cargo.root);
     if bins.is_empty() {
         return Err(Error::Usage(format!(
-            "no bin target of {cargo_toml} has a name buildkit-lite can install ({}): rename one, or write the manifest by hand",
+            "no bin target of {cargo_toml} can be installed ({}): rename one, turn on its features by default, or write the manifest by hand",
             left_out.join("; ")
         )));
     }
-    let mut text = manifest_text(&cargo.name, &bins, cargo.package.as_deref(), &libraries);
+    let name = app_name(&cargo.name);
+    let mut text = manifest_text(&name, &bins, cargo.package.as_deref(), &libraries);
     for reason in &left_out {
         text.push_str(&format!(
             "
@@ -84,19 +90,37 @@ pub fn init(dir: &Utf8Path) -> Result<Initialized, Error> {
     Ok(Initialized { manifest, schema })
 }
 
-/// The bin targets `app.binary` can take, and for each other one why it is left out (a
-/// name with characters a binary's name may not have: `x.y`, `a b`, `a;b`).
-fn installable(bins: &[String]) -> (Vec<String>, Vec<String>) {
+/// A bin `init` installs, and why it gets no live service when it gets none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub name: String,
+    pub no_service: Option<String>,
+}
+
+/// The bin targets `app.binary` can take, each with why it gets no service, if so; and
+/// for each other one why it is left out: a name with characters a binary's name may not
+/// have (`x.y`, `a b`, `a;b`), or `required-features` the default features do not turn on.
+fn installable(bins: &[cargo::Bin], root: &Utf8Path) -> (Vec<Installed>, Vec<String>) {
     let mut ok = Vec::new();
     let mut left_out = Vec::new();
     for bin in bins {
-        match crate::manifest::rules::cargo_name(bin) {
-            Ok(()) => ok.push(bin.clone()),
-            Err(why) => left_out.push(format!(
-                "bin target {}: {}",
-                quoted(bin).replace('\n', " "),
-                why.replace('\n', " ")
-            )),
+        let shown = quoted(&bin.name).replace('\n', " ");
+        if let Err(why) = crate::manifest::rules::cargo_name(&bin.name) {
+            left_out.push(format!("bin target {shown}: {}", why.replace('\n', " ")));
+        } else if !bin.unmet_features.is_empty() {
+            left_out.push(format!(
+                "bin target {shown} needs the features {}, which the default features do not turn on (add them to [app] features, and the bin to binary, to build it)",
+                bin.unmet_features.join(", ")
+            ));
+        } else {
+            let no_service = match is_client(&bin.name) {
+                true => Some("its name says it is a client".to_string()),
+                false => cargo::in_doubt(bin, root),
+            };
+            ok.push(Installed {
+                name: bin.name.clone(),
+                no_service,
+            });
         }
     }
     (ok, left_out)
@@ -118,56 +142,6 @@ fn write_new(path: &Utf8Path, contents: &[u8]) -> Result<(), Error> {
     })
 }
 
-/// What `init` needs of the cargo project in a directory.
-struct Cargo {
-    /// The app's name, made valid: the package's, or the workspace directory's.
-    name: String,
-    /// The bin targets: the package's own for a workspace member, else every one.
-    bins: Vec<String>,
-    /// The workspace's root directory (where `Cargo.lock` is).
-    root: Utf8PathBuf,
-    /// The package, for a member of a workspace rooted elsewhere (`app.package`).
-    package: Option<String>,
-}
-
-/// The app's name (the package's, or the workspace directory's) and its bin targets: a
-/// workspace member's own, else every one of the workspace.
-fn read_cargo(cargo_toml: &Utf8Path, dir: &Utf8Path) -> Result<Cargo, Error> {
-    let json = Step::new("read the cargo metadata of the project", "cargo")
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .arg("--manifest-path")
-        .arg(path_arg(&Trust::Nothing.path(cargo_toml, dir)))
-        .cwd(Trust::Nothing.cwd(dir))
-        .output()?;
-    let meta: serde_json::Value = serde_json::from_str(&json)
-        .map_err(|e| Error::CargoMetadata(format!("cannot read cargo metadata output: {e}")))?;
-    let root = Utf8Path::new(meta["workspace_root"].as_str().unwrap_or(dir.as_str()));
-    let own_path = cargo_toml.canonicalize_utf8().ok();
-    let packages = meta["packages"].as_array().into_iter().flatten();
-    let own = packages
-        .clone()
-        .find(|p| p["manifest_path"].as_str().map(Utf8Path::new) == own_path.as_deref())
-        .and_then(|p| p["name"].as_str());
-    let is_member = own_path.as_deref() != Some(&root.join("Cargo.toml"));
-    let (name, package) = match own {
-        Some(own) if is_member => (own.to_string(), Some(own.to_string())),
-        Some(own) => (own.to_string(), None),
-        None => (root.file_name().unwrap_or("app").to_string(), None),
-    };
-    let bins = crate::build::compile::bin_targets(&meta, package.as_deref());
-    if bins.is_empty() {
-        return Err(Error::Usage(format!(
-            "{cargo_toml} has no binary target: buildkit-lite packages a program (add src/main.rs or a [[bin]])"
-        )));
-    }
-    Ok(Cargo {
-        name: app_name(&name),
-        bins,
-        root: root.to_owned(),
-        package,
-    })
-}
-
 /// Whether a bin's name marks a client, not a server: a `cli`, `client` or `ctl` word
 /// (`mini-redis-cli`, `ctl_tool`). It is installed, and gets no service.
 fn is_client(bin: &str) -> bool {
@@ -176,33 +150,44 @@ fn is_client(bin: &str) -> bool {
         .any(|word| matches!(word, "cli" | "client" | "ctl"))
 }
 
-/// The well-known `-sys` crates in the workspace's `Cargo.lock` that link the system's C
-/// library (the crate that builds it from source, such as `openssl-src`, is absent): a gnu
-/// binary then, with the library's run-time package in the image. No lockfile, or one
-/// that does not parse, says nothing.
-fn system_libraries(workspace_root: &Utf8Path) -> Vec<&'static clibs::SysCrate> {
-    const LIMIT: u64 = 16 << 20;
-    let Ok(file) = std::fs::File::open(workspace_root.join("Cargo.lock")) else {
-        return Vec::new();
+/// The well-known `-sys` crates the package depends on (`closure`, its dependencies with
+/// default features) that link the system's C library (the crate that builds it from
+/// source, such as `openssl-src`, is absent): a gnu binary then, with the library's
+/// run-time package in the image. Without a closure (cargo could not tell), every crate of
+/// the workspace's `Cargo.lock`; no lockfile, or one that does not parse, says nothing.
+fn system_libraries(
+    workspace_root: &Utf8Path,
+    closure: Option<&BTreeSet<String>>,
+) -> Vec<&'static clibs::SysCrate> {
+    let names = match closure {
+        Some(closure) => closure.clone(),
+        None => lock_names(workspace_root),
     };
-    let mut text = String::new();
-    if std::io::Read::read_to_string(&mut std::io::Read::take(file, LIMIT), &mut text).is_err() {
-        return Vec::new();
-    }
-    let Ok(lock) = toml::from_str::<toml::Table>(&text) else {
-        return Vec::new();
-    };
-    let names: std::collections::BTreeSet<&str> = lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.get("name")?.as_str())
-        .collect();
     clibs::SYS_CRATES
         .iter()
         .filter(|c| names.contains(c.name))
         .filter(|c| c.source_crate.is_some_and(|source| !names.contains(source)))
+        .collect()
+}
+
+/// The names of the crates in the workspace's `Cargo.lock`.
+fn lock_names(workspace_root: &Utf8Path) -> BTreeSet<String> {
+    const LIMIT: u64 = 16 << 20;
+    let Ok(file) = std::fs::File::open(workspace_root.join("Cargo.lock")) else {
+        return BTreeSet::new();
+    };
+    let mut text = String::new();
+    if std::io::Read::read_to_string(&mut std::io::Read::take(file, LIMIT), &mut text).is_err() {
+        return BTreeSet::new();
+    }
+    let Ok(lock) = toml::from_str::<toml::Table>(&text) else {
+        return BTreeSet::new();
+    };
+    lock.get("package")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some(p.get("name")?.as_str()?.to_string()))
         .collect()
 }
 
@@ -308,7 +293,7 @@ fn target_and_image(libraries: &[&clibs::SysCrate]) -> (String, String) {
                 .map(|c| quoted(c.runtime_package))
                 .collect();
             let why = format!(
-                "Cargo.lock has {}, which links the system's {} (not built from source):\n# a gnu binary, with {} in the image (for musl, the crate's `{}` feature instead)",
+                "its dependencies (default features) include {}, which links the system's {} (not built from source):\n# a gnu binary, with {} in the image (for musl, the crate's `{}` feature instead)",
                 crates.join(", "),
                 libraries.iter().map(|c| c.library).collect::<Vec<_>>().join(", "),
                 libraries.iter().map(|c| c.runtime_package).collect::<Vec<_>>().join(", "),
@@ -328,17 +313,21 @@ fn target_and_image(libraries: &[&clibs::SysCrate]) -> (String, String) {
     }
 }
 
-/// A `[services.NAME]` table per binary, the usual next keys commented out under the
-/// first, and a commented check that follows it.
-fn services_text(bins: &[String]) -> String {
+/// A `[services.NAME]` table per binary that looks long-running, the usual next keys
+/// commented out under the first, a commented-out service with the reason for each other
+/// binary, and a commented check that follows the first service. With no binary that
+/// looks long-running, the first that is not named a client gets the service.
+fn services_text(bins: &[Installed]) -> String {
     let mut text = String::new();
-    let (mut servers, clients): (Vec<String>, Vec<String>) =
-        bins.iter().cloned().partition(|b| !is_client(b));
+    let (mut servers, mut others): (Vec<&Installed>, Vec<&Installed>) =
+        bins.iter().partition(|b| b.no_service.is_none());
     if servers.is_empty() {
-        servers.push(bins[0].clone());
+        let first = others.iter().position(|b| !is_client(&b.name)).unwrap_or(0);
+        servers.push(others.remove(first));
     }
-    let services = service_names(&servers);
-    for (i, (bin, service)) in servers.iter().zip(&services).enumerate() {
+    let names: Vec<String> = servers.iter().map(|b| b.name.clone()).collect();
+    let services = service_names(&names);
+    for (i, (bin, service)) in names.iter().zip(&services).enumerate() {
         text.push_str(&format!("\n[services.{}]\n", key(service)));
         if service != bin {
             text.push_str(&format!("command = [{}]\n", quoted(&format!("/bin/{bin}"))));
@@ -349,17 +338,20 @@ fn services_text(bins: &[String]) -> String {
         }
         // The usual next keys, once: a workspace of many binaries stays readable.
         if i == 0 {
-            text.push_str("# user = \"app\"                        # created in the image\n");
-            text.push_str(
-                "# env = { PORT = \"8080\" }             # defaults; `docker run -e` wins\n",
+            let user = commented("# user = \"app\"", "created in the image");
+            let env = commented(
+                "# env = { PORT = \"8080\" }",
+                "defaults; `docker run -e` wins",
             );
+            text.push_str(&format!("{user}\n{env}\n"));
         }
     }
-    for client in clients.iter().filter(|c| !servers.contains(c)) {
+    for other in others {
+        let (bin, why) = (&other.name, other.no_service.as_deref().unwrap_or_default());
         text.push_str(&format!(
-            "\n# {client} is a client (its name says so): installed at /bin/{client}, run by no service.\n# [services.{}]\n# command = [{}]\n",
-            key(&image_name(client)),
-            quoted(&format!("/bin/{client}"))
+            "\n# {bin} gets no service: {why}.\n# It is installed at /bin/{bin}; uncomment if it is a service.\n# [services.{}]\n# command = [{}]\n",
+            key(&image_name(bin)),
+            quoted(&format!("/bin/{bin}"))
         ));
     }
     let first = &services[0];
@@ -375,16 +367,16 @@ fn services_text(bins: &[String]) -> String {
 /// packages.
 pub fn manifest_text(
     name: &str,
-    bins: &[String],
+    bins: &[Installed],
     package: Option<&str>,
     libraries: &[&clibs::SysCrate],
 ) -> String {
     let binary = match bins {
-        [one] => quoted(one),
+        [one] => quoted(&one.name),
         many => format!(
             "[{}]",
             many.iter()
-                .map(|b| quoted(b))
+                .map(|b| quoted(&b.name))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -465,7 +457,11 @@ mod tests {
 
     #[test]
     fn the_manifest_parses_and_runs_each_binary() {
-        let text = manifest_text("shop", &["api".into(), "Worker".into()], None, &[]);
+        let bin = |name: &str| Installed {
+            name: name.into(),
+            no_service: None,
+        };
+        let text = manifest_text("shop", &[bin("api"), bin("Worker")], None, &[]);
         let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
         let manifest = crate::manifest::load::parse(&text, dir).unwrap();
         assert_eq!(manifest.services.len(), 2);

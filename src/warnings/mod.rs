@@ -291,6 +291,16 @@ fn binaries(m: &Manifest, plan: &Plan, found: &mut Found) {
     };
     let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
     for (key, name) in names {
+        if let Some(off) = metadata.unmet_features.get(name) {
+            found.push((
+                key,
+                format!(
+                    "bin target `{name}` needs the features {}, which [app] features (with the default features) leave off: the build would stop (add them to features, or leave the bin out)",
+                    off.join(", ")
+                ),
+            ));
+            continue;
+        }
         if known_set.contains(name) {
             continue;
         }

@@ -251,15 +251,24 @@ fn init_on_a_lockfile_with_openssl_sys_writes_gnu_and_libssl3() {
     );
     assert!(text.contains("\npackages = [\"libssl3\"]"), "{text}");
     assert!(
-        text.contains("# Cargo.lock has openssl-sys, which links the system's OpenSSL"),
+        text.contains("# its dependencies (default features) include openssl-sys, which links the system's OpenSSL"),
         "{text}"
     );
     let o = run_in(&dir, &["check", "--deny-warnings", "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    // Vendored (openssl-src in the lock): the static musl default stays.
-    edit(&dir.join("Cargo.lock"), |t| {
-        t + "\n[[package]]\nname = \"openssl-src\"\nversion = \"300.0.0\"\n"
+    // Vendored (openssl-src among the dependencies): the static musl default stays.
+    edit(&dir.join("Cargo.toml"), |t| {
+        t.replace(
+            "openssl-sys = \"0.9\"",
+            "openssl-sys = { version = \"0.9\", features = [\"vendored\"] }",
+        )
     });
+    let o = std::process::Command::new("cargo")
+        .args(["generate-lockfile", "--quiet"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
     std::fs::remove_file(dir.join("service.toml")).unwrap();
     let o = run_in(&dir, &["init"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

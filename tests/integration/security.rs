@@ -652,7 +652,12 @@ fn package(name: &str, bins: &[String]) -> tempfile::TempDir {
         ));
     }
     std::fs::create_dir_all(tmp.path().join("src")).unwrap();
-    std::fs::write(tmp.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+    // A long-running main: each bin gets a service.
+    std::fs::write(
+        tmp.path().join("src/main.rs"),
+        "fn main() {\n    loop {\n        std::thread::park();\n    }\n}\n",
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("Cargo.toml"), toml).unwrap();
     tmp
 }

@@ -208,3 +208,87 @@ fn an_unknown_binary_gets_did_you_mean_from_the_workspaces_bin_targets() {
     );
     assert!(!p.dir.join("target").exists(), "it compiled");
 }
+
+/// `init` in a workspace member (issue 27 item 4): it reads that package's own
+/// dependencies with its default features (the optional openssl-sys is off, the other
+/// member's libpq is not its own), leaves out the bin whose `required-features` are off by
+/// default, gives a one-shot tool a commented service with the reason, and what it writes
+/// checks with `--deny-warnings`, builds, and passes `test` with a real engine.
+#[test]
+fn init_on_a_workspace_member_reads_its_own_default_closure_and_leaves_out_what_does_not_build() {
+    require_docker!();
+    let p = Project::fixture("featured");
+    let member = p.dir.join("api");
+    let o = cmd()
+        .current_dir(&p.dir)
+        .args(["init", "--dir", "api"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(member.join("service.toml")).unwrap();
+    // Static musl: no gnu, no libssl3, no libpq5.
+    assert!(
+        text.contains("\ntarget = \"x86_64-unknown-linux-musl\""),
+        "{text}"
+    );
+    for other in ["libssl3", "libpq5", "openssl", "pq-sys"] {
+        assert!(!text.contains(other), "{other} in:\n{text}");
+    }
+    // The Windows-only bin is left out, with the features it needs.
+    assert!(
+        text.contains("binary = [\"api\", \"api-worker\", \"seed\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# left out: bin target \"api-winsvc\" needs the features windows-service, which the default features do not turn on"),
+        "{text}"
+    );
+    // The server and the worker run; the one-shot tool gets a commented service.
+    assert!(text.contains("\n[services.api]\n"), "{text}");
+    assert!(text.contains("\n[services.api-worker]\n"), "{text}");
+    assert!(
+        text.contains("\n# seed gets no service: nothing in api/src/bin/seed.rs looks long-running (no listener, server, endless loop or signal wait).\n# It is installed at /bin/seed; uncomment if it is a service.\n# [services.seed]\n"),
+        "{text}"
+    );
+    let o = cmd()
+        .current_dir(&member)
+        .args(["check", "--deny-warnings", "-f", "service.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // `check` warns of the bin whose features are off, should a user list it.
+    let manifest = std::fs::read_to_string(member.join("service.toml")).unwrap();
+    let listed = manifest.replace("\"seed\"]", "\"seed\", \"api-winsvc\"]");
+    std::fs::write(member.join("with-winsvc.toml"), listed).unwrap();
+    let o = cmd()
+        .current_dir(&member)
+        .args(["check", "--deny-warnings", "-f", "with-winsvc.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bin target `api-winsvc` needs the features windows-service, which [app] features (with the default features) leave off: the build would stop"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(member.join("with-winsvc.toml")).unwrap();
+    let tag = unique("featured");
+    let _image = Image(format!("api:{tag}"));
+    let built = cmd()
+        .current_dir(&member)
+        .args(["build", &tag, "-f", "service.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let tested = cmd()
+        .current_dir(&member)
+        .args(["test", &tag, "-f", "service.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(tested.status.code(), Some(0), "{}", stderr(&tested));
+    let said = stdout(&tested);
+    assert!(
+        said.contains("service api") && said.contains("service api-worker"),
+        "{said}"
+    );
+}
