@@ -4,10 +4,12 @@
 //! - [`probe`] (`probe.rs`) asks the host the few read-only questions a decision needs:
 //!   the builder (`builder.rs` chooses for `auto`), `cargo metadata`, the git revision;
 //! - [`decide`] (`decide.rs`) turns the plan and those [`Facts`] into the list of
-//!   [`Action`]s, a pure function: reach the Docker engine, compile (`compile.rs`, with
-//!   `clibs.rs` explaining a failed C build), stage the context (`stage.rs`, checking each
-//!   binary with `elf.rs`) unless it is up to date (`up_to_date.rs`), `docker build`, check
-//!   the image can run its binaries (`runtime.rs`), tag, push;
+//!   [`Action`]s, a pure function: reach the Docker engine, compile (`compile.rs`; with
+//!   `[build] packages` checked on the host or installed in cross's image by
+//!   `packages.rs`; a failed build script explained by `programs.rs`, a missing program
+//!   named first, then `clibs.rs`, a missing C library), stage the context (`stage.rs`,
+//!   checking each binary with `elf.rs`) unless it is up to date (`up_to_date.rs`),
+//!   `docker build`, check the image can run its binaries (`runtime.rs`), tag, push;
 //! - [`execute`] (`execute.rs`) reports each action in order and hands it to a [`Runner`],
 //!   passing on what the actions before it made: [`HostRunner`] (`host_runner.rs`) does it,
 //!   [`DryRun`] does nothing (the report says what would run), a test's runner records it.
