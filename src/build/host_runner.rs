@@ -370,9 +370,20 @@ fn dynamic_binaries(plan: &Plan, binary: &Binary) -> Result<Vec<runtime::Dynamic
 /// build script (cc-rs: `failed to find tool`) wanted one, so say what to install.
 /// A failed `docker build` of the container builder, whose build script ran a program
 /// the builder image lacks: named, with its package (`programs.rs`).
+/// One that could not fetch the crates (the engine's network does not reach crates.io)
+/// gets the hint to fetch them here instead.
 fn in_build_stage(error: Error, plan: &Plan) -> Error {
-    match plan.in_container() {
-        true => programs::diagnose(error, &Place::BuilderImage(plan.build.image.clone())),
+    if !plan.in_container() {
+        return error;
+    }
+    let error = programs::diagnose(error, &Place::BuilderImage(plan.build.image.clone()));
+    let unreachable = matches!(&error, Error::StepFailed { output, .. }
+        if output.contains("unable to update registry") || output.contains("failed to download"));
+    match unreachable && !plan.build.vendor {
+        true => Error::WithHint {
+            error: Box::new(error),
+            hint: "the build stage could not fetch the crates (the engine's network does not reach the registry): vendor = true in [build] (or build --vendor) fetches them here and the stage compiles offline".into(),
+        },
         false => error,
     }
 }

@@ -284,7 +284,7 @@ fn target_and_image(libraries: &[&clibs::SysCrate]) -> (String, String) {
                 "target = \"x86_64-unknown-linux-musl\"",
                 "a static binary, for any base image",
             ),
-            "# [image]\n# base = \"debian:bookworm-slim\"\n# packages = [\"ca-certificates\"]       # apt packages\n".to_string(),
+            "[image]\n# base = \"debian:bookworm-slim\"\n# packages = [\"ca-certificates\"]       # apt packages\n".to_string(),
         ),
         libraries => {
             let crates: Vec<&str> = libraries.iter().map(|c| c.name).collect();
