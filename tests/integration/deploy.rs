@@ -459,3 +459,33 @@ fn init_in_a_workspace_member_writes_its_package_and_no_service_for_a_client() {
         stdout(&o)
     );
 }
+
+/// Issue 27 item 5, on a diesel-API-shaped manifest: the port is in the service's config
+/// file (shipped with `[files]`), so the manifest names it only in `expose` and the check;
+/// `check --deny-warnings` passes. A database URL with a password in its user-info is
+/// warned; the same URL with the password from the run-time environment is not.
+#[test]
+fn a_port_from_a_config_file_raises_no_warning_and_a_password_in_a_url_does() {
+    let p = Project::copy_of("minimal");
+    std::fs::write(p.dir.join("api.toml"), "[server]\nport = 3000\n").unwrap();
+    p.edit_manifest(|m| {
+        m.replace(
+            "[services.minimal]\n",
+            "[services.minimal]\nenv = { DATABASE_URL = \"postgres://api@db/api\", CONFIG = \"/etc/api.toml\" }\n",
+        ) + "\n[image]\nexpose = [3000]\n\n[files]\n\"/etc/api.toml\" = \"api.toml\"\n\n[checks.health]\nhttp = \"http://127.0.0.1:3000/health\"\nservice = \"minimal\"\n"
+    });
+    let o = p.run(&["check", "--deny-warnings", "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    p.edit_manifest(|m| m.replace("postgres://api@db/api", "postgres://api:hunter2@db/api"));
+    let o = p.run(&["check", "--deny-warnings", "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("services.minimal.env.DATABASE_URL: a URL here has a password in it"),
+        "{err}"
+    );
+    assert!(err.contains("service.toml: 1 warning and --deny-warnings"), "{err}");
+    p.edit_manifest(|m| m.replace("api:hunter2@", "api:${DB_PASSWORD}@"));
+    let o = p.run(&["check", "--deny-warnings", "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
