@@ -484,7 +484,10 @@ fn a_port_from_a_config_file_raises_no_warning_and_a_password_in_a_url_does() {
         err.contains("services.minimal.env.DATABASE_URL: a URL here has a password in it"),
         "{err}"
     );
-    assert!(err.contains("service.toml: 1 warning and --deny-warnings"), "{err}");
+    assert!(
+        err.contains("service.toml: 1 warning and --deny-warnings"),
+        "{err}"
+    );
     p.edit_manifest(|m| m.replace("api:hunter2@", "api:${DB_PASSWORD}@"));
     let o = p.run(&["check", "--deny-warnings", "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
