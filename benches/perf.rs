@@ -12,6 +12,11 @@
 //!    new image (one `docker run`) before tagging it: a no-change build must be "up to
 //!    date" and run no container; a code change's ratio is given with the check, and
 //!    without it (the check's own `docker run`, timed alone right after, subtracted).
+//! 4. What the SBOM step (`add the SBOM and provenance labels to the image`) adds to a
+//!    build of `examples/healthcheck-app`: after a code change, the build's wall time and
+//!    the step's own (its `--verbose` "done in"), measured in the same runs, and the ratio
+//!    of the build to the build without that step; with nothing changed, whether the step
+//!    ran at all (an up-to-date build runs none).
 //!
 //! It prints figures and ratios and asserts nothing: speed goals are read from its output,
 //! never checked by timed tests.
@@ -29,7 +34,7 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 const GNU: &str = "x86_64-unknown-linux-gnu";
 
 fn main() {
-    // Parts: `render`, `build`, `gnu`, `platforms`.
+    // Parts: `render`, `build`, `gnu`, `platforms`, `sbom`.
     println!("buildkit-lite benchmark ({} cores)", cores());
     if wants("render") {
         render();
@@ -43,6 +48,63 @@ fn main() {
     if wants("platforms") {
         platforms(run_id());
     }
+    if wants("sbom") {
+        sbom(run_id());
+    }
+}
+
+/// Part 4: the SBOM step's share of a build.
+fn sbom(run: u128) {
+    let dir = project(TARGET);
+    prepare_project(&dir, TARGET);
+    let main = dir.join("src/main.rs");
+    let original = std::fs::read_to_string(&main).unwrap();
+    // One build with its `--verbose` log: the wall time, and the SBOM step's "done in".
+    let build = || {
+        let start = Instant::now();
+        let o = Command::new(TOOL)
+            .current_dir(&dir)
+            .args(["build", "v1", "--verbose"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        let step = log
+            .split("==> add the SBOM and provenance labels to the image")
+            .nth(1)
+            .and_then(|rest| rest.split("done in ").nth(1))
+            .and_then(|rest| rest.split('s').next())
+            .and_then(|s| s.trim().parse::<f64>().ok());
+        (start.elapsed(), step)
+    };
+    let (mut totals, mut steps) = (Vec::new(), Vec::new());
+    for i in 0..9 {
+        code_change(&main, &original, run, i);
+        let (total, step) = build();
+        totals.push(total);
+        steps.push(Duration::from_secs_f64(step.unwrap_or(0.0)));
+    }
+    std::fs::write(&main, &original).unwrap();
+    let (total, step) = (median(totals), median(steps));
+    let ratio = secs(total) / (secs(total) - secs(step));
+    println!(
+        "
+the SBOM step in a build of examples/healthcheck-app (medians of 9)"
+    );
+    println!(
+        "code change: build {:.3}s, of which the SBOM step {:.3}s: {ratio:.2}x the build without it",
+        secs(total),
+        secs(step)
+    );
+    let (_, step) = build();
+    let (_, again) = build();
+    println!(
+        "no change: the SBOM step {}",
+        match again.or(step) {
+            None => "did not run (up to date): 1.00x".to_string(),
+            Some(s) => format!("ran, {s:.2}s"),
+        }
+    );
 }
 
 fn cores() -> usize {

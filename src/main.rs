@@ -129,6 +129,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             test(&manifest.path, &opts, json)
         }
         Command::Init { dir } => init(&dir),
+        Command::Sbom {
+            tag,
+            manifest,
+            json,
+        } => sbom(&manifest.path, &tag, json),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "buildkit-lite", &mut std::io::stdout());
@@ -327,7 +332,7 @@ impl Progress {
                 self.open = false;
             }
             Event::Done(took) if self.verbose => {
-                eprintln!("    done in {:.1}s", took.as_secs_f64())
+                eprintln!("    done in {:.2}s", took.as_secs_f64())
             }
             Event::Done(_) => {}
         }
@@ -354,6 +359,37 @@ impl Progress {
             self.open = false;
         }
     }
+}
+
+/// `sbom TAG`: the SBOM in the image, as a short table or (`--json`) whole.
+fn sbom(path: &Utf8Path, tag: &str, json: bool) -> Result<(), Error> {
+    use buildkit_lite::build::{contents, sbom};
+    let plan = buildkit_lite::plan(path)?;
+    let image = format!("{}:{tag}", plan.image.repository);
+    let document = contents::read_from_image(&image)?;
+    if json {
+        print!("{document}");
+        return Ok(());
+    }
+    let s = sbom::summary(&document).ok_or_else(|| {
+        Error::Usage(format!(
+            "{image}: {} is no CycloneDX SBOM",
+            contents::IN_IMAGE
+        ))
+    })?;
+    println!("{image} (CycloneDX 1.5, {})", contents::IN_IMAGE);
+    println!(
+        "  crates            {} in the binaries, {} used only to build them",
+        s.shipped, s.build_only
+    );
+    println!("  Debian packages   {}", s.debs);
+    if let Some((name, digest)) = &s.base {
+        println!("  base              {name} ({digest})");
+    }
+    if let Some(created) = &s.created {
+        println!("  created           {created}");
+    }
+    Ok(())
 }
 
 fn test(path: &Utf8Path, opts: &image_test::Options, json: bool) -> Result<(), Error> {

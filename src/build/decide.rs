@@ -3,6 +3,7 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::contents;
 use super::packages::{self, CrossImage, OnHost};
 use super::probe::{CompileFacts, Facts, How};
 use super::programs::Place;
@@ -47,6 +48,10 @@ pub enum Action {
         step: Step,
         image_id_file: Utf8PathBuf,
     },
+    /// Write the SBOM of the new image beside the context and build it into the image, with
+    /// the provenance labels (`contents.rs`), tagged `references` when nothing else comes
+    /// before the tags. `shown` is that `docker build` as a dry run prints it.
+    Contents(SbomLayer),
     /// Check in the new image that each dynamically linked binary finds what it needs at
     /// run time (`runtime.rs`). `shown` is the check as a dry run prints it.
     CheckRuntime { binary: Binary, shown: Step },
@@ -66,6 +71,16 @@ pub enum Action {
     },
     /// `docker push` one tag (`--push`); the image stays local whatever happens.
     Push { step: Step, reference: String },
+}
+
+/// The SBOM layer to build on the new image (see [`Action::Contents`]).
+#[derive(Debug)]
+pub struct SbomLayer {
+    pub binary: Binary,
+    pub context: Utf8PathBuf,
+    pub references: Vec<String>,
+    pub created: Option<i64>,
+    pub shown: Step,
 }
 
 /// What makes a built image current: its references, and the `docker build` line that
@@ -124,11 +139,12 @@ pub fn decide_together(
     let image_id_file = context.with_file_name("image-id");
     let revision = facts.revision.as_deref();
     let step = docker_build_step(plan, opts, revision, &context, &image_id_file);
-    // --no-cache always builds.
+    // --no-cache always builds. The SBOM's time is part of what the image is.
     let reuse = (!opts.no_cache).then(|| Reuse {
         references: references(plan, opts),
-        build_line: step.command_line(),
+        build_line: format!("{}\0created {:?}", step.command_line(), facts.created),
     });
+    let contents = contents_action(plan, opts, &binary, &context, facts.created);
     let build_stage = cache_stage(plan, opts, &context);
     actions.push(Action::Stage {
         binary: binary.clone(),
@@ -140,8 +156,33 @@ pub fn decide_together(
         step,
         image_id_file,
     });
+    actions.push(contents);
     actions.extend(after_the_build(plan, opts, binary));
     actions
+}
+
+/// The SBOM layer: tagged at once, unless a run-time check comes first; for one of
+/// several platforms, untagged (the tags move once every platform has built).
+fn contents_action(
+    plan: &Plan,
+    opts: &Options,
+    binary: &Binary,
+    context: &Utf8Path,
+    created: Option<i64>,
+) -> Action {
+    let references = match may_link_dynamically(plan) || plan.platform.is_some() {
+        true => Vec::new(),
+        false => references(plan, opts),
+    };
+    let iidfile = context.with_file_name("image-id");
+    let shown = contents::layer_step(&contents::layer_dir(context), &iidfile, &references);
+    Action::Contents(SbomLayer {
+        binary: binary.clone(),
+        context: context.to_owned(),
+        references,
+        created,
+        shown,
+    })
 }
 
 /// What follows `docker build`: the run-time check, then the tags (when the image was
@@ -178,9 +219,8 @@ fn after_the_build(plan: &Plan, opts: &Options, binary: Binary) -> Vec<Action> {
     actions
 }
 
-/// `docker build` of the staged context: tagged at once, unless a run-time check comes
-/// first; for one of several platforms, untagged (the tags move once every platform has
-/// built), with `--platform` and the platform's base.
+/// `docker build` of the staged context, untagged (the SBOM layer that follows is what
+/// the tags name), for one of several platforms with `--platform` and the platform's base.
 fn docker_build_step(
     plan: &Plan,
     opts: &Options,
@@ -188,11 +228,8 @@ fn docker_build_step(
     context: &Utf8Path,
     image_id_file: &Utf8Path,
 ) -> Step {
-    let tagged = if may_link_dynamically(plan) || plan.platform.is_some() {
-        Vec::new()
-    } else {
-        references(plan, opts)
-    };
+    // Untagged: the SBOM layer built on it is the image the tags name.
+    let tagged: Vec<String> = Vec::new();
     // The container builder's stage runs on the engine's own platform and cross-compiles:
     // with the classic builder, `--platform` would refuse its `COPY --from` (a stage of
     // another platform). The image takes its platform from its base (a base a platform).

@@ -1,7 +1,7 @@
 //! Executing the decided actions in order: each is reported, then handed to a [`Runner`];
 //! what one makes (an image ID, a digest) is handed to the next.
 
-use super::decide::Action;
+use super::decide::{Action, SbomLayer};
 use super::packages::CrossImage;
 use super::{Event, Made, Product};
 use crate::error::Error;
@@ -36,6 +36,7 @@ pub fn execute(
             // An image already built from this very context is checked and tagged.
             Action::BuildStage(_)
             | Action::DockerBuild { .. }
+            | Action::Contents(_)
             | Action::CheckRuntime { .. }
             | Action::Tag { .. }
                 if current =>
@@ -91,9 +92,9 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
         | Action::PullCache(step)
         | Action::BuildStage(step) => report(Event::Step(step)),
         Action::DockerBuild { step, .. } | Action::Push { step, .. } => report(Event::Step(step)),
-        Action::CheckRuntime { shown, .. } | Action::Tag { shown, .. } => {
-            report(Event::Step(shown))
-        }
+        Action::CheckRuntime { shown, .. }
+        | Action::Tag { shown, .. }
+        | Action::Contents(SbomLayer { shown, .. }) => report(Event::Step(shown)),
         Action::Index { create, push, .. } => {
             report(Event::Step(create));
             report(Event::Step(push));

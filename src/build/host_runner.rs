@@ -4,13 +4,13 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::decide::{Action, Binary, Reuse};
+use super::decide::{Action, Binary, Reuse, SbomLayer};
 use super::execute::Runner;
 use super::programs::{self, Place};
 use super::stage::{self, BuildDir, Replace};
 use super::up_to_date::context_digest;
 use super::{
-    Event, Made, Product, builder, clibs, context_dir, elf, packages, runtime, vendor_dir,
+    Event, Made, Product, builder, clibs, contents, context_dir, elf, packages, runtime, vendor_dir,
 };
 use crate::error::Error;
 use crate::host::exec::{self, Step};
@@ -73,6 +73,8 @@ pub struct HostRunner<'a> {
     verbose: bool,
     /// The digest of the staged context, recorded once `docker build` succeeds.
     digest: Option<String>,
+    /// `cargo metadata` of the crates, for the SBOM: begun beside `docker build`.
+    crates: Option<std::thread::JoinHandle<Result<String, Error>>>,
 }
 
 impl<'a> HostRunner<'a> {
@@ -85,6 +87,7 @@ impl<'a> HostRunner<'a> {
             images: String::new(),
             engine,
             digest: None,
+            crates: None,
         }
     }
 
@@ -207,6 +210,39 @@ impl<'a> HostRunner<'a> {
 }
 
 impl HostRunner<'_> {
+    /// `docker build` of the staged context, with the crates for the SBOM read (`cargo
+    /// metadata`) beside it.
+    fn docker_build(
+        &mut self,
+        step: &Step,
+        image_id_file: &Utf8Path,
+    ) -> Result<Option<Product>, Error> {
+        if contents::crates_here(self.plan) {
+            let metadata = contents::metadata_step(self.plan);
+            self.crates = Some(std::thread::spawn(move || metadata.output()));
+        }
+        let id = docker_build(self.run_step(), step, image_id_file, self.digest.as_deref())?;
+        Ok(Some(Product::ImageId(id)))
+    }
+
+    /// The SBOM layer on the image just built (`contents.rs`): the final image's ID.
+    fn contents(&mut self, layer: &SbomLayer, made: &Made) -> Result<Option<Product>, Error> {
+        let metadata = (self.crates.take()).map(|reading| {
+            reading
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        let job = contents::Job {
+            image: made.image_id.as_deref().unwrap_or_default(),
+            metadata,
+            context: &layer.context,
+            references: &layer.references,
+            created: layer.created,
+        };
+        let id = contents::add(self.plan, job, |step| self.run(step))?;
+        Ok(Some(Product::ImageId(id)))
+    }
+
     /// Runs the compile; a failure says first what it most likely needs: a program that
     /// was not there (`programs.rs`), else a C library (`clibs.rs`), else a C compiler.
     fn compile(&self, step: &Step, place: &Place) -> Result<(), Error> {
@@ -246,9 +282,8 @@ impl Runner for HostRunner<'_> {
             Action::DockerBuild {
                 step,
                 image_id_file,
-            } => docker_build(self.run_step(), step, image_id_file, self.digest.as_deref())
-                .map_err(build_failed)
-                .map(|id| Some(Product::ImageId(id))),
+            } => self.docker_build(step, image_id_file).map_err(build_failed),
+            Action::Contents(layer) => self.contents(layer, made),
             Action::CheckRuntime { binary, .. } => {
                 let image = made.image_id.as_deref().unwrap_or_default();
                 dynamic_binaries(plan, binary).and_then(|dynamic| {

@@ -23,6 +23,7 @@
 pub mod builder;
 pub mod clibs;
 pub mod compile;
+pub mod contents;
 mod decide;
 pub mod elf;
 mod execute;
@@ -32,6 +33,7 @@ mod platforms;
 mod probe;
 pub mod programs;
 pub mod runtime;
+pub mod sbom;
 pub mod stage;
 mod up_to_date;
 
@@ -93,6 +95,8 @@ pub struct Built {
     pub digest: Option<String>,
     /// The staged context that was built.
     pub context: Utf8PathBuf,
+    /// The image's SBOM, beside the context (the host's platform's, for several).
+    pub sbom: Utf8PathBuf,
     /// The builder that compiled the binaries; none for a `prebuilt` one.
     pub builder: Option<&'static str>,
     /// For several targets: each platform's image, in the order of `app.target`. Then
@@ -111,6 +115,8 @@ pub struct PlatformBuilt {
     pub image_id: String,
     /// `<repository>@sha256:…` of its manifest, when pushed.
     pub digest: Option<String>,
+    /// Its SBOM, beside its context.
+    pub sbom: Utf8PathBuf,
 }
 
 /// What an action made.
@@ -289,6 +295,7 @@ fn run(
         image_id,
         digest: made.digest.map(|d| format!("{repository}@{d}")),
         context: context_dir(plan),
+        sbom: context_dir(plan).with_file_name("sbom.cdx.json"),
         builder,
         platforms: Vec::new(),
     }))
@@ -350,6 +357,7 @@ mod tests {
                 Action::BuildStage(step) => format!("build stage: {}", step.command_line()),
                 Action::Stage { binary, .. } => format!("stage {binary:?}"),
                 Action::DockerBuild { .. } => "docker build".into(),
+                Action::Contents(_) => format!("sbom {image}"),
                 Action::CheckRuntime { .. } => format!("check {image}"),
                 Action::Tag { reference, .. } => format!("tag {image} {reference}"),
                 Action::Push { reference, .. } => format!("push {reference}"),
@@ -425,6 +433,7 @@ mod tests {
                 cross_image: cross_image.map(str::to_string),
             })),
             revision: Some("abc".into()),
+            created: None,
         }
     }
 
@@ -456,6 +465,7 @@ mod tests {
                 "compile: cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin demo --bin worker --locked",
                 "stage Compiled([\"/t/x86_64-unknown-linux-musl/release/demo\", \"/t/x86_64-unknown-linux-musl/release/worker\"])",
                 "docker build",
+                "sbom sha256:x",
             ]
         );
         assert_eq!(
@@ -466,6 +476,7 @@ mod tests {
                 "step compile the app with cargo",
                 "stage",
                 "step build the image with docker",
+                "step add the SBOM and provenance labels to the image",
             ]
         );
         assert_eq!(result.unwrap().image_id.as_deref(), Some("sha256:x"));
@@ -481,7 +492,8 @@ mod tests {
             [
                 "engine",
                 "stage Compiled([\"/t/x86_64-unknown-linux-musl/release/demo\"])",
-                "docker build"
+                "docker build",
+                "sbom sha256:x"
             ]
         );
         // A binary that is no bin target still fails, before staging.
@@ -552,7 +564,7 @@ mod tests {
         let (done, _, result) = record(decide(&plan, &opts, compiled(&["demo"])));
         assert_eq!(
             done[done.len() - 3..],
-            ["docker build", "push demo:v1", "push demo:latest"]
+            ["sbom sha256:x", "push demo:v1", "push demo:latest"]
         );
         let made = result.unwrap();
         assert_eq!(made.image_id.as_deref(), Some("sha256:x"));
@@ -565,6 +577,7 @@ mod tests {
         let facts = || Facts {
             how: Ok(How::Container),
             revision: None,
+            created: None,
         };
         let (done, _, _) = record(decide(&plan, &options(), facts()));
         assert_eq!(
@@ -574,6 +587,7 @@ mod tests {
                 "note builder: container (compiles in the image's build stage, from rust:1-bookworm)",
                 "stage InImage",
                 "docker build",
+                "sbom sha256:x",
             ]
         );
         let vendored = plan.with_overrides(None, true, None);
@@ -597,6 +611,7 @@ mod tests {
         let facts = Facts {
             how: Ok(How::Prebuilt(path.clone())),
             revision: None,
+            created: None,
         };
         let (done, _, _) = record(decide(&plan, &options(), facts));
         let stage = format!("stage Prebuilt({path:?})");
@@ -608,6 +623,7 @@ mod tests {
                 "engine",
                 stage.as_str(),
                 "docker build",
+                "sbom sha256:x",
                 "check sha256:x",
                 "tag sha256:x demo:v1"
             ]
@@ -615,6 +631,7 @@ mod tests {
         let facts = Facts {
             how: Ok(How::Prebuilt(path.clone())),
             revision: None,
+            created: None,
         };
         let actions = decide(&plan, &options(), facts);
         let build = actions.iter().find_map(|a| match a {
@@ -633,6 +650,7 @@ mod tests {
         let facts = Facts {
             how: Err(no_builder),
             revision: None,
+            created: None,
         };
         let (done, _, result) = record(decide(&plan, &options(), facts));
         assert_eq!(done, ["engine"]);
@@ -650,6 +668,6 @@ mod tests {
             }
         });
         assert_eq!(made.unwrap(), Made::default());
-        assert_eq!(reported, 5);
+        assert_eq!(reported, 6);
     }
 }

@@ -356,6 +356,7 @@ fn assemble(
             references: one.references,
             image_id: one.image_id,
             digest: one.digest,
+            sbom: one.sbom,
         });
     }
     let (image_id, context, builder) = host_built?;
@@ -367,6 +368,7 @@ fn assemble(
             .collect(),
         image_id,
         digest: index.map(|d| format!("{repository}@{d}")),
+        sbom: context.with_file_name("sbom.cdx.json"),
         context,
         builder,
         platforms,

@@ -18,6 +18,9 @@ pub struct Facts {
     pub how: Result<How, Error>,
     /// The commit of the manifest's git checkout, if it is in one.
     pub revision: Option<String>,
+    /// When the image is made, in seconds since the epoch: `SOURCE_DATE_EPOCH`, else the
+    /// commit time; none outside git (see `contents.rs`).
+    pub created: Option<i64>,
 }
 
 /// Where the binary comes from.
@@ -53,7 +56,11 @@ pub struct CompileFacts {
 /// revision.
 pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Facts {
     std::thread::scope(|side| {
-        let revision = side.spawn(|| git::revision(&plan.manifest_dir));
+        let revision = side.spawn(|| {
+            let revision = git::revision(&plan.manifest_dir);
+            let created = super::contents::created(|| git::commit_time(&plan.manifest_dir));
+            (revision, created)
+        });
         let how = BuildDir::check(&plan.manifest_dir, &plan.app.name).and_then(|()| {
             match &plan.app.prebuilt {
                 Some(path) => Ok(How::Prebuilt(path.clone())),
@@ -62,8 +69,12 @@ pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Fact
                 None => compile_facts(plan, opts, report).map(How::Compile),
             }
         });
-        let revision = revision.join().unwrap_or(None);
-        Facts { how, revision }
+        let (revision, created) = revision.join().unwrap_or((None, None));
+        Facts {
+            how,
+            revision,
+            created,
+        }
     })
 }
 
@@ -81,6 +92,7 @@ pub fn probe_another_platform(
         return Facts {
             how: Ok(How::Container),
             revision: first.revision.clone(),
+            created: first.created,
         };
     }
     let Ok(How::Compile(known)) = &first.how else {
@@ -99,6 +111,7 @@ pub fn probe_another_platform(
     Facts {
         how,
         revision: first.revision.clone(),
+        created: first.created,
     }
 }
 

@@ -27,6 +27,8 @@ struct BuildDocument<'a> {
     /// `<repository>@sha256:…`, after `--push`.
     digest: Option<&'a str>,
     context: &'a Utf8Path,
+    /// The image's CycloneDX SBOM, beside the context.
+    sbom: &'a Utf8Path,
     builder: Option<&'a str>,
     /// With several targets: every platform's image. Then `image_id` is the host's
     /// platform's and `digest` (after `--push`) the image index's.
@@ -44,6 +46,7 @@ pub fn built(built: &Built, tags: &[String]) -> String {
         image_id: &built.image_id,
         digest: built.digest.as_deref(),
         context: &built.context,
+        sbom: &built.sbom,
         builder: built.builder,
         platforms: &built.platforms,
     })

@@ -73,6 +73,17 @@ pub enum Command {
         #[command(flatten)]
         settings: TestArgs,
     },
+    /// Show what is in a built image: its SBOM's crates, Debian packages and base
+    Sbom {
+        /// The tag of the image (<image.name>:<TAG>)
+        #[arg(value_parser = parse_tag)]
+        tag: String,
+        #[command(flatten)]
+        manifest: ManifestArg,
+        /// Print the SBOM itself (CycloneDX 1.5 JSON) on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the build context (without the binary) for review, to --out DIR or stdout
     Render {
         #[command(flatten)]

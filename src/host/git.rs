@@ -31,6 +31,19 @@ pub fn revision(manifest_dir: &Utf8Path) -> Option<String> {
     Some(out.trim().to_string()).filter(|r| !r.is_empty())
 }
 
+/// The commit time of HEAD (seconds since the epoch), if the manifest is in a git checkout
+/// with a commit. `git log` reads the object store only: no filter, hook or fsmonitor runs.
+pub fn commit_time(manifest_dir: &Utf8Path) -> Option<i64> {
+    let out = git(
+        "read the commit time of the manifest's checkout",
+        manifest_dir,
+    )
+    .args(["log", "-1", "--no-show-signature", "--format=%ct", "HEAD"])
+    .output()
+    .ok()?;
+    out.trim().parse().ok()
+}
+
 /// `git` with the settings every probe takes: a project directory shaped like a bare
 /// repository (HEAD, refs/, objects/: files a pull request can add) is no checkout, git
 /// uses a bare repository only when told.

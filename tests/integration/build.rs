@@ -121,9 +121,8 @@ fn dry_run_prints_every_command_and_runs_none() {
         &format!("docker image inspect --format '{{{{.Id}}}}' minimal:{tag}"),
         "cargo build --manifest-path Cargo.toml --target x86_64-unknown-linux-musl --profile release --bin minimal",
         "cargo metadata --format-version 1 --no-deps --manifest-path",
-        &format!(
-            "docker build --tag minimal:{tag} --build-arg BUILDKIT_LITE_VERSION={tag} --no-cache"
-        ),
+        &format!("docker build --build-arg BUILDKIT_LITE_VERSION={tag} --no-cache"),
+        &format!("docker build --tag minimal:{tag} --force-rm --iidfile"),
     ] {
         assert!(err.contains(command), "dry run lacks `{command}`:\n{err}");
     }
@@ -198,7 +197,7 @@ fn a_failed_docker_build_is_reported_with_its_step_command_and_status() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("error: could not build the image with docker: `docker build --tag minimal:"),
+        err.contains("error: could not build the image with docker: `docker build --build-arg BUILDKIT_LITE_VERSION=broken-"),
         "{err}"
     );
     // docker exits with the failed RUN's status (apt-get's 100).

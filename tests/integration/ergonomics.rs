@@ -184,8 +184,12 @@ fn each_command_puts_its_product_on_stdout_and_progress_on_stderr() {
     );
     assert!(
         plan.contains(
-            "would build the image with docker:\n    docker build --tag healthcheck-app:v1"
+            "would build the image with docker:\n    docker build --build-arg BUILDKIT_LITE_VERSION=v1"
         ),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("would add the SBOM and provenance labels to the image:\n    docker build --tag healthcheck-app:v1"),
         "{plan}"
     );
     assert!(!stderr(&o).contains("would "), "{}", stderr(&o));

@@ -21,6 +21,7 @@ mod production;
 mod refusals;
 mod render;
 mod runtime;
+mod sbom;
 mod schema;
 mod security;
 mod structure;

@@ -727,7 +727,8 @@ fn json_is_one_document_on_stdout_for_usage_errors_and_dry_runs() {
             "reach the Docker engine",
             "compile the app with cargo",
             "stage the build context",
-            "build the image with docker"
+            "build the image with docker",
+            "add the SBOM and provenance labels to the image"
         ]
     );
     // --help is help, not an error.

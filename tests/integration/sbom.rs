@@ -1,0 +1,216 @@
+//! Known contents (issue 28): every build writes a CycloneDX 1.5 SBOM beside the context
+//! and into the image, with the crates of the binaries (build-time ones excluded), the
+//! Debian packages the image has and its base; provenance labels; the same inputs give
+//! the same bytes. On `tests/fixtures/sbomapp`: a normal dependency, an optional one that
+//! is off, a build dependency and a proc macro.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use common::docker::*;
+use common::*;
+
+const EPOCH: &str = "1764880658";
+
+/// Validates `path` against CycloneDX's 1.5 JSON schema (the strict validator of PyPI's
+/// cyclonedx-python-lib, which carries the official schema files).
+fn validate_cyclonedx(path: &Path) {
+    let script = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\nerror = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(error or 'valid')\nsys.exit(1 if error else 0)\n";
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{} does not validate: {}{}",
+        path.display(),
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+/// `cargo tree` of the fixture for musl with `edges`: `name@version` of each crate, and
+/// the proc macros among them.
+fn cargo_tree(dir: &Path, edges: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let o = Command::new("cargo")
+        .args(["tree", "--locked", "-e", edges, "--target"])
+        .args(["x86_64-unknown-linux-musl", "--prefix", "none", "-f", "{p}"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut all = BTreeSet::new();
+    let mut macros = BTreeSet::new();
+    for line in stdout(&o).lines().filter(|l| !l.is_empty()) {
+        let mut words = line.split_whitespace();
+        let (name, version) = (words.next().unwrap(), words.next().unwrap());
+        let crate_ = format!("{name}@{}", version.trim_start_matches('v'));
+        if line.contains("(proc-macro)") {
+            macros.insert(crate_.clone());
+        }
+        all.insert(crate_);
+    }
+    (all, macros)
+}
+
+/// `name@version` of the SBOM's crates whose scope is (not) excluded.
+fn crates(doc: &serde_json::Value, excluded: bool) -> BTreeSet<String> {
+    doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["purl"].as_str().unwrap_or("").starts_with("pkg:cargo/"))
+        .filter(|c| (c["scope"] == "excluded") == excluded)
+        .map(|c| {
+            format!(
+                "{}@{}",
+                c["name"].as_str().unwrap(),
+                c["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn docker_out(args: &[&str]) -> String {
+    let o = docker(args);
+    assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn every_build_has_a_valid_sbom_of_its_crates_packages_and_base_in_the_image_and_beside_it() {
+    require_docker!();
+    let p = Project::fixture("sbomapp");
+    let tag = unique("sbom");
+    let image = Image(format!("sbomapp:{tag}"));
+    let env = [("SOURCE_DATE_EPOCH", EPOCH)];
+    let o = p.build_with_env(&tag, &["--json"], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let built: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let path = p.dir.join(built["sbom"].as_str().unwrap());
+    validate_cyclonedx(&path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // The crates: cargo tree's for the target; the build dependency and the proc macro
+    // build-time only; the optional dependency that is off, absent.
+    let (normal, macros) = cargo_tree(&p.dir, "normal");
+    let (with_build, _) = cargo_tree(&p.dir, "normal,build");
+    let shipped: BTreeSet<String> = normal.difference(&macros).cloned().collect();
+    assert_eq!(crates(&doc, false), shipped, "{text}");
+    let build_only: BTreeSet<String> = with_build.difference(&shipped).cloned().collect();
+    assert_eq!(crates(&doc, true), build_only, "{text}");
+    assert!(
+        build_only.iter().any(|c| c.starts_with("autocfg@")),
+        "{build_only:?}"
+    );
+    assert!(!text.contains("pkg:cargo/ryu@"), "{text}");
+    let itoa = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "itoa")
+        .unwrap();
+    let lock = std::fs::read_to_string(p.dir.join("Cargo.lock")).unwrap();
+    let sum = itoa["hashes"][0]["content"].as_str().unwrap();
+    assert!(lock.contains(&format!("checksum = \"{sum}\"")), "{itoa}");
+    assert_eq!(itoa["licenses"][0]["expression"], "MIT OR Apache-2.0");
+    // The Debian packages are dpkg-query's in the image.
+    let listed = docker_out(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "dpkg-query",
+        &image.0,
+        "-W",
+        "-f",
+        "${db:Status-Status} ${Package} ${Version}\\n",
+    ]);
+    let in_image: BTreeSet<String> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix("installed "))
+        .map(str::to_string)
+        .collect();
+    let debs = doc["components"].as_array().unwrap().iter();
+    let debs = debs.filter(|c| {
+        c["purl"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("pkg:deb/debian/")
+    });
+    let in_sbom: BTreeSet<String> = debs
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["name"].as_str().unwrap(),
+                c["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(in_sbom, in_image);
+    assert!(
+        in_sbom.iter().any(|d| d.starts_with("runit ")),
+        "{in_sbom:?}"
+    );
+    // The file in the image is the one beside the context; the time is the epoch's.
+    let inside = docker_out(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &image.0,
+        "/usr/share/buildkit-lite/sbom.cdx.json",
+    ]);
+    assert_eq!(inside, text);
+    assert_eq!(doc["metadata"]["timestamp"], "2025-12-04T20:37:38Z");
+    // Provenance labels.
+    let labels: serde_json::Value = serde_json::from_str(&docker_out(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Labels}}",
+        &image.0,
+    ]))
+    .unwrap();
+    // A pulled base is named by its registry digest, a loaded one by its ID.
+    let base_id = docker_out(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{range .RepoDigests}}{{.}} {{end}}{{.Id}}",
+        "debian:bookworm-slim",
+    ]);
+    let first = base_id.split_whitespace().next().unwrap();
+    let base_digest = first.split_once('@').map_or(first, |(_, d)| d);
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2025-12-04T20:37:38Z"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.base.name"],
+        "debian:bookworm-slim"
+    );
+    assert_eq!(labels["org.opencontainers.image.base.digest"], base_digest);
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://example.com/team/sbomapp"
+    );
+    // `sbom` shows it in short.
+    let o = p.run(&["sbom", &tag, "-f", "service.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("crates            2 in the binaries, 2 used only to build them"),
+        "{}",
+        stdout(&o)
+    );
+    // A code change, built again with the same SOURCE_DATE_EPOCH: the same bytes.
+    let main = p.dir.join("src/main.rs");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, code.replace("crates", "crates!")).unwrap();
+    let o = p.build_with_env(&tag, &[], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
