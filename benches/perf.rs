@@ -96,11 +96,12 @@ the SBOM step in a build of examples/healthcheck-app (medians of 9)"
         secs(total),
         secs(step)
     );
-    let (_, step) = build();
+    // The first build makes the restored code's image; the next has nothing to do.
+    build();
     let (_, again) = build();
     println!(
         "no change: the SBOM step {}",
-        match again.or(step) {
+        match again {
             None => "did not run (up to date): 1.00x".to_string(),
             Some(s) => format!("ran, {s:.2}s"),
         }

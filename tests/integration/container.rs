@@ -135,6 +135,16 @@ fn vendored_crates_compile_offline_and_a_code_change_reuses_the_dependencies() {
     assert!(log.contains("fetch the crates with cargo vendor"), "{log}");
     assert!(p.context("workspace").join("builder/vendor").is_dir());
     assert_proven(&p, &image, &["api", "worker"], &["api_ping"]);
+    // Vendored, the crates are read where cargo vendor ran: the SBOM lists them.
+    let sbom = std::fs::read_to_string(p.context("workspace").with_file_name("sbom.cdx.json"));
+    let sbom: serde_json::Value = serde_json::from_str(&sbom.unwrap()).unwrap();
+    let rusqlite = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "rusqlite")
+        .unwrap_or_else(|| panic!("no rusqlite in {sbom}"));
+    assert_eq!(rusqlite["scope"], "required", "{rusqlite}");
 
     // A code change: the dependency stage is reused; only the workspace's crates compile.
     a_code_change(&p.dir.join("api/src/main.rs"));
