@@ -65,6 +65,80 @@ pub fn build_step(
     step.args(app.cargo_args(targets, locked))
 }
 
+/// What makes a host compile's binaries the same from any checkout: the absolute paths
+/// rustc would write into them (panic locations, debug info), each mapped to a fixed one
+/// (`--remap-path-prefix`): the workspace to `/build`, its target directory to
+/// `/build/target`, `CARGO_HOME` (the registry's sources) to `/cargo`; and the user's own
+/// rustflags variables, which the flags must join (cargo reads `RUSTFLAGS` or
+/// `CARGO_ENCODED_RUSTFLAGS` instead of any configured `build.rustflags`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remap {
+    pub prefixes: Vec<(Utf8PathBuf, &'static str)>,
+    /// `CARGO_ENCODED_RUSTFLAGS`, then `RUSTFLAGS`, as the environment has them.
+    pub encoded: Option<String>,
+    pub plain: Option<String>,
+}
+
+impl Remap {
+    /// The prefixes of `metadata`'s workspace and this environment's `CARGO_HOME`.
+    pub fn of(metadata: &Metadata) -> Remap {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let cargo_home = var("CARGO_HOME")
+            .map(Utf8PathBuf::from)
+            .or_else(|| var("HOME").map(|home| Utf8PathBuf::from(home).join(".cargo")));
+        let mut prefixes: Vec<(Utf8PathBuf, &'static str)> = Vec::new();
+        if let Some(home) = cargo_home {
+            prefixes.push((home, "/cargo"));
+        }
+        prefixes.push((metadata.workspace_root.clone(), "/build"));
+        prefixes.push((metadata.target_directory.clone(), "/build/target"));
+        Remap {
+            prefixes,
+            encoded: var("CARGO_ENCODED_RUSTFLAGS"),
+            plain: var("RUSTFLAGS"),
+        }
+    }
+
+    /// `step` (a cargo build on this host) with the prefixes mapped, and
+    /// `SOURCE_DATE_EPOCH` (`created`) for build scripts that stamp a time. Later flags win
+    /// in rustc, so the most specific prefix (the target directory) comes last.
+    pub fn apply(&self, step: Step, created: Option<i64>) -> Step {
+        let flags: Vec<String> = self
+            .prefixes
+            .iter()
+            .map(|(from, to)| format!("--remap-path-prefix={from}={to}"))
+            .collect();
+        let step = match created {
+            Some(seconds) => step.env("SOURCE_DATE_EPOCH", seconds.to_string()),
+            None => step,
+        };
+        if flags.is_empty() {
+            return step;
+        }
+        let user: Option<Vec<String>> = match (&self.encoded, &self.plain) {
+            (Some(encoded), _) => Some(encoded.split('\x1f').map(str::to_string).collect()),
+            (None, Some(plain)) => Some(plain.split_whitespace().map(str::to_string).collect()),
+            (None, None) => None,
+        };
+        match user {
+            Some(mut all) => {
+                all.extend(flags);
+                step.env("CARGO_ENCODED_RUSTFLAGS", all.join("\x1f"))
+            }
+            None => {
+                let list: Vec<String> = flags
+                    .iter()
+                    .map(|f| toml::Value::String(f.clone()).to_string())
+                    .collect();
+                step.args([
+                    "--config".to_string(),
+                    format!("build.rustflags=[{}]", list.join(", ")),
+                ])
+            }
+        }
+    }
+}
+
 /// `cargo vendor` of the app's workspace into `dir` (the crates only: nothing compiles),
 /// by the lockfile, for the container builder to compile offline.
 pub fn vendor_step(app: &AppPlan, manifest_dir: &Utf8Path, dir: &Utf8Path) -> Step {
@@ -257,6 +331,40 @@ mod tests {
             triple: &app.target,
             rust_lld: false,
         }]
+    }
+
+    #[test]
+    fn a_host_compile_maps_its_paths_and_joins_the_users_rustflags() {
+        let remap = Remap {
+            prefixes: vec![
+                ("/home/u/.cargo".into(), "/cargo"),
+                ("/src/my app".into(), "/build"),
+            ],
+            encoded: None,
+            plain: None,
+        };
+        let step = remap.apply(Step::new("compile", "cargo").arg("build"), Some(5));
+        assert_eq!(
+            step.command_line(),
+            "SOURCE_DATE_EPOCH=5 cargo build --config 'build.rustflags=[\"--remap-path-prefix=/home/u/.cargo=/cargo\", \"--remap-path-prefix=/src/my app=/build\"]'"
+        );
+        // RUSTFLAGS would make cargo ignore build.rustflags: the flags join it instead.
+        let user = Remap {
+            plain: Some("-C target-cpu=native".into()),
+            ..remap
+        };
+        let step = user.apply(Step::new("compile", "cargo"), None);
+        let (name, value) = &step.env[0];
+        assert_eq!(name, "CARGO_ENCODED_RUSTFLAGS");
+        assert_eq!(
+            value.split('\x1f').collect::<Vec<_>>(),
+            [
+                "-C",
+                "target-cpu=native",
+                "--remap-path-prefix=/home/u/.cargo=/cargo",
+                "--remap-path-prefix=/src/my app=/build"
+            ]
+        );
     }
 
     #[test]

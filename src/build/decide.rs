@@ -11,6 +11,7 @@ use super::{Options, compile, context_dir, engine_step, references, runtime, ven
 use crate::error::Error;
 use crate::host::docker;
 use crate::host::exec::Step;
+use crate::manifest::Builder;
 use crate::plan::Plan;
 
 /// One thing the build does.
@@ -124,7 +125,10 @@ pub fn decide_together(
     together: Together,
 ) -> Vec<Action> {
     let mut actions = vec![Action::Engine(engine_step(plan, opts))];
-    let compiled = facts.how.and_then(|how| compiled(plan, how, together));
+    let created = facts.created;
+    let compiled = facts
+        .how
+        .and_then(|how| compiled(plan, how, together, created));
     let binary = match compiled {
         Err(cannot) => {
             actions.push(Action::Fail(cannot));
@@ -336,7 +340,12 @@ pub(super) fn assumed_dynamic(plan: &Plan) -> Vec<runtime::Dynamic> {
 /// The binaries to stage, and the actions that compile them (none for `prebuilt`, nor
 /// when one cargo run for every platform built them). Fails when a binary is not a bin target
 /// of the package.
-fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Action>), Error> {
+fn compiled(
+    plan: &Plan,
+    how: How,
+    together: Together,
+    created: Option<i64>,
+) -> Result<(Binary, Vec<Action>), Error> {
     let facts = match how {
         How::Prebuilt(path) => return Ok((Binary::Prebuilt(path), Vec::new())),
         How::Container => match crate::render::container::missing_lockfile(plan) {
@@ -349,13 +358,20 @@ fn compiled(plan: &Plan, how: How, together: Together) -> Result<(Binary, Vec<Ac
     if together == Together::Compiled {
         return Ok((Binary::Compiled(artifacts), Vec::new()));
     }
-    Ok((Binary::Compiled(artifacts), compile_actions(plan, &facts)?))
+    Ok((
+        Binary::Compiled(artifacts),
+        compile_actions(plan, &facts, created)?,
+    ))
 }
 
 /// The note of the builder, then what compiles: for cross with `[build] packages`, its
 /// image with them first. Fails when the packages are missing on this host, where the
 /// compile would run; a host that cannot tell (no `dpkg-query`) gets a note.
-fn compile_actions(plan: &Plan, facts: &CompileFacts) -> Result<Vec<Action>, Error> {
+fn compile_actions(
+    plan: &Plan,
+    facts: &CompileFacts,
+    created: Option<i64>,
+) -> Result<Vec<Action>, Error> {
     let (builder, reason) = (facts.choice.builder, &facts.choice.reason);
     let mut actions = vec![Action::Note(format!(
         "builder: {} ({reason})",
@@ -374,6 +390,11 @@ fn compile_actions(plan: &Plan, facts: &CompileFacts) -> Result<Vec<Action>, Err
         rust_lld: facts.choice.rust_lld,
     };
     let mut step = compile::build_step(&plan.app, builder, &[target], &plan.manifest_dir, locked);
+    // On this host, the binaries are made the same from any checkout (cross compiles in
+    // its container, whose paths are its own).
+    if builder != Builder::Cross {
+        step = facts.remap.apply(step, created);
+    }
     let place = match &facts.cross_image {
         Some(base) if !plan.build.packages.is_empty() => {
             let dir = context_dir(plan).with_file_name("cross-image");

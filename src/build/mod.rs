@@ -429,6 +429,7 @@ mod tests {
                     unmet_features: Default::default(),
                 },
                 lockfile: true,
+                remap: Default::default(),
                 on_host,
                 cross_image: cross_image.map(str::to_string),
             })),

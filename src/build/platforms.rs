@@ -143,6 +143,8 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
         &first.manifest_dir,
         locked,
     );
+    let facts = probed[0].compile_facts()?;
+    step = facts.remap.apply(step, probed[0].facts.created);
     step.summary = format!("compile the app with cargo for {}", names.join(" and "));
     actions.push(Action::Compile {
         step,

@@ -47,6 +47,8 @@ pub struct CompileFacts {
     pub on_host: OnHost,
     /// For cross: the image it compiles in, as it picks it (see `packages.rs`).
     pub cross_image: Option<String>,
+    /// The paths a host compile maps to fixed ones, for reproducible binaries.
+    pub remap: compile::Remap,
 }
 
 /// Asks the host what [`decide`] needs, creating nothing: whether the build directory's
@@ -106,6 +108,7 @@ pub fn probe_another_platform(
             lockfile: known.lockfile,
             on_host,
             cross_image,
+            remap: known.remap.clone(),
         }))
     });
     Facts {
@@ -146,6 +149,7 @@ fn compile_facts(
     let (on_host, cross_image) = where_it_compiles(plan, &choice, &metadata)?;
     Ok(CompileFacts {
         choice,
+        remap: compile::Remap::of(&metadata),
         metadata,
         lockfile,
         on_host,

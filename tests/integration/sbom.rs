@@ -202,7 +202,7 @@ fn every_build_has_a_valid_sbom_of_its_crates_packages_and_base_in_the_image_and
     let o = p.run(&["sbom", &tag, "-f", "service.toml"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("crates            2 in the binaries, 2 used only to build them"),
+        stdout(&o).contains("crates            3 in the binaries, 2 used only to build them"),
         "{}",
         stdout(&o)
     );
@@ -213,4 +213,47 @@ fn every_build_has_a_valid_sbom_of_its_crates_packages_and_base_in_the_image_and
     let o = p.build_with_env(&tag, &[], &env);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+/// Two clean checkouts of the same code at different paths, with different `CARGO_HOME`s,
+/// build byte-identical binaries, with no path of either left in them (the fixture's
+/// generated code, included from OUT_DIR, carries its path into panic locations).
+#[test]
+fn two_checkouts_at_different_paths_give_identical_binaries() {
+    require_docker!();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut binaries = Vec::new();
+    for (checkout, home) in [("a/sbomapp", "home-one"), ("bb/ccc/elsewhere", "h2")] {
+        let p = Project::fixture("sbomapp");
+        let dir = tmp.path().join(checkout);
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        std::fs::rename(&p.dir, &dir).unwrap();
+        let cargo_home = tmp.path().join(home);
+        let tag = unique("repro");
+        let _image = Image(format!("sbomapp:{tag}"));
+        let o = cmd()
+            .current_dir(&dir)
+            .env("CARGO_HOME", &cargo_home)
+            .env_remove("CARGO_TARGET_DIR")
+            .args(["build", &tag, "--builder", "cargo", "-f", "service.toml"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let binary = dir.join("target/x86_64-unknown-linux-musl/release/sbomapp");
+        let bytes = std::fs::read(&binary).unwrap();
+        for path in [&dir, &cargo_home] {
+            let path = path.to_str().unwrap().as_bytes();
+            assert!(
+                !bytes.windows(path.len()).any(|w| w == path),
+                "{} is in {}",
+                String::from_utf8_lossy(path),
+                binary.display()
+            );
+        }
+        binaries.push(bytes);
+    }
+    assert!(
+        binaries[0] == binaries[1],
+        "the two checkouts' binaries differ"
+    );
 }
