@@ -416,7 +416,7 @@ mod tests {
         cross_image: Option<&str>,
     ) -> Facts {
         Facts {
-            how: Ok(How::Compile(CompileFacts {
+            how: Ok(How::Compile(Box::new(CompileFacts {
                 choice: Choice {
                     builder,
                     reason: "chosen".into(),
@@ -432,7 +432,7 @@ mod tests {
                 remap: Default::default(),
                 on_host,
                 cross_image: cross_image.map(str::to_string),
-            })),
+            }))),
             revision: Some("abc".into()),
             created: None,
         }

@@ -28,7 +28,7 @@ pub enum How {
     /// `app.prebuilt`, a file inside the project.
     Prebuilt(Utf8PathBuf),
     /// Compiled.
-    Compile(CompileFacts),
+    Compile(Box<CompileFacts>),
     /// Compiled by the container builder, in the image's own build stage.
     Container,
 }
@@ -68,7 +68,7 @@ pub fn probe(plan: &Plan, opts: &Options, report: &mut dyn FnMut(Event)) -> Fact
                 Some(path) => Ok(How::Prebuilt(path.clone())),
                 // Nothing to ask the host: the build stage compiles, in the engine.
                 None if plan.in_container() => Ok(How::Container),
-                None => compile_facts(plan, opts, report).map(How::Compile),
+                None => compile_facts(plan, opts, report).map(|f| How::Compile(Box::new(f))),
             }
         });
         let (revision, created) = revision.join().unwrap_or((None, None));
@@ -102,14 +102,14 @@ pub fn probe_another_platform(
     };
     let how = choose_builder(plan, opts).and_then(|choice| {
         let (on_host, cross_image) = where_it_compiles(plan, &choice, &known.metadata)?;
-        Ok(How::Compile(CompileFacts {
+        Ok(How::Compile(Box::new(CompileFacts {
             choice,
             metadata: known.metadata.clone(),
             lockfile: known.lockfile,
             on_host,
             cross_image,
             remap: known.remap.clone(),
-        }))
+        })))
     });
     Facts {
         how,

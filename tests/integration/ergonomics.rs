@@ -177,9 +177,8 @@ fn each_command_puts_its_product_on_stdout_and_progress_on_stderr() {
     assert!(o.status.success(), "{}", stderr(&o));
     let plan = stdout(&o);
     assert!(
-        plan.contains(
-            "would compile the app with cargo:\n    cd examples/healthcheck-app && cargo build"
-        ),
+        plan.contains("would compile the app with cargo:\n    cd examples/healthcheck-app && ")
+            && plan.contains(" cargo build --manifest-path Cargo.toml "),
         "{plan}"
     );
     assert!(
