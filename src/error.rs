@@ -154,6 +154,12 @@ pub enum Error {
         /// What docker said, and what most likely fixes it.
         reason: String,
     },
+    /// `--push`: the image was pushed; attaching its SBOM to it failed.
+    AttachFailed {
+        /// `<repository>@sha256:…`, the pushed image.
+        image: String,
+        reason: String,
+    },
 }
 
 /// A failed `-sys` build script: the diagnosis, the ways out, then cargo's own lines.
@@ -288,6 +294,10 @@ impl Error {
             Error::PushFailed { reference, reason } => write!(
                 f,
                 "could not push {reference} (the image was built and stays local): {reason}"
+            ),
+            Error::AttachFailed { image, reason } => write!(
+                f,
+                "could not attach the SBOM to {image} (the image was pushed without it): {reason}"
             ),
             Error::Interrupted => f.write_str(
                 "interrupted: child processes stopped, nothing half-written left behind",

@@ -277,7 +277,29 @@ fn build(path: &Utf8Path, opts: &build::Options, json: bool) -> Result<(), Error
         Some(digest) => println!("pushed {digest}"),
         None => {}
     }
+    let sboms = built
+        .platforms
+        .iter()
+        .map(|p| (&p.sbom_digest, p.platform.as_str()));
+    for (digest, platform) in sboms.chain([(&built.sbom_digest, "")]) {
+        match (digest, platform) {
+            (Some(digest), "") => println!("attached the SBOM {digest}"),
+            (Some(digest), platform) => println!("attached the SBOM {digest} ({platform})"),
+            (None, _) => {}
+        }
+    }
     Ok(())
+}
+
+/// What a step without a command line (staging, attaching the SBOM) does, in words.
+fn task_words(event: &Event) -> Option<String> {
+    match event {
+        Event::Stage(context) => Some(format!("stage the build context into {context}")),
+        Event::Attach(sbom, repository) => Some(format!(
+            "attach the SBOM {sbom} to the image pushed to {repository} (an OCI referrer)"
+        )),
+        _ => None,
+    }
 }
 
 /// How a build's events are shown: a dry run's plan on stdout (it is the product); else,
@@ -294,35 +316,22 @@ struct Progress {
 
 impl Progress {
     fn show(&mut self, event: Event) {
-        if let (Some(planned), true) = (&mut self.planned, self.dry_run) {
-            match &event {
-                Event::Step(step) => planned.push(PlannedStep {
-                    summary: step.summary.clone(),
-                    command: Some(step.to_string()),
-                    directory: None,
-                }),
-                Event::Stage(context) => planned.push(PlannedStep {
-                    summary: "stage the build context".into(),
-                    command: None,
-                    directory: Some(context.to_string()),
-                }),
-                _ => {}
-            }
-            if matches!(event, Event::Step(_) | Event::Stage(_)) {
-                return;
-            }
+        if self.dry_run && self.planned.is_some() && self.plan(&event) {
+            return;
         }
         match event {
             Event::Step(step) if self.dry_run => println!("would {}:\n    {step}", step.summary),
-            Event::Stage(context) if self.dry_run => {
-                println!("would stage the build context into {context}")
+            Event::Stage(_) | Event::Attach(..) if self.dry_run => {
+                println!("would {}", task_words(&event).unwrap_or_default())
             }
             Event::Done(_) if self.dry_run => {}
             Event::Probe(step) if self.dry_run => self.command(step),
             Event::Step(step) | Event::Probe(step) if self.verbose => self.command(step),
             Event::Probe(_) => {}
             Event::Step(step) => self.open(&step.summary),
-            Event::Stage(context) => self.open(&format!("stage the build context into {context}")),
+            Event::Stage(_) | Event::Attach(..) => {
+                self.open(&task_words(&event).unwrap_or_default())
+            }
             Event::Note(note) => {
                 self.close();
                 anstream::eprintln!("{STEP}==>{STEP:#} {note}");
@@ -336,6 +345,29 @@ impl Progress {
             }
             Event::Done(_) => {}
         }
+    }
+
+    /// A dry run with `--json` gathers its steps: true when `event` is one.
+    fn plan(&mut self, event: &Event) -> bool {
+        let Some(planned) = &mut self.planned else {
+            return false;
+        };
+        let (summary, command, directory) = match event {
+            Event::Step(step) => (step.summary.clone(), Some(step.to_string()), None),
+            Event::Stage(context) => (
+                "stage the build context".into(),
+                None,
+                Some(context.to_string()),
+            ),
+            Event::Attach(..) => (task_words(event).unwrap_or_default(), None, None),
+            _ => return false,
+        };
+        planned.push(PlannedStep {
+            summary,
+            command,
+            directory,
+        });
+        true
     }
 
     /// A step with its command line, on lines of their own.

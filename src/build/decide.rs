@@ -72,6 +72,12 @@ pub enum Action {
     },
     /// `docker push` one tag (`--push`); the image stays local whatever happens.
     Push { step: Step, reference: String },
+    /// Attach the SBOM to the image just pushed to `repository` (at the digest the push
+    /// made), as an OCI referrer (`attach.rs`).
+    Attach {
+        sbom: Utf8PathBuf,
+        repository: String,
+    },
 }
 
 /// The SBOM layer to build on the new image (see [`Action::Contents`]).
@@ -219,6 +225,10 @@ fn after_the_build(plan: &Plan, opts: &Options, binary: Binary) -> Vec<Action> {
             let step = docker::push_step(&reference);
             actions.push(Action::Push { step, reference });
         }
+        actions.push(Action::Attach {
+            sbom: contents::beside(&context_dir(plan)),
+            repository: plan.image.repository.clone(),
+        });
     }
     actions
 }

@@ -59,6 +59,7 @@ pub fn execute(
             }
             Some(Product::Digest(digest)) => made.digest = Some(digest),
             Some(Product::NoCache(reference)) => no_cache_at.push(reference),
+            Some(Product::Attached(digest)) => made.sbom_digest = Some(digest),
             None => {}
         }
     }
@@ -101,6 +102,7 @@ fn announce(action: &Action, report: &mut dyn FnMut(Event)) {
         }
         Action::Note(note) => report(Event::Note(note.clone())),
         Action::Stage { context, .. } => report(Event::Stage(context)),
+        Action::Attach { sbom, repository } => report(Event::Attach(sbom, repository)),
         Action::Fail(_) => {}
     }
 }

@@ -4,6 +4,7 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::attach;
 use super::decide::{Action, Binary, Reuse, SbomLayer};
 use super::execute::Runner;
 use super::programs::{self, Place};
@@ -294,16 +295,8 @@ impl Runner for HostRunner<'_> {
             Action::Tag {
                 image, reference, ..
             } => tag(image.as_deref(), made, reference).map(|()| None),
-            Action::Index {
-                create,
-                push,
-                reference,
-            } => create
-                .output()
-                .and_then(|_| docker::push_index(push, reference))
-                .map(|d| Some(Product::Digest(d))),
-            Action::Push { step, reference } => {
-                docker::push(step, reference).map(|d| Some(Product::Digest(d)))
+            Action::Index { .. } | Action::Push { .. } | Action::Attach { .. } => {
+                ship(action, made)
             }
         };
         if let (Err(Error::Interrupted), Some(_)) = (&result, &self.build_dir) {
@@ -311,6 +304,30 @@ impl Runner for HostRunner<'_> {
             let _ = std::fs::remove_dir_all(context_dir(plan));
         }
         result
+    }
+}
+
+/// The actions that ship the image: an index or a tag pushed (their digest), or the SBOM
+/// attached to the image pushed just before (the artifact's digest).
+fn ship(action: &Action, made: &Made) -> Result<Option<Product>, Error> {
+    match action {
+        Action::Index {
+            create,
+            push,
+            reference,
+        } => create
+            .output()
+            .and_then(|_| docker::push_index(push, reference))
+            .map(|d| Some(Product::Digest(d))),
+        Action::Push { step, reference } => {
+            docker::push(step, reference).map(|d| Some(Product::Digest(d)))
+        }
+        Action::Attach { sbom, repository } => {
+            let digest = made.digest.as_deref().unwrap_or_default();
+            attach::attach(&format!("{repository}@{digest}"), sbom)
+                .map(|d| Some(Product::Attached(d)))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -20,6 +20,7 @@
 //! the platforms of one build go side by side. An interrupt
 //! removes the staged context.
 
+pub mod attach;
 pub mod builder;
 pub mod clibs;
 pub mod compile;
@@ -79,6 +80,8 @@ pub enum Event<'a> {
     Probe(&'a Step),
     /// The context about to be staged (or, in a dry run, that would be) into this directory.
     Stage(&'a Utf8Path),
+    /// The SBOM at this path about to be attached to the image pushed to this repository.
+    Attach(&'a Utf8Path, &'a str),
     /// A decision or a wait worth knowing (which builder and why).
     Note(String),
     /// The action announced last is done, after this long.
@@ -97,6 +100,8 @@ pub struct Built {
     pub context: Utf8PathBuf,
     /// The image's SBOM, beside the context (the host's platform's, for several).
     pub sbom: Utf8PathBuf,
+    /// `<repository>@sha256:…` of the SBOM attached to the pushed image (one platform).
+    pub sbom_digest: Option<String>,
     /// The builder that compiled the binaries; none for a `prebuilt` one.
     pub builder: Option<&'static str>,
     /// For several targets: each platform's image, in the order of `app.target`. Then
@@ -117,6 +122,8 @@ pub struct PlatformBuilt {
     pub digest: Option<String>,
     /// Its SBOM, beside its context.
     pub sbom: Utf8PathBuf,
+    /// `<repository>@sha256:…` of its SBOM, attached to its pushed manifest.
+    pub sbom_digest: Option<String>,
 }
 
 /// What an action made.
@@ -131,6 +138,8 @@ pub enum Product {
     Digest(String),
     /// `docker pull` of a cache image the registry does not have (a first build).
     NoCache(String),
+    /// The SBOM attached to a pushed image: the artifact's digest (`sha256:…`).
+    Attached(String),
 }
 
 /// What the actions made, together.
@@ -138,6 +147,8 @@ pub enum Product {
 pub struct Made {
     pub image_id: Option<String>,
     pub digest: Option<String>,
+    /// The digest of the SBOM attached to the pushed image.
+    pub sbom_digest: Option<String>,
 }
 
 /// Where `build` stages the context of `plan`: in a directory the tool owns, which also
@@ -296,6 +307,7 @@ fn run(
         digest: made.digest.map(|d| format!("{repository}@{d}")),
         context: context_dir(plan),
         sbom: context_dir(plan).with_file_name("sbom.cdx.json"),
+        sbom_digest: made.sbom_digest.map(|d| format!("{repository}@{d}")),
         builder,
         platforms: Vec::new(),
     }))
@@ -362,11 +374,18 @@ mod tests {
                 Action::Tag { reference, .. } => format!("tag {image} {reference}"),
                 Action::Push { reference, .. } => format!("push {reference}"),
                 Action::Index { reference, .. } => format!("index {reference}"),
+                Action::Attach { sbom, repository } => {
+                    format!(
+                        "attach {sbom} to {repository}@{}",
+                        made.digest.as_deref().unwrap_or("none")
+                    )
+                }
             };
             self.0.push(name);
             Ok(match action {
                 Action::DockerBuild { .. } => Some(Product::ImageId("sha256:x".into())),
                 Action::Push { .. } => Some(Product::Digest("sha256:d".into())),
+                Action::Attach { .. } => Some(Product::Attached("sha256:a".into())),
                 _ => None,
             })
         }
@@ -446,6 +465,7 @@ mod tests {
             events.push(match e {
                 Event::Step(step) | Event::Probe(step) => format!("step {}", step.summary),
                 Event::Stage(_) => "stage".into(),
+                Event::Attach(sbom, _) => format!("attach {sbom}"),
                 Event::Note(note) => format!("note {note}"),
                 Event::Done(_) => return,
             })
@@ -555,7 +575,7 @@ mod tests {
     }
 
     #[test]
-    fn push_pushes_every_tag_after_the_build_and_keeps_the_digest() {
+    fn push_pushes_every_tag_after_the_build_then_attaches_the_sbom_to_its_digest() {
         let (_tmp, plan) = plan("binary = \"demo\"");
         let opts = Options {
             tags: vec!["v1".into(), "latest".into()],
@@ -563,13 +583,20 @@ mod tests {
             ..options()
         };
         let (done, _, result) = record(decide(&plan, &opts, compiled(&["demo"])));
+        let sbom = context_dir(&plan).with_file_name("sbom.cdx.json");
         assert_eq!(
-            done[done.len() - 3..],
-            ["sbom sha256:x", "push demo:v1", "push demo:latest"]
+            done[done.len() - 4..],
+            [
+                "sbom sha256:x".to_string(),
+                "push demo:v1".into(),
+                "push demo:latest".into(),
+                format!("attach {sbom} to demo@sha256:d"),
+            ]
         );
         let made = result.unwrap();
         assert_eq!(made.image_id.as_deref(), Some("sha256:x"));
         assert_eq!(made.digest.as_deref(), Some("sha256:d"));
+        assert_eq!(made.sbom_digest.as_deref(), Some("sha256:a"));
     }
 
     #[test]

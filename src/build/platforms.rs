@@ -29,7 +29,8 @@ use super::host_runner::HostRunner;
 use super::packages::OnHost;
 use super::programs::Place;
 use super::{
-    Built, Decided, Event, Options, PlatformBuilt, Probed, begin_engine_check, engine_step, run,
+    Built, Decided, Event, Options, PlatformBuilt, Probed, begin_engine_check, contents,
+    context_dir, engine_step, run,
 };
 use crate::error::Error;
 use crate::host::docker;
@@ -222,6 +223,7 @@ enum Told {
     Step(Step),
     Probe(Step),
     Stage(Utf8PathBuf),
+    Attach(Utf8PathBuf, String),
     Note(String),
     Done(Duration),
 }
@@ -232,6 +234,7 @@ impl Told {
             Event::Step(step) => Told::Step(step.clone()),
             Event::Probe(step) => Told::Probe(step.clone()),
             Event::Stage(context) => Told::Stage(context.to_owned()),
+            Event::Attach(sbom, repository) => Told::Attach(sbom.to_owned(), repository.into()),
             Event::Note(note) => Told::Note(note),
             Event::Done(took) => Told::Done(took),
         }
@@ -242,6 +245,7 @@ impl Told {
             Told::Step(step) => Event::Step(step),
             Told::Probe(step) => Event::Probe(step),
             Told::Stage(context) => Event::Stage(context),
+            Told::Attach(sbom, repository) => Event::Attach(sbom, repository),
             Told::Note(note) => Event::Note(note.clone()),
             Told::Done(took) => Event::Done(*took),
         })
@@ -276,14 +280,21 @@ fn finish(
         return Ok(None);
     }
     for (platform, one) in built.iter_mut() {
-        let pushes = opts.tags.iter().map(|tag| {
-            let reference = platform.reference(repository, tag);
-            let step = docker::push_step(&reference);
-            Action::Push { step, reference }
+        let mut pushes: Vec<Action> = (opts.tags.iter())
+            .map(|tag| {
+                let reference = platform.reference(repository, tag);
+                let step = docker::push_step(&reference);
+                Action::Push { step, reference }
+            })
+            .collect();
+        pushes.push(Action::Attach {
+            sbom: contents::beside(&context_dir(&plan.for_platform(platform))),
+            repository: repository.clone(),
         });
-        let made = execute(pushes.collect(), runner, report)?;
+        let made = execute(pushes, runner, report)?;
         if let Some(one) = one {
             one.digest = made.digest.map(|d| format!("{repository}@{d}"));
+            one.sbom_digest = made.sbom_digest.map(|d| format!("{repository}@{d}"));
         }
     }
     let indexes = opts.tags.iter().map(|tag| {
@@ -359,6 +370,7 @@ fn assemble(
             image_id: one.image_id,
             digest: one.digest,
             sbom: one.sbom,
+            sbom_digest: one.sbom_digest,
         });
     }
     let (image_id, context, builder) = host_built?;
@@ -371,6 +383,7 @@ fn assemble(
         image_id,
         digest: index.map(|d| format!("{repository}@{d}")),
         sbom: context.with_file_name("sbom.cdx.json"),
+        sbom_digest: None,
         context,
         builder,
         platforms,

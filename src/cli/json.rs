@@ -29,6 +29,9 @@ struct BuildDocument<'a> {
     context: &'a Utf8Path,
     /// The image's CycloneDX SBOM, beside the context.
     sbom: &'a Utf8Path,
+    /// `<repository>@sha256:…` of the SBOM attached to the pushed image, after `--push`
+    /// (with several targets, each platform's is in `platforms`).
+    sbom_digest: Option<&'a str>,
     builder: Option<&'a str>,
     /// With several targets: every platform's image. Then `image_id` is the host's
     /// platform's and `digest` (after `--push`) the image index's.
@@ -47,6 +50,7 @@ pub fn built(built: &Built, tags: &[String]) -> String {
         digest: built.digest.as_deref(),
         context: &built.context,
         sbom: &built.sbom,
+        sbom_digest: built.sbom_digest.as_deref(),
         builder: built.builder,
         platforms: &built.platforms,
     })

@@ -393,7 +393,12 @@ pub fn index_create_step(index: &str, images: &[String]) -> Step {
 
 /// Whether the registry of `reference` is on the loopback (`localhost`, `127.*`, `[::1]`).
 fn loopback_registry(reference: &str) -> bool {
-    let registry = registry_of(reference);
+    loopback_host(registry_of(reference))
+}
+
+/// Whether a registry (`host[:port]`) is on this machine: `localhost`, `127.…` or `[::1]`.
+/// Only such a registry is spoken to in plain HTTP.
+pub fn loopback_host(registry: &str) -> bool {
     let host = match registry.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => registry.split(':').next().unwrap_or_default(),

@@ -117,6 +117,18 @@ fn two_platforms_build_push_one_index_and_the_arm64_image_passes_its_test() {
     }
     seen.sort();
     assert_eq!(seen, ["amd64", "arm64"]);
+    // Each platform's manifest has its own SBOM attached: the one beside its context.
+    for platform in platforms {
+        let (_, digest) = platform["digest"]
+            .as_str()
+            .unwrap()
+            .split_once('@')
+            .unwrap();
+        let (artifact, blob) = registry.attached_sbom(&name, digest);
+        assert_eq!(platform["sbom_digest"], format!("{repository}@{artifact}"));
+        let sbom = project.dir.join(platform["sbom"].as_str().unwrap());
+        assert_eq!(blob, std::fs::read_to_string(sbom).unwrap());
+    }
 
     // The arm64 image's binary is an AArch64 ELF (e_machine 0xb7).
     let binary = file_of(&format!("{repository}:v1-arm64"), "/bin/healthcheckapp");

@@ -390,7 +390,9 @@ fn push_sends_every_tag_to_a_real_registry_and_prints_its_digest() {
         .map(|t| t.as_str().unwrap())
         .collect();
     listed.sort();
-    let mut want = vec![v1.as_str(), v2.as_str()];
+    // Beside the tags, the referrers tag of the image's attached SBOM.
+    let referrers = digest.split_once('@').unwrap().1.replacen(':', "-", 1);
+    let mut want = vec![v1.as_str(), v2.as_str(), referrers.as_str()];
     want.sort();
     assert_eq!(listed, want);
     let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";

@@ -257,3 +257,71 @@ fn two_checkouts_at_different_paths_give_identical_binaries() {
         "the two checkouts' binaries differ"
     );
 }
+
+/// `--push` attaches the SBOM to the pushed image as an OCI artifact, found from the image's
+/// digest (Debian's registry 2.8 has no referrers API: through the referrers tag), with
+/// the credentials `docker login` left in `DOCKER_CONFIG`; its blob is the SBOM beside the
+/// context, and a second push of the same image refers to it once.
+#[test]
+fn push_attaches_the_sbom_to_the_image_found_from_its_digest_with_the_engines_credentials() {
+    require_docker!();
+    common::require_tool("htpasswd");
+    let line = Command::new("htpasswd")
+        .args(["-Bbn", "alice", "secret"])
+        .output()
+        .unwrap();
+    let mut registry = Registry::start(Some(&stdout(&line)));
+    registry.login("alice", "secret");
+    let name = unique("attached");
+    let repository = format!("127.0.0.1:{}/acme/{name}", registry.port);
+    let manifest = format!(
+        "[app]\nname = \"attached\"\nbinary = \"attached\"\ntarget = \"x86_64-unknown-linux-gnu\"\nprebuilt = \"app.bin\"\n\n[image]\nname = \"{repository}\"\n\n[services.attached]\ncommand = [\"sleep\", \"1000\"]\n"
+    );
+    let p = Project::prebuilt("attached", &manifest);
+    let tag = unique("v");
+    let _image = Image(format!("{repository}:{tag}"));
+    let config = tempfile::tempdir().unwrap();
+    let config_dir = config.path().to_str().unwrap();
+    let login = Command::new("docker")
+        .env("DOCKER_CONFIG", config_dir)
+        .args(["login", "-u", "alice", "--password-stdin"])
+        .arg(format!("127.0.0.1:{}", registry.port))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"secret")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(login.status.success(), "{}", stderr(&login));
+    let env = [("DOCKER_CONFIG", config_dir)];
+
+    let o = p.build_with_env(&tag, &["--push", "--json"], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let (_, digest) = doc["digest"].as_str().unwrap().split_once('@').unwrap();
+    let (artifact, blob) = registry.attached_sbom(&format!("acme/{name}"), digest);
+    assert_eq!(doc["sbom_digest"], format!("{repository}@{artifact}"));
+    let beside = std::fs::read_to_string(p.dir.join(doc["sbom"].as_str().unwrap())).unwrap();
+    assert_eq!(blob, beside);
+    assert!(
+        stderr(&o).contains(&format!(
+            "==> attach the SBOM ./target/buildkit-lite/attached/sbom.cdx.json to the image pushed to {repository} (an OCI referrer)… ("
+        )),
+        "{}",
+        stderr(&o)
+    );
+
+    // Pushed again: the same artifact, referred to once; the digest is printed.
+    let o = p.build_with_env(&tag, &["--push"], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let said = format!("attached the SBOM {repository}@{artifact}\n");
+    assert!(stdout(&o).contains(&said), "{}", stdout(&o));
+    assert_eq!(
+        registry.attached_sbom(&format!("acme/{name}"), digest).0,
+        artifact
+    );
+}

@@ -510,6 +510,8 @@ pub struct Registry {
     child: std::process::Child,
     pub port: u16,
     _dir: tempfile::TempDir,
+    /// The `Authorization` header of [`Registry::get`], after [`Registry::login`].
+    authorization: String,
 }
 
 impl Registry {
@@ -541,6 +543,7 @@ impl Registry {
             child,
             port,
             _dir: dir,
+            authorization: String::new(),
         };
         eventually(Duration::from_secs(10), "the registry answers", || {
             registry.get("/v2/", "").map(|_| ())
@@ -557,13 +560,84 @@ impl Registry {
             "" => String::new(),
             a => format!("Accept: {a}\r\n"),
         };
-        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{accept}\r\n")
-            .map_err(|e| e.to_string())?;
+        let authorization = &self.authorization;
+        write!(
+            s,
+            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{accept}{authorization}\r\n"
+        )
+        .map_err(|e| e.to_string())?;
         let mut answer = String::new();
         s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
         let (head, body) = answer.split_once("\r\n\r\n").ok_or("no head")?;
         Ok((head.to_string(), body.to_string()))
     }
+}
+
+impl Registry {
+    /// [`Registry::get`] sends these credentials from now on.
+    pub fn login(&mut self, user: &str, password: &str) {
+        let basic = base64(format!("{user}:{password}").as_bytes());
+        self.authorization = format!("Authorization: Basic {basic}\r\n");
+    }
+
+    /// The SBOM attached to the image `digest` of repository `name`, found as a client
+    /// finds it: through the referrers API, else the OCI 1.1 referrers tag
+    /// `sha256-<hex>`. Checks that there is exactly one and that its subject is the
+    /// image; returns the artifact's digest, and the blob.
+    pub fn attached_sbom(&self, name: &str, digest: &str) -> (String, String) {
+        const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+        const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+        const SBOM: &str = "application/vnd.cyclonedx+json";
+        let ok = |head: &str| head.lines().next().unwrap_or("").contains(" 200 ");
+        let (head, body) = self
+            .get(&format!("/v2/{name}/referrers/{digest}"), INDEX)
+            .unwrap();
+        let index = match ok(&head) {
+            true => body,
+            false => {
+                let tag = digest.replacen(':', "-", 1);
+                let path = format!("/v2/{name}/manifests/{tag}");
+                let (head, body) = self.get(&path, INDEX).unwrap();
+                assert!(ok(&head), "no referrers API, nor the tag {tag}:\n{head}");
+                body
+            }
+        };
+        let index: serde_json::Value = serde_json::from_str(&index).unwrap();
+        let sboms: Vec<_> = (index["manifests"].as_array().unwrap().iter())
+            .filter(|m| m["artifactType"] == SBOM)
+            .collect();
+        assert_eq!(sboms.len(), 1, "one SBOM refers to {digest}: {index}");
+        let artifact = sboms[0]["digest"].as_str().unwrap().to_string();
+        let path = format!("/v2/{name}/manifests/{artifact}");
+        let manifest = self.get(&path, MANIFEST).unwrap().1;
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        assert_eq!(manifest["subject"]["digest"], digest, "{manifest}");
+        assert_eq!(manifest["artifactType"], SBOM, "{manifest}");
+        assert_eq!(manifest["layers"][0]["mediaType"], SBOM, "{manifest}");
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        let (head, blob) = self.get(&format!("/v2/{name}/blobs/{layer}"), "").unwrap();
+        assert!(ok(&head), "{head}");
+        (artifact, blob)
+    }
+}
+
+/// Standard base64, padded (for a Basic `Authorization` header).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            match i <= chunk.len() {
+                true => out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char),
+                false => out.push('='),
+            }
+        }
+    }
+    out
 }
 
 impl Drop for Registry {
