@@ -8,12 +8,20 @@ pub const INIT_PATH: &str = "/usr/local/sbin/buildkit-lite-init";
 pub const SV_DIR: &str = "/etc/sv";
 /// Where runsvdir looks for services (links into [`SV_DIR`]).
 pub const SERVICE_DIR: &str = "/etc/service";
+/// Where runit's `supervise` directories are, in a read-only or non-root image: a tmpfs at
+/// run time (`--tmpfs /run`).
+pub const RUNIT_STATE: &str = "/run/runit";
+/// The init's own state at run time (when it is stopping, when each service exited), and
+/// the FIFOs of `[log] stdout` in a read-only or non-root image.
+pub const INIT_STATE: &str = "/run/buildkit-lite";
 /// Start-up tasks' scripts (one per task), which the init runs before the services.
 pub const TASKS_DIR: &str = "/etc/buildkit-lite/tasks";
 /// Sensu's configuration: check definitions and plugins.
 pub const SENSU_DIR: &str = "/etc/sensu";
 /// Where Sensu check definitions go.
 pub const SENSU_CONF_DIR: &str = "/etc/sensu/conf.d";
+/// Sensu Go's `CheckConfig` resources of every check (`[sensu] format` with `go`).
+pub const SENSU_GO_CHECKS: &str = "/etc/sensu/checks.yaml";
 /// Where rendered and copied check plugins go.
 pub const SENSU_PLUGIN_DIR: &str = "/etc/sensu/plugins";
 

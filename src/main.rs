@@ -124,6 +124,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                     env_file: settings.env_file,
                     network: settings.network,
                     volumes: settings.volume,
+                    hardened: settings.hardened,
+                    read_only: settings.read_only,
                 },
             };
             test(&manifest.path, &opts, json)
@@ -455,8 +457,12 @@ fn test(path: &Utf8Path, opts: &image_test::Options, json: bool) -> Result<(), E
             (false, _) => "FAILED",
         };
         let n = report.results.len();
+        let hardened = match report.hardening.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", report.hardening.join(" ")),
+        };
         println!(
-            "test {}: {verdict} ({n} result{}, {:.1}s)",
+            "test {}{hardened}: {verdict} ({n} result{}, {:.1}s)",
             report.image,
             plural(n),
             report.seconds

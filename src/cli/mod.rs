@@ -181,4 +181,13 @@ pub struct TestArgs {
     /// `[test] volumes`)
     #[arg(long, value_name = "SRC:DST[:ro]")]
     pub volume: Vec<String>,
+    /// Run the container as production does: `--security-opt no-new-privileges`, with
+    /// `[image] user` `--cap-drop ALL`, with `[image] read-only` `--read-only --tmpfs /run`
+    /// (default: `[test] hardened`)
+    #[arg(long)]
+    pub hardened: bool,
+    /// Run the container with a read-only root and a tmpfs on /run, to see what the
+    /// services write
+    #[arg(long)]
+    pub read_only: bool,
 }

@@ -535,6 +535,44 @@ pub struct RunSettings {
     pub network: Option<String>,
     /// `SRC:DST[:ro]`, a project directory made absolute.
     pub volumes: Vec<String>,
+    /// How hardened the container runs (`test --hardened`, `--read-only`).
+    pub hardening: Hardening,
+}
+
+/// The options of a hardened run, as production gives them (Kubernetes' restricted pod
+/// security): `--read-only --tmpfs /run`, `--cap-drop ALL`, `--security-opt
+/// no-new-privileges`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hardening {
+    /// A read-only root, with a tmpfs on /run (owned by `run_owner`, when given).
+    pub read_only: bool,
+    /// No capability at all (an image whose processes all run as one non-root user).
+    pub drop_capabilities: bool,
+    pub no_new_privileges: bool,
+    /// `uid:gid` of the image's user: /run's tmpfs is theirs.
+    pub run_owner: Option<(u32, u32)>,
+}
+
+impl Hardening {
+    /// The `docker run` options.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.read_only {
+            let tmpfs = match self.run_owner {
+                Some((uid, gid)) => format!("/run:uid={uid},gid={gid}"),
+                None => "/run".to_string(),
+            };
+            args.extend(["--read-only".to_string(), "--tmpfs".to_string(), tmpfs]);
+        }
+        if self.drop_capabilities {
+            args.extend(["--cap-drop".to_string(), "ALL".to_string()]);
+        }
+        if self.no_new_privileges {
+            let opt = "no-new-privileges".to_string();
+            args.extend(["--security-opt".to_string(), opt]);
+        }
+        args
+    }
 }
 
 impl RunSettings {
@@ -553,6 +591,7 @@ impl RunSettings {
         for volume in &self.volumes {
             args.extend(["--volume".to_string(), volume.clone()]);
         }
+        args.extend(self.hardening.args());
         args
     }
 }

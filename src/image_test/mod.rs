@@ -110,6 +110,10 @@ pub struct Report {
     /// Whether a check ran or a port was reached: a pass without either proves only that
     /// the services stayed up, and says so.
     pub probed: bool,
+    /// The `docker run` options the container was hardened with (`--hardened`,
+    /// `--read-only`); none for a plain run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hardening: Vec<String>,
     pub seconds: f64,
     pub results: Vec<Outcome>,
 }
@@ -157,7 +161,7 @@ pub fn test(
         .output()
         .map_err(docker::unreachable)?;
     let image = image_of(plan, opts)?;
-    let settings = settings::merge(&plan.test, &opts.settings, &plan.manifest_dir)?;
+    let settings = settings::merge(&plan.test, &opts.settings, &plan.manifest_dir, &plan.image)?;
     docker::image_id_step(&image).output()?;
     remove_leftovers(&image)?;
     let host = docker::engine_host();
@@ -200,6 +204,7 @@ pub fn test(
     Ok(Report {
         passed: results.iter().all(|o| o.passed),
         probed: (results.iter()).any(|o| matches!(o.kind, Kind::Check | Kind::Port)),
+        hardening: settings.hardening.args(),
         seconds: started.elapsed().as_secs_f64(),
         image,
         results,

@@ -6,9 +6,10 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::Error;
-use crate::host::docker::RunSettings as Settings;
+use crate::host::docker::{Hardening, RunSettings as Settings};
 use crate::manifest::TestSettings;
 use crate::manifest::volume::{Source, table_volume, volume, with_mode};
+use crate::plan::ImagePlan;
 
 /// The settings given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +20,24 @@ pub struct Flags {
     pub network: Option<String>,
     /// `--volume SRC:DST[:ro]`.
     pub volumes: Vec<String>,
+    /// `--hardened`: as production runs the image (see [`hardening`]).
+    pub hardened: bool,
+    /// `--read-only`: a read-only root, with a tmpfs on /run.
+    pub read_only: bool,
+}
+
+/// How `test` hardens the container: `--hardened` (or `[test] hardened`) adds
+/// `no-new-privileges`, drops every capability when the image runs as one non-root user,
+/// and makes the root read-only when the image is; `--read-only` makes it read-only
+/// whatever the image says (to see what a service writes).
+pub fn hardening(image: &ImagePlan, hardened: bool, read_only: bool) -> Hardening {
+    let user = image.user.as_ref();
+    Hardening {
+        read_only: read_only || (hardened && image.read_only),
+        drop_capabilities: hardened && user.is_some(),
+        no_new_privileges: hardened,
+        run_owner: user.and_then(|u| Some((u.uid?, u.gid?))),
+    }
 }
 
 /// A `--volume` flag: as a `[test]` one, or a path of this machine's own; a relative
@@ -37,7 +56,21 @@ fn flag_volume(spec: &str) -> Result<String, String> {
 
 /// `[test]` with the flags over it: a flag's variable replaces the table's of that name,
 /// and `--env-file`, `--network`, `--volume` (any) replace the table's.
-pub fn merge(table: &TestSettings, flags: &Flags, dir: &Utf8Path) -> Result<Settings, Error> {
+/// The hardening is the image's ([`hardening`]), from `--hardened`, `--read-only` or
+/// `[test] hardened`.
+pub fn merge(
+    table: &TestSettings,
+    flags: &Flags,
+    dir: &Utf8Path,
+    image: &ImagePlan,
+) -> Result<Settings, Error> {
+    let mut settings = merge_table(table, flags, dir)?;
+    settings.hardening = hardening(image, flags.hardened || table.hardened, flags.read_only);
+    Ok(settings)
+}
+
+/// The table and the flags, without the hardening.
+fn merge_table(table: &TestSettings, flags: &Flags, dir: &Utf8Path) -> Result<Settings, Error> {
     let usage = Error::Argument;
     let mut env: Vec<(String, String)> = table.env.clone().into_iter().collect();
     for pair in &flags.env {
@@ -67,6 +100,7 @@ pub fn merge(table: &TestSettings, flags: &Flags, dir: &Utf8Path) -> Result<Sett
         env_file,
         network: flags.network.clone().or_else(|| table.network.clone()),
         volumes,
+        hardening: Hardening::default(),
     })
 }
 
@@ -86,7 +120,7 @@ mod tests {
             network: Some("flag-net".into()),
             ..Flags::default()
         };
-        let s = merge(&table, &flags, Utf8Path::new(".")).unwrap();
+        let s = merge_table(&table, &flags, Utf8Path::new(".")).unwrap();
         assert_eq!(
             s.env,
             [
@@ -100,6 +134,6 @@ mod tests {
             env: vec!["NOEQUALS".into()],
             ..Flags::default()
         };
-        assert!(merge(&table, &bad, Utf8Path::new(".")).is_err());
+        assert!(merge_table(&table, &bad, Utf8Path::new(".")).is_err());
     }
 }

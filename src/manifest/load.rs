@@ -33,6 +33,7 @@ use crate::manifest::{Image, Loaded, Log, Manifest, Partial};
 /// The top-level tables, in the order the spec lists them.
 const TABLES: &[&str] = &[
     "app", "image", "log", "services", "checks", "files", "tasks", "users", "build", "test",
+    "sensu",
 ];
 
 /// The largest manifest read (1 MiB): far above any real one, and a bound on the memory and
@@ -171,6 +172,7 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
         log: Some(Log::default()),
         build: Some(Default::default()),
         test: Some(Default::default()),
+        sensu: Some(Default::default()),
         all_services_read: true,
         ..Partial::default()
     };
@@ -211,14 +213,29 @@ fn structure(root: &DeTable<'_>, found: &mut Vec<Located>) -> Partial {
             "users" => partial.users = de_entries(&path, value, found).0,
             "build" => partial.build = de_value(value, found),
             "test" => partial.test = de_value(value, found),
+            "sensu" => partial.sensu = de_value(value, found),
             _ => partial.files = de_value(value, found).unwrap_or_default(),
         }
     }
+    log_user_follows_the_image(root, &mut partial);
     if !have_app {
         let msg = "missing table [app] (with name, binary and target)".to_string();
         found.push(Located::at_span(0..1, KeyPath::root().key("app"), msg));
     }
     partial
+}
+
+/// With `[image] user` and no `[log] user` written, the log services run as the image's
+/// user (the one user a hardened image has), not the default `syslog`.
+fn log_user_follows_the_image(root: &DeTable<'_>, partial: &mut Partial) {
+    let written = (root.get("log"))
+        .and_then(|log| log.get_ref().as_table())
+        .is_some_and(|log| log.contains_key("user"));
+    if let (Some(image), Some(log), false) = (&partial.image, &mut partial.log, written)
+        && let Some(user) = &image.user
+    {
+        log.user = user.clone();
+    }
 }
 
 /// Deserializes one table, turning each serde error into a located problem.

@@ -62,6 +62,57 @@ pub struct Manifest {
     /// database's URL, a network, test data): used by `test` only, never in the image.
     #[serde(default)]
     pub test: TestSettings,
+    /// `[sensu]`: which Sensu the checks are written for (Core's JSON, Go's
+    /// `CheckConfig` resources, or both), Sensu Go's namespace, and default handlers.
+    #[serde(default)]
+    pub sensu: SensuSettings,
+}
+
+/// `[sensu]`: the formats the checks are written in, and what every check shares.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SensuSettings {
+    /// `core`: Sensu Core 1.x JSON, one file a check in /etc/sensu/conf.d. `go`: Sensu
+    /// Go `CheckConfig` resources in /etc/sensu/checks.yaml, for `sensuctl create -f`.
+    /// Default `["core"]`.
+    #[serde(default = "default_sensu_formats")]
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
+    pub format: Vec<SensuFormat>,
+    /// The Sensu Go namespace of the checks. Default `default`.
+    #[serde(default = "default_sensu_namespace")]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_.-]{0,63}$"))]
+    pub namespace: String,
+    /// Handlers of every check that names none of its own (both formats).
+    #[serde(default)]
+    pub handlers: Vec<String>,
+}
+
+/// A Sensu check format (`[sensu] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SensuFormat {
+    /// Sensu Core 1.x JSON (end-of-life, still run).
+    Core,
+    /// Sensu Go `CheckConfig` resources (core/v2).
+    Go,
+}
+
+impl Default for SensuSettings {
+    fn default() -> Self {
+        SensuSettings {
+            format: default_sensu_formats(),
+            namespace: default_sensu_namespace(),
+            handlers: Vec::new(),
+        }
+    }
+}
+
+fn default_sensu_formats() -> Vec<SensuFormat> {
+    vec![SensuFormat::Core]
+}
+
+fn default_sensu_namespace() -> String {
+    "default".into()
 }
 
 /// `[test]`: the run-time settings of `test`'s container. Never written into the image or
@@ -83,6 +134,9 @@ pub struct TestSettings {
     /// named volume, DST an absolute path in the container.
     #[serde(default)]
     pub volumes: Vec<String>,
+    /// `true`: `test` runs the container hardened, as `test --hardened` does.
+    #[serde(default)]
+    pub hardened: bool,
 }
 
 /// `[build]`: the Debian packages the compile needs (for every builder), and the container
@@ -587,6 +641,16 @@ pub struct Image {
     /// least 2 s, its log service too), so `docker ps` shows a crash loop as `unhealthy`.
     /// `false`: no HEALTHCHECK.
     pub healthcheck: Option<Health>,
+    /// `true`: the image runs with a read-only root (`docker run --read-only --tmpfs /run`,
+    /// Kubernetes' `readOnlyRootFilesystem`): runit's state and the init's are in `/run`,
+    /// the log directories are volumes. Needs `init = "runit"`.
+    #[serde(default)]
+    pub read_only: bool,
+    /// The one non-root user the whole tree runs as (init, runsv, services, svlogd), with
+    /// fixed ids from `[users.NAME]`: the Dockerfile ends with `USER uid:gid`; services
+    /// and the log user must be this user or unset. Needs `init = "runit"`.
+    #[schemars(regex(pattern = r"^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub user: Option<String>,
 }
 
 /// `image.healthcheck`: a check's name, or `false`.
@@ -873,6 +937,8 @@ impl Default for Image {
             volumes: Vec::new(),
             stop_timeout: default_stop_timeout(),
             healthcheck: None,
+            read_only: false,
+            user: None,
         }
     }
 }
@@ -915,6 +981,7 @@ pub struct Partial {
     pub users: BTreeMap<String, UserIds>,
     pub build: Option<BuildSettings>,
     pub test: Option<TestSettings>,
+    pub sensu: Option<SensuSettings>,
     /// False when some `[services.X]` could not be read (so "no service" is not reported).
     pub all_services_read: bool,
 }
@@ -932,6 +999,7 @@ impl Partial {
             users: self.users,
             build: self.build?,
             test: self.test?,
+            sensu: self.sensu?,
         })
     }
 }

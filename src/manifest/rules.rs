@@ -19,6 +19,8 @@ use crate::manifest::{
 };
 use crate::shell;
 
+mod hardening;
+
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -111,14 +113,57 @@ pub fn validate(m: &Partial, dir: &Utf8Path) -> Vec<Problem> {
         file_keeps_off(&mut p, key, &log_dirs);
     }
     validate_users(&mut p, &m.users);
-    if let Some(test) = &m.test {
-        validate_test(&mut p, test, dir);
-    }
+    validate_run_time(&mut p, m, dir);
     if let Some(image) = &m.image {
         validate_volumes(&mut p, &image.volumes, m.app.as_ref(), &log_dirs);
         volumes_over_no_shipped_file(&mut p, &image.volumes, &m.files, dir);
     }
     p.0
+}
+
+/// What the image is at run time: `[test]`, `[sensu]`, and the hardening of `[image]`.
+fn validate_run_time(p: &mut Problems, m: &Partial, dir: &Utf8Path) {
+    if let Some(test) = &m.test {
+        validate_test(p, test, dir);
+    }
+    if let Some(sensu) = &m.sensu {
+        validate_sensu(p, sensu);
+    }
+    if let Some(image) = &m.image {
+        hardening::validate(p, m, image);
+    }
+}
+
+/// `[sensu]`: each format once, a namespace Sensu Go takes, one-line handler names.
+fn validate_sensu(p: &mut Problems, sensu: &crate::manifest::SensuSettings) {
+    let path = KeyPath::root().key("sensu");
+    if sensu.format.is_empty() {
+        p.add(
+            path.key("format"),
+            "at least one format: \"core\", \"go\", or both",
+        );
+    }
+    for (i, format) in sensu.format.iter().enumerate() {
+        if sensu.format[..i].contains(format) {
+            p.add(path.key("format").index(i), "this format is listed twice");
+        }
+    }
+    let what = "lower-case letters, digits, `_`, `.`, `-` (a Sensu Go namespace)";
+    p.check(
+        path.key("namespace"),
+        matches_set(&sensu.namespace, what, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c)
+        }),
+    );
+    if sensu.namespace.len() > 64 {
+        p.add(path.key("namespace"), "at most 64 characters");
+    }
+    for (i, handler) in sensu.handlers.iter().enumerate() {
+        if handler.is_empty() {
+            p.add(path.key("handlers").index(i), "cannot be empty");
+        }
+        p.check(path.key("handlers").index(i), one_line(handler));
+    }
 }
 
 /// `[test]`: variable names, a project env file, a network name, project directories or

@@ -11,12 +11,12 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 use crate::manifest::{
-    App, Base, Builder, Check, CheckKind, Health, Init, Loaded, Log, Manifest, Service,
-    ShippedFile, UserIds, http_plugin_file, platform_of, script_plugin_file,
+    App, Base, Builder, Check, CheckKind, Health, Init, Loaded, Log, Manifest, SensuFormat,
+    Service, ShippedFile, UserIds, http_plugin_file, platform_of, script_plugin_file,
 };
 use crate::shell::{self, Piece};
 
-use crate::layout::{INIT_PATH, SENSU_PLUGIN_DIR, TASKS_DIR};
+use crate::layout::{INIT_PATH, RUNIT_STATE, SENSU_PLUGIN_DIR, TASKS_DIR};
 /// Seconds the http plugin waits for an answer when the check sets no `timeout`.
 pub const HTTP_TIMEOUT: u64 = 10;
 
@@ -33,6 +33,8 @@ pub struct Plan {
     /// Start-up tasks, in the order they run (by name); never with a log service.
     pub tasks: Vec<ServicePlan>,
     pub checks: Vec<CheckPlan>,
+    /// The Sensu formats the checks are written in (`[sensu]`).
+    pub sensu: SensuPlan,
     /// Users to create in the image when the base lacks them (sorted, never `root`).
     pub users: Vec<UserPlan>,
     /// Files and directories shipped into the image (`[files]`), by in-image path.
@@ -50,6 +52,31 @@ pub struct Plan {
     /// `[test]`: for `test`'s container only; never serialized (its values are secrets).
     #[serde(skip)]
     pub test: crate::manifest::TestSettings,
+}
+
+/// `[sensu]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensuPlan {
+    /// Sensu Core JSON, one file a check in [`SENSU_CONF_DIR`](crate::layout::SENSU_CONF_DIR).
+    pub core: bool,
+    /// Sensu Go `CheckConfig` resources in [`SENSU_GO_CHECKS`](crate::layout::SENSU_GO_CHECKS).
+    pub go: bool,
+    pub namespace: String,
+    /// The Sensu Go subscription of a check Core would schedule on the client itself
+    /// (`standalone` with no `subscribers`): the app's name, which the agent beside the
+    /// app subscribes to.
+    pub own_subscription: String,
+}
+
+impl SensuPlan {
+    fn of(m: &Manifest) -> SensuPlan {
+        SensuPlan {
+            core: m.sensu.format.contains(&SensuFormat::Core),
+            go: m.sensu.format.contains(&SensuFormat::Go),
+            namespace: m.sensu.namespace.clone(),
+            own_subscription: m.app.name.clone(),
+        }
+    }
 }
 
 /// `[build]`, resolved: what the container builder's build stage starts from and installs.
@@ -279,6 +306,14 @@ pub struct ImagePlan {
     pub grace: u64,
     /// Docker's `HEALTHCHECK`, from the check `image.healthcheck` names.
     pub healthcheck: Option<Healthcheck>,
+    /// `[image] read-only`: the log directories are among `volumes`.
+    pub read_only: bool,
+    /// `[image] user`, with its fixed ids: the Dockerfile ends with `USER uid:gid`.
+    pub user: Option<UserPlan>,
+    /// runit's `supervise` directories are links into [`RUNIT_STATE`](crate::layout::RUNIT_STATE)
+    /// (read-only or non-root: the image's /etc is not written at run time).
+    pub supervise_in_run: bool,
+    pub runit_state: &'static str,
 }
 
 /// The image's `HEALTHCHECK`: a check's command, on the check's schedule; or the
@@ -401,20 +436,22 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         .map(|b| (b.name.as_str(), b.install_path.as_str()))
         .collect();
     let binary_of = |name: &str| default_binary(&by_name, &app.binaries, name);
-    let services: Vec<ServicePlan> = m
-        .services
-        .iter()
-        .map(|(name, s)| resolve_service(name, s, binary_of(name), &m.log))
+    // With `[image] user`, every process runs as that user already: no `chpst -u`.
+    let as_image = |mut s: ServicePlan| {
+        s.user = s.user.filter(|u| Some(u) != m.image.user.as_ref());
+        s
+    };
+    let services: Vec<ServicePlan> = (m.services.iter())
+        .map(|(name, s)| as_image(resolve_service(name, s, binary_of(name), &m.log)))
         .collect();
-    let tasks: Vec<ServicePlan> = m
-        .tasks
-        .iter()
+    let tasks: Vec<ServicePlan> = (m.tasks.iter())
         .map(|(name, t)| resolve_service(name, &t.as_service(), binary_of(name), &m.log))
+        .map(as_image)
         .collect();
     let checks: Vec<CheckPlan> = m
         .checks
         .iter()
-        .map(|(name, c)| resolve_check(name, c, &m.services, &loaded.dir))
+        .map(|(name, c)| resolve_check(name, c, m, &loaded.dir))
         .collect();
     let files: Vec<ShippedPlan> = m
         .files
@@ -433,6 +470,7 @@ pub fn resolve(loaded: &Loaded) -> Plan {
         services,
         tasks,
         checks,
+        sensu: SensuPlan::of(m),
         platforms: platforms(m),
         platform: None,
         build: BuildPlan {
@@ -523,16 +561,11 @@ fn resolve_service(name: &str, s: &Service, install_path: &str, log: &Log) -> Se
     }
 }
 
-fn resolve_check(
-    name: &str,
-    c: &Check,
-    services: &BTreeMap<String, Service>,
-    dir: &Utf8Path,
-) -> CheckPlan {
+fn resolve_check(name: &str, c: &Check, m: &Manifest, dir: &Utf8Path) -> CheckPlan {
     let env = c
         .service
         .as_ref()
-        .and_then(|s| services.get(s))
+        .and_then(|s| m.services.get(s))
         .map(|s| env_defaults(&s.env))
         .unwrap_or_default();
     let kind = c
@@ -565,7 +598,7 @@ fn resolve_check(
     };
     CheckPlan {
         name: name.to_string(),
-        sensu: sensu_check(c, command),
+        sensu: sensu_check(c, command, &m.sensu.handlers),
         plugin,
         env,
     }
@@ -600,7 +633,9 @@ fn installed(file: String, args: &[String], source: PluginSource) -> (String, Op
     (words.join(" "), Some(Plugin { file, source }))
 }
 
-fn sensu_check(c: &Check, command: String) -> SensuCheck {
+/// A check's Sensu definition; `handlers` are `[sensu] handlers`, for a check without its own.
+fn sensu_check(c: &Check, command: String, handlers: &[String]) -> SensuCheck {
+    let shared = (!handlers.is_empty()).then(|| handlers.to_vec());
     SensuCheck {
         command,
         interval: c.interval,
@@ -608,7 +643,7 @@ fn sensu_check(c: &Check, command: String) -> SensuCheck {
         standalone: c.standalone,
         timeout: c.timeout,
         ttl: c.ttl,
-        handlers: c.handlers.clone(),
+        handlers: c.handlers.clone().or(shared),
         occurrences: c.occurrences,
         refresh: c.refresh,
     }
@@ -642,13 +677,35 @@ fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
         labels: labels(m),
         env: image.env.clone(),
         expose: image.expose.clone(),
-        volumes: image.volumes.clone(),
+        volumes: volumes(m),
         stop_timeout: image.stop_timeout,
         // A second is kept for the log services and the init itself (at least one for
         // the services, so a stop-timeout of 1 may run a little over).
         grace: image.stop_timeout.saturating_sub(1).max(1),
         healthcheck,
+        read_only: image.read_only,
+        user: image.user.as_ref().map(|name| {
+            let ids = m.users.get(name);
+            UserPlan {
+                name: name.clone(),
+                uid: ids.map(|i| i.uid),
+                gid: ids.map(|i| i.gid.unwrap_or(i.uid)),
+            }
+        }),
+        supervise_in_run: image.read_only || image.user.is_some(),
+        runit_state: RUNIT_STATE,
     }
+}
+
+/// `[image] volumes`; with `read-only`, then the log directories (what svlogd writes).
+fn volumes(m: &Manifest) -> Vec<String> {
+    let mut volumes = m.image.volumes.clone();
+    if m.image.read_only {
+        let dir = m.log.dir.trim_end_matches('/');
+        let logged = m.services.iter().filter(|(_, s)| s.log);
+        volumes.extend(logged.map(|(name, _)| format!("{dir}/{name}")));
+    }
+    volumes
 }
 
 /// The default `HEALTHCHECK` of runit's init: every service runs, up at least 2 seconds

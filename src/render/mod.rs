@@ -10,6 +10,7 @@
 //! never writes or prints.
 
 pub mod container;
+mod sensu_go;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,7 +21,7 @@ use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_PLUGIN_DIR, TASKS_DIR};
+use crate::layout::{INIT_PATH, SENSU_CONF_DIR, SENSU_GO_CHECKS, SENSU_PLUGIN_DIR, TASKS_DIR};
 use crate::plan::{CheckPlan, EnvDefault, Plan, PluginSource, ServicePlan, ShippedPlan};
 use crate::shell::{self, Piece};
 
@@ -162,6 +163,10 @@ pub fn render(plan: &Plan) -> Result<FileTree, Error> {
     for check in &plan.checks {
         render_check(&env, plan, &plan_value, check, &mut tree)?;
     }
+    if plan.sensu.go && !plan.checks.is_empty() {
+        let yaml = sensu_go::checks_yaml(plan);
+        put(&mut tree, format!("root{SENSU_GO_CHECKS}"), yaml, 0o644);
+    }
     for file in &plan.files {
         ship(plan, file, &mut tree)?;
     }
@@ -251,11 +256,13 @@ fn render_check(
     check: &CheckPlan,
     tree: &mut Rendered,
 ) -> Result<(), Error> {
-    let document = BTreeMap::from([("checks", BTreeMap::from([(&check.name, &check.sensu)]))]);
-    let mut json = serde_json::to_vec_pretty(&document).expect("a check serializes");
-    json.push(b'\n');
-    let conf = format!("root{SENSU_CONF_DIR}/{}.json", check.name);
-    put(tree, conf, json, 0o644);
+    if plan.sensu.core {
+        let document = BTreeMap::from([("checks", BTreeMap::from([(&check.name, &check.sensu)]))]);
+        let mut json = serde_json::to_vec_pretty(&document).expect("a check serializes");
+        json.push(b'\n');
+        let conf = format!("root{SENSU_CONF_DIR}/{}.json", check.name);
+        put(tree, conf, json, 0o644);
+    }
     let Some(plugin) = &check.plugin else {
         return Ok(());
     };

@@ -110,12 +110,13 @@ fn world_writable(m: &Manifest, found: &mut Found) {
     }
 }
 
-/// Volumes whose owner no service runs as.
+/// Volumes whose owner no service runs as (with `[image] user`, every service runs as it).
 fn volumes(m: &Manifest, found: &mut Found) {
+    let default = m.image.user.as_deref().unwrap_or("root");
     let runs_as: std::collections::BTreeSet<&str> = m
         .services
         .values()
-        .map(|s| s.user.as_deref().unwrap_or("root"))
+        .map(|s| s.user.as_deref().unwrap_or(default))
         .collect();
     for (i, volume) in m.image.volumes.iter().enumerate() {
         let owner = m

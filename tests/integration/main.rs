@@ -13,6 +13,7 @@ mod deployed;
 mod docker;
 mod engine;
 mod ergonomics;
+mod hardened;
 mod hostile;
 mod limits;
 mod no_panic;

@@ -485,7 +485,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.name]);
+        let _ = docker(&["rm", "-f", "-v", &self.name]);
     }
 }
 
