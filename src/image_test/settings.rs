@@ -65,7 +65,11 @@ pub fn merge(
     image: &ImagePlan,
 ) -> Result<Settings, Error> {
     let mut settings = merge_table(table, flags, dir)?;
-    settings.hardening = hardening(image, flags.hardened || table.hardened, flags.read_only);
+    let (hardened, read_only) = (
+        flags.hardened || table.hardened,
+        flags.read_only || table.read_only,
+    );
+    settings.hardening = hardening(image, hardened, read_only);
     Ok(settings)
 }
 

@@ -137,6 +137,10 @@ pub struct TestSettings {
     /// `true`: `test` runs the container hardened, as `test --hardened` does.
     #[serde(default)]
     pub hardened: bool,
+    /// `true`: `test` runs the container with a read-only root and a tmpfs on /run, as
+    /// `test --read-only` does.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// `[build]`: the Debian packages the compile needs (for every builder), and the container
