@@ -115,8 +115,10 @@ fn image_health(container: &str) -> String {
     stdout(&o).trim().to_string()
 }
 
-/// A read-only image whose service writes where nothing was declared passes a plain `test`
-/// and fails `test --hardened`, with the path it tried to write, from the service's error.
+/// A read-only image run as root passes `test --hardened` (a read-only root, no new
+/// privileges); told to write where nothing was declared (`STATE_DIR=/srv`), its service
+/// still passes a plain `test` and fails `test --hardened`, with the path it tried to
+/// write, from the service's own error.
 #[test]
 fn a_service_writing_outside_run_and_its_volumes_fails_test_hardened_naming_the_path() {
     require_docker!();
@@ -124,28 +126,44 @@ fn a_service_writing_outside_run_and_its_volumes_fails_test_hardened_naming_the_
     p.edit_manifest(|m| {
         m.replace("user = \"app\"\n", "")
             .replace("hardened = true", "hardened = false")
-            .replace("volumes = [", "env = { STATE_DIR = \"/srv\" }\nvolumes = [")
     });
     let (image, o) = build_image(&p, "hardened-app");
     assert!(o.status.success(), "{}", stderr(&o));
-    let plain = p.prove(image.tag(), &["--timeout", "20"]);
+    let verdict = |o: &std::process::Output| {
+        let out = stdout(o);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("test "))
+            .unwrap_or_default();
+        line.to_string()
+    };
+    let hardened_as_root = "(--read-only --tmpfs /run --security-opt no-new-privileges)";
+    let o = p.prove(image.tag(), &["--hardened", "--timeout", "20"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(
-        plain.status.success(),
-        "{}{}",
-        stdout(&plain),
-        stderr(&plain)
+        verdict(&o).starts_with(&format!("test {} {hardened_as_root}: passed", image.0)),
+        "{}",
+        stdout(&o)
     );
+
+    let elsewhere = ["--env", "STATE_DIR=/srv"];
+    let plain = p.prove(
+        image.tag(),
+        &[&elsewhere[..], &["--timeout", "20"]].concat(),
+    );
+    assert!(plain.status.success(), "{}", stdout(&plain));
     assert!(
-        stdout(&plain).contains(&format!("test {}: passed", image.0)),
+        verdict(&plain).starts_with(&format!("test {}: passed", image.0)),
         "{}",
         stdout(&plain)
     );
-
-    let hardened = p.prove(image.tag(), &["--hardened", "--timeout", "10"]);
+    let hardened = p.prove(
+        image.tag(),
+        &[&elsewhere[..], &["--hardened", "--timeout", "10"]].concat(),
+    );
     assert_eq!(hardened.status.code(), Some(1), "{}", stdout(&hardened));
     let out = stdout(&hardened);
-    let service = out
-        .lines()
+    let service = (out.lines())
         .find(|l| l.starts_with("FAIL service web "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
@@ -153,11 +171,36 @@ fn a_service_writing_outside_run_and_its_volumes_fails_test_hardened_naming_the_
         "{service}"
     );
     assert!(
-        out.contains(&format!(
-            "test {} (--read-only --tmpfs /run --security-opt no-new-privileges): FAILED",
-            image.0
-        )),
+        verdict(&hardened).starts_with(&format!("test {} {hardened_as_root}: FAILED", image.0)),
         "{out}"
+    );
+}
+
+/// `[sensu] format`: each format once, at least one; `go` alone writes no Core JSON.
+#[test]
+fn sensu_formats_are_checked_and_go_alone_writes_no_core_json() {
+    let manifest = |sensu: &str| {
+        format!(
+            "[app]\nname = \"one\"\nbinary = \"one\"\ntarget = \"x86_64-unknown-linux-gnu\"\nprebuilt = \"app.bin\"\n\n[services.one]\ncommand = [\"sleep\", \"1000\"]\n\n[checks.alive]\ncommand = \"true\"\n\n[sensu]\n{sensu}\n"
+        )
+    };
+    Project::prebuilt("one", &manifest("format = []"))
+        .assert_refused("sensu.format", "at least one format");
+    Project::prebuilt("one", &manifest("format = [\"go\", \"go\"]"))
+        .assert_refused("sensu.format[1]", "this format is listed twice");
+    Project::prebuilt("one", &manifest("namespace = \"Prod Team\""))
+        .assert_refused("sensu.namespace", "a Sensu Go namespace");
+    let p = Project::prebuilt("one", &manifest("format = [\"go\"]"));
+    let o = p.run(&["render", "-f", "service.toml", "--out", "ctx"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sensu = p.dir.join("ctx/root/etc/sensu");
+    assert!(!sensu.join("conf.d").exists());
+    let resources = yaml_documents(&sensu.join("checks.yaml"));
+    assert_eq!(resources.len(), 1);
+    assert_eq!(resources[0]["spec"]["command"], "true");
+    assert_eq!(
+        resources[0]["spec"]["subscriptions"],
+        serde_json::json!(["one"])
     );
 }
 
