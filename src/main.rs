@@ -279,16 +279,13 @@ fn build(path: &Utf8Path, opts: &build::Options, json: bool) -> Result<(), Error
         Some(digest) => println!("pushed {digest}"),
         None => {}
     }
-    let sboms = built
-        .platforms
-        .iter()
-        .map(|p| (&p.sbom_digest, p.platform.as_str()));
-    for (digest, platform) in sboms.chain([(&built.sbom_digest, "")]) {
-        match (digest, platform) {
-            (Some(digest), "") => println!("attached the SBOM {digest}"),
-            (Some(digest), platform) => println!("attached the SBOM {digest} ({platform})"),
-            (None, _) => {}
+    for platform in &built.platforms {
+        if let Some(digest) = &platform.sbom_digest {
+            println!("attached the SBOM {digest} ({})", platform.platform);
         }
+    }
+    if let Some(digest) = &built.sbom_digest {
+        println!("attached the SBOM {digest}");
     }
     Ok(())
 }

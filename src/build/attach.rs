@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::host::docker;
 
 /// The SBOM's media type, and the artifact's type.
-pub const SBOM_TYPE: &str = "application/vnd.cyclonedx+json";
+const SBOM_TYPE: &str = "application/vnd.cyclonedx+json";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -171,11 +171,7 @@ fn with_referrer(mut index: OciImageIndex, digest: &str, size: usize) -> OciImag
 
 /// `sha256:<hex>` of `bytes`.
 fn sha256(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", super::hex(&Sha256::digest(bytes)))
 }
 
 #[cfg(test)]

@@ -214,18 +214,23 @@ fn unmet_features(meta: &serde_json::Value, app: &AppPlan) -> BTreeMap<String, V
         }
         let on = features_on(&package["features"], &start);
         for target in package["targets"].as_array().into_iter().flatten() {
-            let required = target["required-features"].as_array().into_iter().flatten();
-            let off: Vec<String> = required
-                .filter_map(|f| f.as_str())
-                .filter(|f| !on.contains(*f))
-                .map(str::to_string)
-                .collect();
+            let off = unmet_required(target, &on);
             if let (Some(name), false) = (target["name"].as_str(), off.is_empty()) {
                 unmet.insert(name.to_string(), off);
             }
         }
     }
     unmet
+}
+
+/// The `required-features` of a target (of `cargo metadata`) that are not `on`.
+pub fn unmet_required(target: &serde_json::Value, on: &BTreeSet<String>) -> Vec<String> {
+    let required = target["required-features"].as_array().into_iter().flatten();
+    required
+        .filter_map(|f| f.as_str())
+        .filter(|f| !on.contains(*f))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The features `start` turns on in a package's feature table (`cargo metadata`'s
@@ -256,6 +261,42 @@ pub fn features_on(features: &serde_json::Value, start: &[&str]) -> BTreeSet<Str
         }
     }
     on
+}
+
+/// A package of a `Cargo.lock`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locked {
+    pub name: String,
+    pub version: String,
+    /// The SHA-256 of a registry crate.
+    pub checksum: Option<String>,
+}
+
+/// The packages of the lockfile `lock`: none when it is missing, larger than 16 MiB (no
+/// real one is) or does not parse.
+pub fn locked_packages(lock: &Utf8Path) -> Vec<Locked> {
+    const LIMIT: u64 = 16 << 20;
+    let Ok(file) = std::fs::File::open(lock) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    if std::io::Read::read_to_string(&mut std::io::Read::take(file, LIMIT), &mut text).is_err() {
+        return Vec::new();
+    }
+    let Ok(table) = toml::from_str::<toml::Table>(&text) else {
+        return Vec::new();
+    };
+    let packages = table.get("package").and_then(toml::Value::as_array);
+    (packages.into_iter().flatten())
+        .filter_map(|p| {
+            let get = |k: &str| Some(p.get(k)?.as_str()?.to_string());
+            Some(Locked {
+                name: get("name")?,
+                version: get("version")?,
+                checksum: get("checksum"),
+            })
+        })
+        .collect()
 }
 
 /// The bin targets in `cargo metadata` output: of the package named `package` when

@@ -13,6 +13,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::Value;
 
 use super::sbom::{self, Base, Crate, Deb};
+use super::stage::write_file;
 use crate::error::Error;
 use crate::host::exec::{Step, path_arg};
 use crate::host::project::Trust;
@@ -63,11 +64,7 @@ pub fn crates(meta: &Value, bins: &[&str], lock: &Utf8Path) -> (Vec<Crate>, Stri
     let roots: Vec<&str> = members
         .iter()
         .copied()
-        .filter(|id| {
-            let targets = packages.get(id).map(|p| &p["targets"]);
-            list(targets.unwrap_or(&Value::Null))
-                .any(|t| is_kind(t, "bin") && t["name"].as_str().is_some_and(|n| bins.contains(&n)))
-        })
+        .filter(|id| packages.get(id).is_some_and(|p| owns_a_bin(p, bins)))
         .collect();
     let shipped = reach(&roots, &nodes, &packages);
     let checksums = lock_checksums(lock);
@@ -161,6 +158,12 @@ fn followed(dep: &Value) -> Option<bool> {
     (normal || kinds.iter().any(|k| *k == "build")).then_some(normal)
 }
 
+/// Whether package `p` has a bin target named in `bins`.
+fn owns_a_bin(p: &Value, bins: &[&str]) -> bool {
+    list(&p["targets"])
+        .any(|t| is_kind(t, "bin") && t["name"].as_str().is_some_and(|n| bins.contains(&n)))
+}
+
 fn is_kind(target: &Value, kind: &str) -> bool {
     list(&target["kind"]).any(|k| k == kind)
 }
@@ -171,16 +174,8 @@ fn list(value: &Value) -> std::slice::Iter<'_, Value> {
 
 /// `(name, version)` → checksum of each registry crate in `Cargo.lock`.
 fn lock_checksums(lock: &Utf8Path) -> BTreeMap<(String, String), String> {
-    let text = std::fs::read_to_string(lock).unwrap_or_default();
-    let table: toml::Table = text.parse().unwrap_or_default();
-    let packages = table.get("package").and_then(toml::Value::as_array);
-    packages
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let get = |k: &str| Some(p.get(k)?.as_str()?.to_string());
-            Some(((get("name")?, get("version")?), get("checksum")?))
-        })
+    (super::compile::locked_packages(lock).into_iter())
+        .filter_map(|p| Some(((p.name, p.version), p.checksum?)))
         .collect()
 }
 
@@ -321,10 +316,7 @@ pub fn labels(created: Option<i64>, base: &Base, source: Option<&str>) -> Vec<(S
 /// The package's `repository`, from `cargo metadata` output, of the first package of `bins`.
 pub fn repository(meta: &Value, bins: &[&str]) -> Option<String> {
     list(&meta["packages"])
-        .find(|p| {
-            list(&p["targets"])
-                .any(|t| t["name"].as_str().is_some_and(|n| bins.contains(&n)) && is_kind(t, "bin"))
-        })
+        .find(|p| owns_a_bin(p, bins))
         .and_then(|p| p["repository"].as_str())
         .map(str::to_string)
 }
@@ -382,7 +374,7 @@ pub fn add(
         base,
         created: job.created,
     });
-    write(&beside(job.context), &document)?;
+    write_file(&beside(job.context), &document)?;
     build_layer(&job, &document, &labels, run)
 }
 
@@ -413,14 +405,14 @@ fn build_layer(
     run: impl Fn(&Step) -> Result<(), Error>,
 ) -> Result<String, Error> {
     let dir = layer_dir(job.context);
-    write(&dir.join("sbom.cdx.json"), document)?;
+    write_file(&dir.join("sbom.cdx.json"), document)?;
     // BuildKit takes no image ID in FROM (it asks a registry for `sha256`): a local name.
     let below = format!(
         "buildkit-lite-sbom:{}",
         job.image.trim_start_matches("sha256:")
     );
     crate::host::docker::tag_step(job.image, &below).output()?;
-    write(&dir.join("Dockerfile"), &layer_dockerfile(&below, labels))?;
+    write_file(&dir.join("Dockerfile"), &layer_dockerfile(&below, labels))?;
     let iidfile = job.context.with_file_name("image-id");
     let built = run(&layer_step(&dir, &iidfile, job.references));
     let untag = Step::new("remove the SBOM layer's name for the image below", "docker").args([
@@ -455,7 +447,7 @@ fn debs(job: &Job, key: &str) -> Result<Vec<Deb>, Error> {
     }
     let listed = dpkg_step(job.image).output()?;
     let debs = parse_debs(&listed);
-    write(&cache, &format!("{key}\n{listed}"))?;
+    write_file(&cache, &format!("{key}\n{listed}"))?;
     Ok(debs)
 }
 
@@ -467,20 +459,6 @@ pub fn layer_dir(context: &Utf8Path) -> Utf8PathBuf {
 /// The SBOM beside the context.
 pub fn beside(context: &Utf8Path) -> Utf8PathBuf {
     context.with_file_name("sbom.cdx.json")
-}
-
-/// Writes `text` to `path` whole (a temporary file renamed over it).
-pub fn write(path: &Utf8Path, text: &str) -> Result<(), Error> {
-    let write_error = |source| Error::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Utf8Path::new("."));
-    std::fs::create_dir_all(dir).map_err(write_error)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(write_error)?;
-    file.persist(path).map_err(|e| write_error(e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

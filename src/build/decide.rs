@@ -242,15 +242,12 @@ fn docker_build_step(
     context: &Utf8Path,
     image_id_file: &Utf8Path,
 ) -> Step {
-    // Untagged: the SBOM layer built on it is the image the tags name.
-    let tagged: Vec<String> = Vec::new();
     // The container builder's stage runs on the engine's own platform and cross-compiles:
     // with the classic builder, `--platform` would refuse its `COPY --from` (a stage of
     // another platform). The image takes its platform from its base (a base a platform).
     let platform = plan.platform.as_ref();
     let platform_arg = platform.filter(|_| !plan.in_container());
     let args = docker::BuildArgs {
-        references: &tagged,
         version: opts.tags.first().map_or("", String::as_str),
         revision,
         no_cache: opts.no_cache,

@@ -418,8 +418,6 @@ fn dynamic_binaries(plan: &Plan, binary: &Binary) -> Result<Vec<runtime::Dynamic
     Ok(dynamic)
 }
 
-/// A failed compile for a target this host has no C compiler for: most likely a crate's
-/// build script (cc-rs: `failed to find tool`) wanted one, so say what to install.
 /// A failed `docker build` of the container builder, whose build script ran a program
 /// the builder image lacks: named, with its package (`programs.rs`).
 /// One that could not fetch the crates (the engine's network does not reach crates.io)
@@ -440,6 +438,8 @@ fn in_build_stage(error: Error, plan: &Plan) -> Error {
     }
 }
 
+/// A failed compile for a target this host has no C compiler for: most likely a crate's
+/// build script (cc-rs: `failed to find tool`) wanted one, so say what to install.
 fn with_c_hint(error: Error, target: &str) -> Error {
     match error {
         Error::StepFailed { .. } if !builder::has_c_compiler(target) => Error::WithHint {

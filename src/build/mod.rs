@@ -151,6 +151,11 @@ pub struct Made {
     pub sbom_digest: Option<String>,
 }
 
+/// Lower-case hexadecimal of `bytes` (digests, and tags made from them).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Where `build` stages the context of `plan`: in a directory the tool owns, which also
 /// holds `image-id`, the ID docker wrote for the last build, and the lock two builds of the
 /// app take turns on (see [`BuildDir`]).
@@ -306,7 +311,7 @@ fn run(
         image_id,
         digest: made.digest.map(|d| format!("{repository}@{d}")),
         context: context_dir(plan),
-        sbom: context_dir(plan).with_file_name("sbom.cdx.json"),
+        sbom: contents::beside(&context_dir(plan)),
         sbom_digest: made.sbom_digest.map(|d| format!("{repository}@{d}")),
         builder,
         platforms: Vec::new(),

@@ -121,7 +121,7 @@ pub fn derived_cross_image(
         words.join(" ")
     );
     let digest = Sha256::digest(dockerfile.as_bytes());
-    let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let short = super::hex(&digest[..6]);
     let tag = format!("buildkit-lite-cross:{target}-{short}");
     let step = Step::new(
         format!("make cross's image for {target} with [build] packages"),
@@ -142,15 +142,7 @@ pub fn make_cross_image(
     image: &CrossImage,
     run: impl Fn(&Step) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let write_error = |source| Error::Write {
-        path: image.dir.join("Dockerfile"),
-        source,
-    };
-    std::fs::create_dir_all(&image.dir).map_err(write_error)?;
-    let mut file = tempfile::NamedTempFile::new_in(&image.dir).map_err(write_error)?;
-    std::io::Write::write_all(&mut file, image.dockerfile.as_bytes()).map_err(write_error)?;
-    file.persist(image.dir.join("Dockerfile"))
-        .map_err(|e| write_error(e.error))?;
+    super::stage::write_file(&image.dir.join("Dockerfile"), &image.dockerfile)?;
     run(&image.step)
 }
 

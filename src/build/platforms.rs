@@ -136,7 +136,8 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
             rust_lld: choice.rust_lld,
         });
     }
-    let locked = probed[0].compile_facts()?.lockfile && first.app.locked;
+    let first_facts = probed[0].compile_facts()?;
+    let locked = first_facts.lockfile && first.app.locked;
     let mut step = compile::build_step(
         &first.app,
         Builder::Cargo,
@@ -144,8 +145,7 @@ fn one_cargo_run(plans: &[Plan], probed: &[Probed], opts: &Options) -> Option<Ve
         &first.manifest_dir,
         locked,
     );
-    let facts = probed[0].compile_facts()?;
-    step = facts.remap.apply(step, probed[0].facts.created);
+    step = first_facts.remap.apply(step, probed[0].facts.created);
     step.summary = format!("compile the app with cargo for {}", names.join(" and "));
     actions.push(Action::Compile {
         step,
@@ -382,7 +382,7 @@ fn assemble(
             .collect(),
         image_id,
         digest: index.map(|d| format!("{repository}@{d}")),
-        sbom: context.with_file_name("sbom.cdx.json"),
+        sbom: contents::beside(&context),
         sbom_digest: None,
         context,
         builder,

@@ -230,7 +230,7 @@ fn uuid(digest: &[u8]) -> String {
     let mut b: [u8; 16] = digest[..16].try_into().unwrap_or([0; 16]);
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = super::hex(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],

@@ -36,6 +36,21 @@ pub enum Replace {
     Force,
 }
 
+/// Writes `text` to `path` whole, or not at all (a temporary file beside it, renamed over
+/// it): the SBOM, the SBOM layer's and cross's Dockerfiles, the remembered packages.
+pub fn write_file(path: &Utf8Path, text: &str) -> Result<(), Error> {
+    let write_error = |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Utf8Path::new("."));
+    fs::create_dir_all(dir).map_err(write_error)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
+    io::Write::write_all(&mut file, text.as_bytes()).map_err(write_error)?;
+    file.persist(path).map_err(|e| write_error(e.error))?;
+    Ok(())
+}
+
 /// Writes `tree` into `dest` atomically. Neither `manifest` (as linked or as resolved) nor
 /// the current directory is ever inside what gets replaced.
 pub fn write_tree(

@@ -19,6 +19,5 @@ pub fn context_digest(tree: &FileTree, build_line: &str) -> Result<String, Error
             source,
         })?;
     }
-    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("sha256:{hex}"))
+    Ok(format!("sha256:{}", super::hex(&hash.finalize())))
 }

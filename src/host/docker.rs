@@ -226,10 +226,9 @@ pub fn image_ids(step: &Step) -> Result<String, Error> {
     Err(unreachable(step.failed(&attempt)))
 }
 
-/// What one `docker build` makes: the references it tags (none when the tags move only
-/// after the image's run-time check, `tag_step`), the version label and the revision.
+/// What one `docker build` makes: the version label and the revision. It tags nothing:
+/// the SBOM layer built on it is the image the tags name.
 pub struct BuildArgs<'a> {
-    pub references: &'a [String],
     pub version: &'a str,
     pub revision: Option<&'a str>,
     pub no_cache: bool,
@@ -242,10 +241,9 @@ pub struct BuildArgs<'a> {
     pub cache_from: &'a [String],
 }
 
-/// `docker build` of a staged context, with the OCI labels, tagged with each reference.
+/// `docker build` of a staged context, with the OCI labels, untagged.
 pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> Step {
     let BuildArgs {
-        references,
         version,
         revision,
         no_cache,
@@ -263,9 +261,6 @@ pub fn build_step(args: &BuildArgs, context: &Utf8Path, iidfile: &Utf8Path) -> S
     }
     if let Some(base) = base {
         step = step.args(["--build-arg", &format!("BUILDKIT_LITE_BASE={base}")]);
-    }
-    for reference in references {
-        step = step.args(["--tag", reference]);
     }
     // The Dockerfile's last LABEL takes these: one metadata step, where each `--label`
     // would be a step of its own (with the legacy builder) rebuilt on every code change.

@@ -90,15 +90,10 @@ fn bins_of(package: &serde_json::Value) -> Vec<Bin> {
                 .is_some_and(|k| k.iter().any(|k| k == "bin"))
         })
         .filter_map(|t| {
-            let required = t["required-features"].as_array().into_iter().flatten();
             Some(Bin {
                 name: t["name"].as_str()?.to_string(),
                 package: name.to_string(),
-                unmet_features: required
-                    .filter_map(|f| f.as_str())
-                    .filter(|f| !on.contains(*f))
-                    .map(str::to_string)
-                    .collect(),
+                unmet_features: crate::build::compile::unmet_required(t, &on),
                 src_path: t["src_path"].as_str().unwrap_or_default().into(),
             })
         })

@@ -172,22 +172,9 @@ fn system_libraries(
 
 /// The names of the crates in the workspace's `Cargo.lock`.
 fn lock_names(workspace_root: &Utf8Path) -> BTreeSet<String> {
-    const LIMIT: u64 = 16 << 20;
-    let Ok(file) = std::fs::File::open(workspace_root.join("Cargo.lock")) else {
-        return BTreeSet::new();
-    };
-    let mut text = String::new();
-    if std::io::Read::read_to_string(&mut std::io::Read::take(file, LIMIT), &mut text).is_err() {
-        return BTreeSet::new();
-    }
-    let Ok(lock) = toml::from_str::<toml::Table>(&text) else {
-        return BTreeSet::new();
-    };
-    lock.get("package")
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some(p.get("name")?.as_str()?.to_string()))
+    let lock = workspace_root.join("Cargo.lock");
+    (crate::build::compile::locked_packages(&lock).into_iter())
+        .map(|p| p.name)
         .collect()
 }
 

@@ -16,7 +16,7 @@ use crate::manifest::{
 };
 use crate::shell::{self, Piece};
 
-use crate::layout::{INIT_PATH, RUNIT_STATE, SENSU_PLUGIN_DIR, TASKS_DIR};
+use crate::layout::{INIT_PATH, INIT_STATE, RUNIT_STATE, SENSU_PLUGIN_DIR, TASKS_DIR};
 /// Seconds the http plugin waits for an answer when the check sets no `timeout`.
 pub const HTTP_TIMEOUT: u64 = 10;
 
@@ -314,6 +314,9 @@ pub struct ImagePlan {
     /// (read-only or non-root: the image's /etc is not written at run time).
     pub supervise_in_run: bool,
     pub runit_state: &'static str,
+    /// Where the init keeps its state, and `[log] stdout`'s FIFOs go in a read-only or
+    /// non-root image.
+    pub init_state: &'static str,
 }
 
 /// The image's `HEALTHCHECK`: a check's command, on the check's schedule; or the
@@ -461,8 +464,8 @@ pub fn resolve(loaded: &Loaded) -> Plan {
     Plan {
         manifest_path: loaded.path.clone(),
         manifest_dir: loaded.dir.clone(),
-        image: resolve_image(m, &checks),
         log: resolve_log(&m.log, &services),
+        image: resolve_image(m, &checks, &services),
         users: users(&services, &tasks, &m.log, &files, &m.users),
         file_setup: file_setup(&files, &m.image.volumes),
         files,
@@ -649,7 +652,7 @@ fn sensu_check(c: &Check, command: String, handlers: &[String]) -> SensuCheck {
     }
 }
 
-fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
+fn resolve_image(m: &Manifest, checks: &[CheckPlan], services: &[ServicePlan]) -> ImagePlan {
     let image = &m.image;
     let healthcheck = match &image.healthcheck {
         Some(Health::Check(name)) => {
@@ -677,7 +680,7 @@ fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
         labels: labels(m),
         env: image.env.clone(),
         expose: image.expose.clone(),
-        volumes: volumes(m),
+        volumes: volumes(m, services),
         stop_timeout: image.stop_timeout,
         // A second is kept for the log services and the init itself (at least one for
         // the services, so a stop-timeout of 1 may run a little over).
@@ -694,16 +697,20 @@ fn resolve_image(m: &Manifest, checks: &[CheckPlan]) -> ImagePlan {
         }),
         supervise_in_run: image.read_only || image.user.is_some(),
         runit_state: RUNIT_STATE,
+        init_state: INIT_STATE,
     }
 }
 
-/// `[image] volumes`; with `read-only`, then the log directories (what svlogd writes).
-fn volumes(m: &Manifest) -> Vec<String> {
+/// `[image] volumes`; with `read-only`, then the services' log directories (what svlogd
+/// writes).
+fn volumes(m: &Manifest, services: &[ServicePlan]) -> Vec<String> {
     let mut volumes = m.image.volumes.clone();
     if m.image.read_only {
-        let dir = m.log.dir.trim_end_matches('/');
-        let logged = m.services.iter().filter(|(_, s)| s.log);
-        volumes.extend(logged.map(|(name, _)| format!("{dir}/{name}")));
+        volumes.extend(
+            services
+                .iter()
+                .filter_map(|s| Some(s.log.as_ref()?.dir.clone())),
+        );
     }
     volumes
 }
